@@ -1,0 +1,558 @@
+//! The single-table DynamoDB adapter. Every limit and every state change that races is a
+//! conditional write, because Lambda instances share no memory.
+//!
+//! | item | key |
+//! |---|---|
+//! | user | `USER#<id>` |
+//! | email guard | `EMAIL#<lowercased email>`: the user id, written with the user in one transaction |
+//! | challenge | `CHALLENGE#<id>` (TTL) |
+//! | counter | `RATE#<scope>#<key>#<window start>` (TTL at window end) |
+//! | refresh token | `REFRESH#<sha256 of token>` (TTL) |
+//! | revoked family | `REVOKED#<family id>` (TTL) |
+
+use crate::{
+    domain::{Challenge, ChallengeId, Channel, Email, Phone, UnixTime, User, UserId},
+    error::StoreError,
+    ports::*,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{
+    error::{DisplayErrorContext, SdkError},
+    operation::update_item::UpdateItemError,
+    types::{AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update},
+    Client,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::{collections::HashMap, time::Duration};
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    async fn get_item(&self, pk: String) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn get_as<T: DeserializeOwned>(&self, pk: String) -> StoreResult<Option<T>> {
+        self.get_item(pk).await?.map(from_item).transpose()
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<bool> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Runs a conditional update; `Ok(None)` when the condition failed.
+    async fn update_if(
+        &self,
+        request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> StoreResult<Option<Item>> {
+        match request.table_name(&self.table).return_values(ReturnValue::AllNew).send().await {
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some(condition) = condition {
+            put = put.condition_expression(condition);
+        }
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, value.clone());
+        }
+        TransactWriteItem::builder().put(put.build().expect("table and item are set")).build()
+    }
+
+    fn delete(&self, pk: String, condition: &str, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
+        let mut delete = Delete::builder().table_name(&self.table).key("pk", s(pk)).condition_expression(condition);
+        for (name, value) in values {
+            delete = delete.expression_attribute_values(*name, value.clone());
+        }
+        TransactWriteItem::builder().delete(delete.build().expect("table and key are set")).build()
+    }
+}
+
+fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn to_item<T: Serialize>(pk: String, value: &T) -> Item {
+    let mut item: Item = serde_dynamo::to_item(value).expect("domain records serialize");
+    item.insert("pk".into(), s(pk));
+    item
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn user_key(id: &UserId) -> String {
+    format!("USER#{}", id.0)
+}
+
+fn email_key(email: &Email) -> String {
+    format!("EMAIL#{}", email.as_str())
+}
+
+fn challenge_key(id: &ChallengeId) -> String {
+    format!("CHALLENGE#{}", id.0)
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserItem {
+    user_id: String,
+    email: String,
+    password_hash: String,
+    phone: String,
+    phone_verified: bool,
+    created_at: UnixTime,
+}
+
+impl From<&User> for UserItem {
+    fn from(u: &User) -> Self {
+        UserItem {
+            user_id: u.id.0.clone(),
+            email: u.email.as_str().to_owned(),
+            password_hash: u.password_hash.clone(),
+            phone: u.phone.as_e164().to_owned(),
+            phone_verified: u.phone_verified,
+            created_at: u.created_at,
+        }
+    }
+}
+
+impl UserItem {
+    fn into_user(self) -> StoreResult<User> {
+        Ok(User {
+            id: UserId(self.user_id),
+            email: Email::parse(&self.email).map_err(|_| StoreError::Corrupt("stored email".into()))?,
+            password_hash: self.password_hash,
+            phone: Phone::from_trusted(self.phone),
+            phone_verified: self.phone_verified,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Claims an email for one account. `verified` mirrors the account's `phone_verified`, so a
+/// registration can take over an email whose sign-up was never finished.
+#[derive(Serialize, Deserialize)]
+struct EmailGuard {
+    user_id: String,
+    verified: bool,
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create_user(&self, user: &User) -> StoreResult<CreateUser> {
+        let guard = EmailGuard { user_id: user.id.0.clone(), verified: false };
+        let mut items = vec![
+            self.put(to_item(user_key(&user.id), &UserItem::from(user)), Some("attribute_not_exists(pk)"), &[]),
+        ];
+        match self.get_as::<EmailGuard>(email_key(&user.email)).await? {
+            Some(existing) if existing.verified => return Ok(CreateUser::EmailTaken),
+            Some(stale) => {
+                // Replace the unfinished sign-up, only if nobody finished or replaced it meanwhile.
+                items.push(self.put(
+                    to_item(email_key(&user.email), &guard),
+                    Some("user_id = :old AND verified = :no"),
+                    &[(":old", s(&stale.user_id)), (":no", AttributeValue::Bool(false))],
+                ));
+                items.push(self.delete(
+                    user_key(&UserId(stale.user_id)),
+                    "attribute_not_exists(pk) OR phone_verified = :no",
+                    &[(":no", AttributeValue::Bool(false))],
+                ));
+            }
+            None => items.push(self.put(to_item(email_key(&user.email), &guard), Some("attribute_not_exists(pk)"), &[])),
+        }
+        // A lost race means another registration of this email won: exactly one account remains.
+        Ok(if self.transact(items).await? { CreateUser::Created } else { CreateUser::EmailTaken })
+    }
+
+    async fn delete_unverified(&self, user: &User) -> StoreResult<()> {
+        let no = (":no", AttributeValue::Bool(false));
+        let id = (":id", s(&user.id.0));
+        // False when the account got verified or replaced meanwhile: then there is nothing to undo.
+        self.transact(vec![
+            self.delete(user_key(&user.id), "phone_verified = :no", &[no.clone()]),
+            self.delete(email_key(&user.email), "user_id = :id AND verified = :no", &[id, no]),
+        ])
+        .await?;
+        Ok(())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        match self.get_as::<EmailGuard>(email_key(email)).await? {
+            Some(guard) => UserStore::get(self, &UserId(guard.user_id)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn get(&self, id: &UserId) -> StoreResult<Option<User>> {
+        self.get_as::<UserItem>(user_key(id)).await?.map(UserItem::into_user).transpose()
+    }
+
+    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool> {
+        let id = (":id", s(&user.id.0));
+        let yes = (":yes", AttributeValue::Bool(true));
+        let user_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_key(&user.id)))
+            .update_expression("SET phone = :phone, phone_verified = :yes")
+            .condition_expression("user_id = :id")
+            .expression_attribute_values(":phone", s(phone.as_e164()))
+            .expression_attribute_values(id.0, id.1.clone())
+            .expression_attribute_values(yes.0, yes.1.clone())
+            .build()
+            .expect("update is complete");
+        let guard_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(email_key(&user.email)))
+            .update_expression("SET verified = :yes")
+            .condition_expression("user_id = :id")
+            .expression_attribute_values(id.0, id.1)
+            .expression_attribute_values(yes.0, yes.1)
+            .build()
+            .expect("update is complete");
+        self.transact(vec![
+            TransactWriteItem::builder().update(user_update).build(),
+            TransactWriteItem::builder().update(guard_update).build(),
+        ])
+        .await
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for DynamoStore {
+    async fn put(&self, challenge: &Challenge) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(challenge_key(&challenge.id), challenge)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>> {
+        self.get_as(challenge_key(id)).await
+    }
+
+    async fn set_provider_ref(&self, id: &ChallengeId, provider_ref: &str) -> StoreResult<()> {
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(challenge_key(id)))
+            .update_expression("SET provider_ref = :r")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":r", s(provider_ref));
+        self.update_if(request).await?;
+        Ok(())
+    }
+
+    async fn count_attempt(&self, id: &ChallengeId, now: UnixTime) -> StoreResult<AttemptOutcome> {
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(challenge_key(id)))
+            .update_expression("SET attempts = attempts + :one")
+            .condition_expression("#status = :pending AND expires_at > :now AND attempts < max_attempts")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now));
+        if let Some(item) = self.update_if(request).await? {
+            return Ok(AttemptOutcome::Counted { challenge: Box::new(from_item(item)?) });
+        }
+        Ok(match ChallengeStore::get(self, id).await? {
+            Some(c) if c.is_live(now) && c.attempts >= c.max_attempts => AttemptOutcome::Exhausted,
+            _ => AttemptOutcome::Invalid,
+        })
+    }
+
+    async fn consume(&self, id: &ChallengeId, now: UnixTime) -> StoreResult<bool> {
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(challenge_key(id)))
+            .update_expression("SET #status = :used")
+            .condition_expression("#status = :pending AND expires_at > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":used", s("used"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now));
+        Ok(self.update_if(request).await?.is_some())
+    }
+
+    async fn claim_resend(
+        &self,
+        id: &ChallengeId,
+        now: UnixTime,
+        cooldown: Duration,
+        new_expiry: UnixTime,
+        channel: Channel,
+        code_hash: Option<&str>,
+    ) -> StoreResult<ResendOutcome> {
+        let threshold = now - cooldown.as_secs() as i64;
+        let mut update = "SET last_sent_at = :now, expires_at = :exp, channel = :channel".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .key("pk", s(challenge_key(id)))
+            .condition_expression(
+                "#status = :pending AND expires_at > :now AND attempts < max_attempts AND last_sent_at <= :threshold",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":threshold", n(threshold))
+            .expression_attribute_values(":exp", n(new_expiry))
+            .expression_attribute_values(":channel", s(channel.as_str()));
+        if let Some(hash) = code_hash {
+            update.push_str(", code_hash = :hash");
+            request = request.expression_attribute_values(":hash", s(hash));
+        }
+        if let Some(item) = self.update_if(request.update_expression(update)).await? {
+            return Ok(ResendOutcome::Ready { challenge: Box::new(from_item(item)?) });
+        }
+        Ok(match ChallengeStore::get(self, id).await? {
+            Some(c) if c.is_live(now) && c.attempts >= c.max_attempts => ResendOutcome::Exhausted,
+            Some(c) if c.is_live(now) => ResendOutcome::TooSoon {
+                retry_after: Duration::from_secs((c.last_sent_at - threshold).max(1) as u64),
+            },
+            _ => ResendOutcome::Invalid,
+        })
+    }
+
+    async fn release_resend(&self, id: &ChallengeId, claimed_at: UnixTime) -> StoreResult<()> {
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(challenge_key(id)))
+            .update_expression("SET last_sent_at = :zero")
+            .condition_expression("last_sent_at = :claimed")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":claimed", n(claimed_at));
+        self.update_if(request).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &ChallengeId) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(challenge_key(id)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// Start and end of the fixed window that `now` falls in.
+fn window(now: UnixTime, length: Duration) -> (UnixTime, UnixTime) {
+    let length = length.as_secs().max(1) as i64;
+    let start = now - now.rem_euclid(length);
+    (start, start + length)
+}
+
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    async fn hit(&self, key: &str, limit: u32, length: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
+        let (start, end) = window(now, length);
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(format!("RATE#{key}#{start}")))
+            .update_expression("ADD #count :one SET expires_at = :end")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":end", n(end))
+            .expression_attribute_values(":limit", n(limit));
+        Ok(match self.update_if(request).await? {
+            Some(_) => LimitOutcome::Allowed,
+            None => LimitOutcome::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) },
+        })
+    }
+
+    async fn is_exhausted(&self, key: &str, limit: u32, length: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
+        let (start, end) = window(now, length);
+        #[derive(Deserialize)]
+        struct Counter {
+            count: u32,
+        }
+        let count = self.get_as::<Counter>(format!("RATE#{key}#{start}")).await?.map_or(0, |c| c.count);
+        Ok(if count >= limit {
+            LimitOutcome::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) }
+        } else {
+            LimitOutcome::Allowed
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RefreshItem {
+    family_id: String,
+    user_id: String,
+    amr: Vec<String>,
+    status: String,
+    #[serde(default)]
+    spent_at: Option<UnixTime>,
+    #[serde(default)]
+    sealed_successor: Option<String>,
+    expires_at: UnixTime,
+}
+
+impl RefreshItem {
+    fn record(&self, token_hash: &str) -> RefreshRecord {
+        RefreshRecord {
+            token_hash: token_hash.to_owned(),
+            family_id: self.family_id.clone(),
+            user_id: UserId(self.user_id.clone()),
+            amr: self.amr.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+fn refresh_key(hash: &str) -> String {
+    format!("REFRESH#{hash}")
+}
+
+fn revoked_key(family: &str) -> String {
+    format!("REVOKED#{family}")
+}
+
+impl DynamoStore {
+    fn refresh_put(&self, record: &RefreshRecord) -> TransactWriteItem {
+        let item = RefreshItem {
+            family_id: record.family_id.clone(),
+            user_id: record.user_id.0.clone(),
+            amr: record.amr.clone(),
+            status: "active".into(),
+            spent_at: None,
+            sealed_successor: None,
+            expires_at: record.expires_at,
+        };
+        self.put(to_item(refresh_key(&record.token_hash), &item), Some("attribute_not_exists(pk)"), &[])
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
+        if self.transact(vec![self.refresh_put(first)]).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("refresh token collision".into()))
+        }
+    }
+
+    async fn rotate(&self, old_hash: &str, next: &RefreshRecord, sealed_successor: &str, now: UnixTime) -> StoreResult<RotateOutcome> {
+        let spend = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(refresh_key(old_hash)))
+            .update_expression("SET #status = :spent, spent_at = :now, sealed_successor = :sealed")
+            .condition_expression("#status = :active AND expires_at > :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":spent", s("spent"))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":sealed", s(sealed_successor))
+            .build()
+            .expect("update is complete");
+        let family_alive = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(revoked_key(&next.family_id)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("check is complete");
+        let rotated = self
+            .transact(vec![
+                TransactWriteItem::builder().update(spend).build(),
+                TransactWriteItem::builder().condition_check(family_alive).build(),
+                self.refresh_put(next),
+            ])
+            .await?;
+        if rotated {
+            return Ok(RotateOutcome::Rotated);
+        }
+        let Some(old) = self.get_as::<RefreshItem>(refresh_key(old_hash)).await? else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        if old.expires_at <= now || self.is_family_revoked(&old.family_id).await? {
+            return Ok(RotateOutcome::Invalid);
+        }
+        Ok(match (old.status.as_str(), old.spent_at) {
+            ("spent", Some(spent_at)) => RotateOutcome::AlreadySpent {
+                spent_at,
+                sealed_successor: old.sealed_successor.clone(),
+                record: old.record(old_hash),
+            },
+            _ => RotateOutcome::Invalid,
+        })
+    }
+
+    async fn find(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>> {
+        Ok(self.get_as::<RefreshItem>(refresh_key(token_hash)).await?.map(|item| item.record(token_hash)))
+    }
+
+    async fn find_active(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshRecord>> {
+        Ok(self
+            .get_as::<RefreshItem>(refresh_key(token_hash))
+            .await?
+            .filter(|item| item.status == "active" && item.expires_at > now)
+            .map(|item| item.record(token_hash)))
+    }
+
+    async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool> {
+        Ok(self.get_item(revoked_key(family_id)).await?.is_some())
+    }
+
+    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(revoked_key(family_id)))
+            .item("expires_at", n(expires_at))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,316 @@
+//! In-memory implementations of the ports, with the same semantics as the DynamoDB adapter
+//! (each operation atomic under one lock): for unit tests of the use cases and for benches.
+
+use crate::{
+    domain::*,
+    error::{DeliveryError, StoreError},
+    ports::*,
+};
+use async_trait::async_trait;
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicI64, AtomicUsize, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    users: Mutex<HashMap<UserId, User>>,
+    emails: Mutex<HashMap<Email, UserId>>,
+    challenges: Mutex<HashMap<ChallengeId, Challenge>>,
+    counters: Mutex<HashMap<String, u32>>,
+    refresh: Mutex<HashMap<String, (RefreshRecord, Option<UnixTime>, Option<String>)>>,
+    revoked: Mutex<HashMap<String, UnixTime>>,
+}
+
+impl MemoryStore {
+    pub fn challenge_count(&self) -> usize {
+        self.challenges.lock().unwrap().len()
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.users.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create_user(&self, user: &User) -> StoreResult<CreateUser> {
+        let mut users = self.users.lock().unwrap();
+        let mut emails = self.emails.lock().unwrap();
+        if let Some(holder) = emails.get(&user.email) {
+            if users.get(holder).is_some_and(|u| u.phone_verified) {
+                return Ok(CreateUser::EmailTaken);
+            }
+            users.remove(holder);
+        }
+        emails.insert(user.email.clone(), user.id.clone());
+        users.insert(user.id.clone(), user.clone());
+        Ok(CreateUser::Created)
+    }
+
+    async fn delete_unverified(&self, user: &User) -> StoreResult<()> {
+        let mut users = self.users.lock().unwrap();
+        if users.get(&user.id).is_some_and(|u| !u.phone_verified) {
+            users.remove(&user.id);
+            self.emails.lock().unwrap().remove(&user.email);
+        }
+        Ok(())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        let id = self.emails.lock().unwrap().get(email).cloned();
+        Ok(id.and_then(|id| self.users.lock().unwrap().get(&id).cloned()))
+    }
+
+    async fn get(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.users.lock().unwrap().get(id).cloned())
+    }
+
+    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool> {
+        Ok(match self.users.lock().unwrap().get_mut(&user.id) {
+            Some(stored) => {
+                stored.phone = phone.clone();
+                stored.phone_verified = true;
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for MemoryStore {
+    async fn put(&self, challenge: &Challenge) -> StoreResult<()> {
+        self.challenges.lock().unwrap().insert(challenge.id.clone(), challenge.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>> {
+        Ok(self.challenges.lock().unwrap().get(id).cloned())
+    }
+
+    async fn set_provider_ref(&self, id: &ChallengeId, provider_ref: &str) -> StoreResult<()> {
+        if let Some(c) = self.challenges.lock().unwrap().get_mut(id) {
+            c.provider_ref = Some(provider_ref.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn count_attempt(&self, id: &ChallengeId, now: UnixTime) -> StoreResult<AttemptOutcome> {
+        let mut challenges = self.challenges.lock().unwrap();
+        Ok(match challenges.get_mut(id) {
+            Some(c) if c.is_live(now) && c.attempts < c.max_attempts => {
+                c.attempts += 1;
+                AttemptOutcome::Counted { challenge: Box::new(c.clone()) }
+            }
+            Some(c) if c.is_live(now) => AttemptOutcome::Exhausted,
+            _ => AttemptOutcome::Invalid,
+        })
+    }
+
+    async fn consume(&self, id: &ChallengeId, now: UnixTime) -> StoreResult<bool> {
+        let mut challenges = self.challenges.lock().unwrap();
+        Ok(match challenges.get_mut(id) {
+            Some(c) if c.is_live(now) => {
+                c.status = ChallengeStatus::Used;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn claim_resend(
+        &self,
+        id: &ChallengeId,
+        now: UnixTime,
+        cooldown: Duration,
+        new_expiry: UnixTime,
+        channel: Channel,
+        code_hash: Option<&str>,
+    ) -> StoreResult<ResendOutcome> {
+        let mut challenges = self.challenges.lock().unwrap();
+        let Some(c) = challenges.get_mut(id).filter(|c| c.is_live(now)) else {
+            return Ok(ResendOutcome::Invalid);
+        };
+        if c.attempts >= c.max_attempts {
+            return Ok(ResendOutcome::Exhausted);
+        }
+        let ready_at = c.last_sent_at + cooldown.as_secs() as i64;
+        if now < ready_at {
+            return Ok(ResendOutcome::TooSoon { retry_after: Duration::from_secs((ready_at - now) as u64) });
+        }
+        c.last_sent_at = now;
+        c.expires_at = new_expiry;
+        c.channel = channel;
+        if let Some(hash) = code_hash {
+            c.code_hash = Some(hash.to_owned());
+        }
+        Ok(ResendOutcome::Ready { challenge: Box::new(c.clone()) })
+    }
+
+    async fn release_resend(&self, id: &ChallengeId, claimed_at: UnixTime) -> StoreResult<()> {
+        if let Some(c) = self.challenges.lock().unwrap().get_mut(id).filter(|c| c.last_sent_at == claimed_at) {
+            c.last_sent_at = 0;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &ChallengeId) -> StoreResult<()> {
+        self.challenges.lock().unwrap().remove(id);
+        Ok(())
+    }
+}
+
+fn window_key(key: &str, length: Duration, now: UnixTime) -> (String, UnixTime) {
+    let length = length.as_secs().max(1) as i64;
+    let start = now - now.rem_euclid(length);
+    (format!("{key}#{start}"), start + length)
+}
+
+#[async_trait]
+impl RateLimiter for MemoryStore {
+    async fn hit(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
+        let (key, end) = window_key(key, window, now);
+        let mut counters = self.counters.lock().unwrap();
+        let count = counters.entry(key).or_default();
+        if *count >= limit {
+            return Ok(LimitOutcome::Exceeded { retry_after: Duration::from_secs((end - now) as u64) });
+        }
+        *count += 1;
+        Ok(LimitOutcome::Allowed)
+    }
+
+    async fn is_exhausted(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
+        let (key, end) = window_key(key, window, now);
+        let count = self.counters.lock().unwrap().get(&key).copied().unwrap_or(0);
+        Ok(if count >= limit {
+            LimitOutcome::Exceeded { retry_after: Duration::from_secs((end - now) as u64) }
+        } else {
+            LimitOutcome::Allowed
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
+        self.refresh.lock().unwrap().insert(first.token_hash.clone(), (first.clone(), None, None));
+        Ok(())
+    }
+
+    async fn rotate(&self, old_hash: &str, next: &RefreshRecord, sealed: &str, now: UnixTime) -> StoreResult<RotateOutcome> {
+        let mut refresh = self.refresh.lock().unwrap();
+        let revoked = self.revoked.lock().unwrap();
+        let Some((record, spent_at, sealed_successor)) = refresh.get_mut(old_hash) else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        if record.expires_at <= now || revoked.contains_key(&record.family_id) {
+            return Ok(RotateOutcome::Invalid);
+        }
+        if let Some(spent_at) = *spent_at {
+            return Ok(RotateOutcome::AlreadySpent { spent_at, sealed_successor: sealed_successor.clone(), record: record.clone() });
+        }
+        *spent_at = Some(now);
+        *sealed_successor = Some(sealed.to_owned());
+        refresh.insert(next.token_hash.clone(), (next.clone(), None, None));
+        Ok(RotateOutcome::Rotated)
+    }
+
+    async fn find(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>> {
+        Ok(self.refresh.lock().unwrap().get(token_hash).map(|(r, _, _)| r.clone()))
+    }
+
+    async fn find_active(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshRecord>> {
+        let refresh = self.refresh.lock().unwrap();
+        Ok(refresh.get(token_hash).filter(|(r, spent, _)| spent.is_none() && r.expires_at > now).map(|(r, _, _)| r.clone()))
+    }
+
+    async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool> {
+        Ok(self.revoked.lock().unwrap().contains_key(family_id))
+    }
+
+    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()> {
+        self.revoked.lock().unwrap().insert(family_id.to_owned(), expires_at);
+        Ok(())
+    }
+}
+
+/// A settable clock for expiry tests.
+#[derive(Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(now: UnixTime) -> Self {
+        ManualClock(AtomicI64::new(now))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> UnixTime {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// An OTP provider that records what it sent, for unit tests: codes are made by the real
+/// builtin provider's generator rules (6 digits) but kept in clear here so a test can read them.
+#[derive(Default)]
+pub struct RecordingOtp {
+    sent: Mutex<Vec<(Phone, Channel, String)>>,
+    fail_sends: AtomicUsize,
+}
+
+impl RecordingOtp {
+    /// The next `n` sends fail as if the provider were down.
+    pub fn fail_next_sends(&self, n: usize) {
+        self.fail_sends.store(n, Ordering::SeqCst);
+    }
+
+    pub fn sent(&self) -> Vec<(Phone, Channel, String)> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    pub fn last_code_to(&self, phone: &Phone) -> Option<String> {
+        self.sent.lock().unwrap().iter().rev().find(|(p, _, _)| p == phone).map(|(_, _, c)| c.clone())
+    }
+}
+
+#[async_trait]
+impl OtpProvider for RecordingOtp {
+    fn generate(&self, _: &ChallengeId) -> Option<GeneratedCode> {
+        let code = format!("{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000);
+        // The "hash" is the code itself: acceptable only in this test double.
+        Some(GeneratedCode { hash: code.clone(), code: OtpCode::from_generated(code) })
+    }
+
+    fn supports(&self, channel: Channel) -> bool {
+        channel != Channel::Whatsapp
+    }
+
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
+        if self.fail_sends.load(Ordering::SeqCst) > 0 {
+            self.fail_sends.fetch_sub(1, Ordering::SeqCst);
+            return Err(DeliveryError::Unavailable("test outage".into()));
+        }
+        let code = code.map(|c| c.code.expose().to_owned()).unwrap_or_default();
+        self.sent.lock().unwrap().push((to.clone(), channel, code));
+        Ok(None)
+    }
+
+    async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {
+        Ok(challenge.code_hash.as_deref() == Some(code.expose()))
+    }
+}
+
+impl From<StoreError> for DeliveryError {
+    fn from(err: StoreError) -> Self {
+        DeliveryError::Unavailable(err.to_string())
+    }
+}

@@ -1,0 +1,8 @@
+//! Implementations of the ports.
+
+pub mod builtin_otp;
+pub mod dynamodb;
+pub mod jwt;
+pub mod memory;
+pub mod password;
+pub mod twilio;

@@ -1,0 +1,337 @@
+//! Typed configuration, read once at cold start. Every problem names the variable, so a
+//! misconfigured function stops with one clear line instead of failing on its first request.
+
+use secrecy::SecretString;
+use std::{collections::HashMap, fmt, str::FromStr, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var} {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn problem(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { var, problem: problem.into() }
+}
+
+/// Where settings come from: the process environment, or a map in tests.
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    pub fn from_process() -> Self {
+        Env(std::env::vars().collect())
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Env(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+    }
+
+    /// A set, non-blank value.
+    pub fn optional(&self, var: &'static str) -> Option<String> {
+        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    pub fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        self.optional(var).ok_or_else(|| problem(var, "is missing"))
+    }
+
+    fn parsed<T: FromStr>(&self, var: &'static str, default: T, what: &str) -> Result<T, ConfigError> {
+        match self.optional(var) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| problem(var, format!("must be {what}, got {raw:?}"))),
+        }
+    }
+
+    /// A whole number of at least 1 (a limit or a lifetime of zero would lock everyone out).
+    fn positive(&self, var: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let value: u32 = self.parsed(var, default, "a whole number")?;
+        if value == 0 {
+            return Err(problem(var, "must be at least 1"));
+        }
+        Ok(value)
+    }
+
+    fn seconds(&self, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.positive(var, default as u32)? as u64))
+    }
+
+    fn url(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
+        let url = self.optional(var).unwrap_or_else(|| default.to_owned());
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(problem(var, "must be an http(s) URL"));
+        }
+        Ok(url.trim_end_matches('/').to_owned())
+    }
+
+    /// True inside a real AWS Lambda sandbox. `cargo lambda watch` does not set this variable.
+    pub fn is_deployed(&self) -> bool {
+        self.optional("AWS_LAMBDA_INITIALIZATION_TYPE").is_some()
+    }
+}
+
+/// Access and refresh tokens.
+pub struct TokenConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub signing_key: KeySource,
+    /// Older public keys (PEM, concatenated) still accepted during a key rotation.
+    pub previous_public_keys: Option<String>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+pub enum KeySource {
+    Pem(SecretString),
+    SecretsManager { arn: String },
+}
+
+impl TokenConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let signing_key = match (env.optional("JWT_SIGNING_KEY"), env.optional("JWT_SIGNING_KEY_SECRET_ARN")) {
+            (Some(pem), _) => KeySource::Pem(SecretString::from(pem.replace("\\n", "\n"))),
+            (None, Some(arn)) => KeySource::SecretsManager { arn },
+            (None, None) => return Err(problem("JWT_SIGNING_KEY", "is missing (or set JWT_SIGNING_KEY_SECRET_ARN)")),
+        };
+        Ok(TokenConfig {
+            issuer: env.optional("JWT_ISSUER").unwrap_or_else(|| "sms-mfa".into()),
+            audience: env.optional("JWT_AUDIENCE").unwrap_or_else(|| "sms-mfa".into()),
+            signing_key,
+            previous_public_keys: env.optional("JWT_VERIFY_KEYS").map(|k| k.replace("\\n", "\n")),
+            access_ttl: env.seconds("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?,
+            refresh_ttl: env.seconds("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
+        })
+    }
+}
+
+/// Codes and every client-facing limit.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub otp_ttl: Duration,
+    pub otp_max_attempts: u32,
+    pub resend_cooldown: Duration,
+    pub sends_per_phone: u32,
+    pub login_failures_per_account: u32,
+    pub registrations_per_ip_hour: u32,
+    pub logins_per_ip_hour: u32,
+    pub sends_per_ip_hour: u32,
+    pub sends_global_hour: u32,
+}
+
+impl Limits {
+    /// The per-phone and per-account caps count over this window.
+    pub const SHORT_WINDOW: Duration = Duration::from_secs(15 * 60);
+    pub const HOUR: Duration = Duration::from_secs(3600);
+
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Limits {
+            otp_ttl: env.seconds("OTP_TTL_SECONDS", 600)?,
+            otp_max_attempts: env.positive("OTP_MAX_ATTEMPTS", 5)?,
+            resend_cooldown: env.seconds("RESEND_COOLDOWN_SECONDS", 30)?,
+            sends_per_phone: env.positive("OTP_SENDS_PER_PHONE", 5)?,
+            login_failures_per_account: env.positive("LOGIN_FAILURES_PER_ACCOUNT", 10)?,
+            registrations_per_ip_hour: env.positive("REGISTRATIONS_PER_IP_HOUR", 20)?,
+            logins_per_ip_hour: env.positive("LOGINS_PER_IP_HOUR", 100)?,
+            sends_per_ip_hour: env.positive("SENDS_PER_IP_HOUR", 30)?,
+            sends_global_hour: env.positive("SENDS_GLOBAL_HOUR", 1000)?,
+        })
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_env(&Env::from_pairs([])).expect("defaults are valid")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtpProviderKind {
+    TwilioVerify,
+    Builtin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsSenderKind {
+    Twilio,
+    /// Prints codes to the log: local development only, refused when deployed.
+    Log,
+}
+
+/// How codes are made and delivered.
+pub struct DeliveryConfig {
+    pub provider: OtpProviderKind,
+    pub sms_sender: SmsSenderKind,
+    pub twilio: TwilioSource,
+    pub verify_base_url: String,
+    pub api_base_url: String,
+}
+
+pub enum TwilioSource {
+    Env(TwilioCredentials),
+    SecretsManager { arn: String },
+    /// Nothing to send through Twilio (builtin provider with the log sender).
+    NotNeeded,
+}
+
+/// Twilio account settings; `Debug` shows no token.
+#[derive(Clone, serde::Deserialize)]
+pub struct TwilioCredentials {
+    pub account_sid: String,
+    pub auth_token: SecretString,
+    #[serde(default)]
+    pub verify_service_sid: Option<String>,
+    #[serde(default)]
+    pub messaging_service_sid: Option<String>,
+    #[serde(default)]
+    pub from_number: Option<String>,
+}
+
+impl fmt::Debug for TwilioCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioCredentials")
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwilioCredentials {
+    /// Checks that the settings the chosen provider needs are there.
+    pub fn check_for(&self, provider: OtpProviderKind, sender: SmsSenderKind) -> Result<(), ConfigError> {
+        if !self.account_sid.starts_with("AC") {
+            return Err(problem("TWILIO_ACCOUNT_SID", "must start with AC"));
+        }
+        match (provider, sender) {
+            (OtpProviderKind::TwilioVerify, _) => match &self.verify_service_sid {
+                Some(sid) if sid.starts_with("VA") => Ok(()),
+                Some(_) => Err(problem("TWILIO_VERIFY_SERVICE_SID", "must start with VA")),
+                None => Err(problem("TWILIO_VERIFY_SERVICE_SID", "is missing (OTP_PROVIDER=twilio_verify)")),
+            },
+            (OtpProviderKind::Builtin, SmsSenderKind::Twilio) => {
+                if self.messaging_service_sid.is_none() && self.from_number.is_none() {
+                    Err(problem(
+                        "TWILIO_MESSAGING_SERVICE_SID",
+                        "or TWILIO_FROM_NUMBER is needed (OTP_PROVIDER=builtin, SMS_SENDER=twilio)",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (OtpProviderKind::Builtin, SmsSenderKind::Log) => Ok(()),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let provider = match env.optional("OTP_PROVIDER").as_deref() {
+            None | Some("twilio_verify") => OtpProviderKind::TwilioVerify,
+            Some("builtin") => OtpProviderKind::Builtin,
+            Some(other) => return Err(problem("OTP_PROVIDER", format!("must be twilio_verify or builtin, got {other:?}"))),
+        };
+        let sms_sender = match env.optional("SMS_SENDER").as_deref() {
+            None | Some("twilio") => SmsSenderKind::Twilio,
+            Some("log") if env.is_deployed() => {
+                return Err(problem("SMS_SENDER", "=log prints codes to the log and is refused in a deployed function"))
+            }
+            Some("log") => SmsSenderKind::Log,
+            Some(other) => return Err(problem("SMS_SENDER", format!("must be twilio or log, got {other:?}"))),
+        };
+        let needs_twilio = !(provider == OtpProviderKind::Builtin && sms_sender == SmsSenderKind::Log);
+        let twilio = if !needs_twilio {
+            TwilioSource::NotNeeded
+        } else if let Some(account_sid) = env.optional("TWILIO_ACCOUNT_SID") {
+            let credentials = TwilioCredentials {
+                account_sid,
+                auth_token: SecretString::from(env.required("TWILIO_AUTH_TOKEN")?),
+                verify_service_sid: env.optional("TWILIO_VERIFY_SERVICE_SID"),
+                messaging_service_sid: env.optional("TWILIO_MESSAGING_SERVICE_SID"),
+                from_number: env.optional("TWILIO_FROM_NUMBER"),
+            };
+            credentials.check_for(provider, sms_sender)?;
+            TwilioSource::Env(credentials)
+        } else if let Some(arn) = env.optional("TWILIO_SECRET_ARN") {
+            TwilioSource::SecretsManager { arn }
+        } else {
+            return Err(problem("TWILIO_ACCOUNT_SID", "is missing (or set TWILIO_SECRET_ARN)"));
+        };
+        Ok(DeliveryConfig {
+            provider,
+            sms_sender,
+            twilio,
+            verify_base_url: env.url("TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com")?,
+            api_base_url: env.url("TWILIO_API_BASE_URL", "https://api.twilio.com")?,
+        })
+    }
+}
+
+pub fn table_name(env: &Env) -> Result<String, ConfigError> {
+    env.required("TABLE_NAME")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----";
+
+    #[test]
+    fn limits_default_to_the_contract() {
+        let limits = Limits::default();
+        assert_eq!(limits.otp_ttl, Duration::from_secs(600));
+        assert_eq!(limits.otp_max_attempts, 5);
+        assert_eq!(limits.resend_cooldown, Duration::from_secs(30));
+        assert_eq!(limits.sends_per_phone, 5);
+        assert_eq!(limits.login_failures_per_account, 10);
+        assert_eq!((limits.registrations_per_ip_hour, limits.logins_per_ip_hour), (20, 100));
+        assert_eq!((limits.sends_per_ip_hour, limits.sends_global_hour), (30, 1000));
+    }
+
+    #[test]
+    fn malformed_numbers_name_the_variable() {
+        let err = Limits::from_env(&Env::from_pairs([("OTP_MAX_ATTEMPTS", "five")])).unwrap_err();
+        assert_eq!(err.var, "OTP_MAX_ATTEMPTS");
+        let err = Limits::from_env(&Env::from_pairs([("SENDS_GLOBAL_HOUR", "0")])).unwrap_err();
+        assert_eq!(err.var, "SENDS_GLOBAL_HOUR");
+        assert!(err.to_string().contains("SENDS_GLOBAL_HOUR"));
+    }
+
+    #[test]
+    fn twilio_verify_needs_its_service() {
+        let env = Env::from_pairs([("TWILIO_ACCOUNT_SID", "AC1"), ("TWILIO_AUTH_TOKEN", "t")]);
+        let err = DeliveryConfig::from_env(&env).err().unwrap();
+        assert_eq!(err.var, "TWILIO_VERIFY_SERVICE_SID");
+        let err = DeliveryConfig::from_env(&Env::from_pairs([])).err().unwrap();
+        assert_eq!(err.var, "TWILIO_ACCOUNT_SID");
+    }
+
+    #[test]
+    fn log_sender_needs_no_twilio_and_is_refused_when_deployed() {
+        let local = Env::from_pairs([("OTP_PROVIDER", "builtin"), ("SMS_SENDER", "log")]);
+        let config = DeliveryConfig::from_env(&local).unwrap();
+        assert!(matches!(config.twilio, TwilioSource::NotNeeded));
+        let deployed = Env::from_pairs([
+            ("OTP_PROVIDER", "builtin"),
+            ("SMS_SENDER", "log"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+        ]);
+        assert_eq!(DeliveryConfig::from_env(&deployed).err().unwrap().var, "SMS_SENDER");
+    }
+
+    #[test]
+    fn unknown_provider_is_refused() {
+        let err = DeliveryConfig::from_env(&Env::from_pairs([("OTP_PROVIDER", "carrier-pigeon")])).err().unwrap();
+        assert_eq!(err.var, "OTP_PROVIDER");
+    }
+
+    #[test]
+    fn token_config_needs_a_key_and_unescapes_newlines() {
+        assert_eq!(TokenConfig::from_env(&Env::from_pairs([])).err().unwrap().var, "JWT_SIGNING_KEY");
+        let escaped = KEY.replace('\n', "\\n");
+        let config = TokenConfig::from_env(&Env::from_pairs([("JWT_SIGNING_KEY", escaped.as_str())])).unwrap();
+        match config.signing_key {
+            KeySource::Pem(pem) => assert_eq!(secrecy::ExposeSecret::expose_secret(&pem), KEY),
+            KeySource::SecretsManager { .. } => panic!("expected a PEM"),
+        }
+        assert_eq!(config.access_ttl, Duration::from_secs(900));
+    }
+}

@@ -1,0 +1,60 @@
+use super::{Email, Phone, UnixTime};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub String);
+
+impl UserId {
+    pub fn new() -> Self {
+        UserId(uuid::Uuid::new_v4().to_string())
+    }
+}
+
+impl Default for UserId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An account. `phone_verified` turns true only when a code sent to `phone` was approved.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    /// argon2id PHC string; never leaves the service.
+    pub password_hash: String,
+    pub phone: Phone,
+    pub phone_verified: bool,
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("phone", &self.phone)
+            .field("phone_verified", &self.phone_verified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What clients may see of a user: the phone masked, no hash.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub phone: String,
+    pub phone_verified: bool,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        UserView {
+            id: user.id.0.clone(),
+            email: user.email.as_str().to_owned(),
+            phone: user.phone.masked(),
+            phone_verified: user.phone_verified,
+        }
+    }
+}

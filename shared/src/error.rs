@@ -1,0 +1,109 @@
+//! The one error type of the use cases. `http::error_response` is the only place that turns it into
+//! a status code and body, so every function answers the same way for the same failure.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidEmail(String),
+    #[error("{0}")]
+    InvalidPhone(String),
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error("the email or password is not correct")]
+    InvalidCredentials,
+    #[error("the code is not correct")]
+    InvalidCode { attempts_remaining: u32 },
+    #[error("this challenge is unknown, expired or already used; start again")]
+    ChallengeInvalid,
+    #[error("the token is missing, malformed, expired or revoked; sign in again")]
+    InvalidToken,
+    #[error("no such route")]
+    NotFound,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("the request body is larger than 16 KiB")]
+    PayloadTooLarge,
+    #[error("send the body as JSON with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("too many wrong codes for this challenge; start again")]
+    TooManyAttempts,
+    #[error("too many requests; try again later")]
+    RateLimited { retry_after: Duration },
+    #[error("a code was sent moments ago; wait before asking for another")]
+    ResendTooSoon { retry_after: Duration },
+    #[error("{0}")]
+    ChannelUnavailable(String),
+    #[error("the SMS provider is unavailable; try again shortly")]
+    SmsUnavailable,
+    /// Anything unexpected: the detail goes to the log only.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AuthError {
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        AuthError::Internal(err.into())
+    }
+}
+
+/// Failures of a storage adapter. Kept apart from `AuthError` so the domain decides what a
+/// failed condition means.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(err: StoreError) -> Self {
+        AuthError::internal(err)
+    }
+}
+
+/// Failures of the code delivery and checking provider (Twilio Verify, Twilio Messaging).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("the number cannot receive codes: {0}")]
+    InvalidPhone(String),
+    #[error("the recipient opted out of messages")]
+    Unsubscribed,
+    #[error("the provider knows no pending verification")]
+    NotPending,
+    #[error("the provider's check limit was reached")]
+    TooManyChecks,
+    #[error("the provider's send limit was reached")]
+    TooManySends,
+    #[error("channel not available: {0}")]
+    ChannelUnavailable(String),
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("provider rejected the request: {0}")]
+    Rejected(String),
+}
+
+impl From<DeliveryError> for AuthError {
+    fn from(err: DeliveryError) -> Self {
+        match err {
+            DeliveryError::InvalidPhone(_) => {
+                AuthError::InvalidPhone("this number cannot receive verification codes".into())
+            }
+            DeliveryError::Unsubscribed => AuthError::InvalidPhone(
+                "this number has opted out of messages (reply START to re-subscribe)".into(),
+            ),
+            DeliveryError::NotPending => AuthError::ChallengeInvalid,
+            DeliveryError::TooManyChecks => AuthError::TooManyAttempts,
+            DeliveryError::TooManySends => AuthError::RateLimited {
+                retry_after: Duration::from_secs(600),
+            },
+            DeliveryError::ChannelUnavailable(m) => AuthError::ChannelUnavailable(m),
+            DeliveryError::Unavailable(_) => AuthError::SmsUnavailable,
+            DeliveryError::Rejected(m) => AuthError::internal(format!("provider rejected: {m}")),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! HTTP glue shared by every function: body limits and parsing, routing, the caller's identity,
+//! and the one mapping from `AuthError` to status and body.
+
+use crate::{auth::Caller, error::AuthError};
+use lambda_http::{
+    http::{header, HeaderValue, Method, StatusCode},
+    request::RequestContext,
+    Body, Request, RequestExt, Response,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use std::time::Instant;
+
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The body of a JSON request, with the contract's errors: 413 over 16 KiB, 415 when not
+/// JSON, 400 naming the field that is missing or of the wrong type.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AuthError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AuthError::PayloadTooLarge);
+    }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(AuthError::UnsupportedMediaType);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AuthError::InvalidRequest("the body must be a JSON object".into()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let detail = inner.to_string();
+        let detail = detail.split(" at line").next().unwrap_or_default();
+        if inner.is_syntax() || inner.is_eof() {
+            AuthError::InvalidRequest("the body is not valid JSON".into())
+        } else if path == "." {
+            AuthError::InvalidRequest(format!("the body is not the expected object: {detail}"))
+        } else {
+            AuthError::InvalidRequest(format!("field `{path}`: {detail}"))
+        }
+    })?;
+    de.end().map_err(|_| AuthError::InvalidRequest("the body has trailing data after the JSON".into()))?;
+    Ok(value)
+}
+
+/// The route this function serves; anything else is 404 `not_found`.
+pub fn expect_route(req: &Request, method: Method, path: &str) -> Result<(), AuthError> {
+    if req.method() == method && route_path(req) == path {
+        Ok(())
+    } else {
+        Err(AuthError::NotFound)
+    }
+}
+
+/// The request path without a trailing slash; API Gateway and `cargo lambda watch` both put
+/// the route path here.
+pub fn route_path(req: &Request) -> &str {
+    let path = req.raw_http_path();
+    let path = if path.is_empty() { req.uri().path() } else { path };
+    match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
+/// The caller as API Gateway saw it. `X-Forwarded-For` is never read: anyone can set it.
+pub fn caller(req: &Request) -> Caller {
+    let source_ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    };
+    Caller { source_ip }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(req: &Request) -> Result<&str, AuthError> {
+    let value = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(AuthError::InvalidToken)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::InvalidToken)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::InvalidToken);
+    }
+    Ok(token.trim())
+}
+
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    let text = serde_json::to_string(body).expect("response bodies serialize");
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // Tokens and challenge ids must not sit in a shared cache.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The one mapping from error to status, code and body.
+pub fn error_response(err: &AuthError) -> Response<Body> {
+    use AuthError::*;
+    let (status, code) = match err {
+        InvalidRequest(_) | ChannelUnavailable(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        InvalidEmail(_) => (StatusCode::BAD_REQUEST, "invalid_email"),
+        InvalidPhone(_) => (StatusCode::BAD_REQUEST, "invalid_phone"),
+        WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
+        InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        InvalidCode { .. } => (StatusCode::UNAUTHORIZED, "invalid_code"),
+        ChallengeInvalid => (StatusCode::UNAUTHORIZED, "challenge_invalid"),
+        InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+        PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+        RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        ResendTooSoon { .. } => (StatusCode::TOO_MANY_REQUESTS, "resend_too_soon"),
+        SmsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "sms_unavailable"),
+        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    let mut body = serde_json::json!({ "error": code, "message": err.to_string() });
+    if let InvalidCode { attempts_remaining } = err {
+        body["attempts_remaining"] = (*attempts_remaining).into();
+    }
+    let mut response = json(status, &body);
+    let headers = response.headers_mut();
+    match err {
+        RateLimited { retry_after } | ResendTooSoon { retry_after } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        }
+        TooManyAttempts => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("600"));
+        }
+        InvalidToken => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// Runs one request's work and answers it, logging route, outcome and latency once.
+/// Unexpected errors are logged with their detail and answered 500 `internal` without it.
+pub async fn respond<F>(req: &Request, work: F) -> Result<Response<Body>, lambda_http::Error>
+where
+    F: std::future::Future<Output = Result<Response<Body>, AuthError>>,
+{
+    let started = Instant::now();
+    let (response, failure) = match work.await {
+        Ok(response) => (response, None),
+        Err(err) => (error_response(&err), Some(err)),
+    };
+    let (method, route) = (req.method().as_str(), route_path(req));
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_millis() as u64;
+    match failure {
+        None => tracing::info!(method, route, status, latency_ms, "request handled"),
+        Some(AuthError::Internal(source)) => {
+            tracing::error!(method, route, status, latency_ms, error = %source, "request failed")
+        }
+        Some(err) => tracing::info!(method, route, status, latency_ms, reason = %err, "request refused"),
+    }
+    Ok(response)
+}

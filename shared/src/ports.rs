@@ -1,0 +1,171 @@
+//! The ports the use cases depend on. Adapters (DynamoDB, Twilio, argon2) implement them;
+//! unit tests use the in-memory ones in `adapters::memory`.
+
+use crate::domain::{Challenge, ChallengeId, Channel, Email, OtpCode, Password, Phone, UnixTime, User, UserId};
+use crate::error::{DeliveryError, StoreError};
+use async_trait::async_trait;
+use std::time::Duration;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CreateUser {
+    Created,
+    /// The email belongs to an account whose phone is verified.
+    EmailTaken,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Stores the user and claims its email in one transaction. An email held by an account
+    /// that never verified its phone is taken over: that account never got a token, and a
+    /// half-finished sign-up must not block a retry.
+    async fn create_user(&self, user: &User) -> StoreResult<CreateUser>;
+    /// Removes an account that never verified its phone (a sign-up whose code could not be sent).
+    async fn delete_unverified(&self, user: &User) -> StoreResult<()>;
+    async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
+    async fn get(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Sets the phone and marks it verified; false when the account is gone (replaced).
+    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool>;
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// This check was counted; `attempts` includes it.
+    Counted { challenge: Box<Challenge> },
+    /// The limit was already reached: the challenge is dead.
+    Exhausted,
+    /// Unknown, expired or used.
+    Invalid,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResendOutcome {
+    Ready { challenge: Box<Challenge> },
+    TooSoon { retry_after: Duration },
+    /// The check limit was reached: the challenge is dead, a new code would not help.
+    Exhausted,
+    Invalid,
+}
+
+#[async_trait]
+pub trait ChallengeStore: Send + Sync {
+    async fn put(&self, challenge: &Challenge) -> StoreResult<()>;
+    async fn get(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>>;
+    async fn set_provider_ref(&self, id: &ChallengeId, provider_ref: &str) -> StoreResult<()>;
+    /// Atomically counts one code check, before the code is compared, and only while the
+    /// challenge is live and below its limit.
+    async fn count_attempt(&self, id: &ChallengeId, now: UnixTime) -> StoreResult<AttemptOutcome>;
+    /// Atomically marks the challenge used; false when another request got there first.
+    async fn consume(&self, id: &ChallengeId, now: UnixTime) -> StoreResult<bool>;
+    /// Atomically claims the next send of a live challenge when the cooldown has passed,
+    /// and gives it a fresh expiry and (builtin provider) a fresh code hash.
+    async fn claim_resend(
+        &self,
+        id: &ChallengeId,
+        now: UnixTime,
+        cooldown: Duration,
+        new_expiry: UnixTime,
+        channel: Channel,
+        code_hash: Option<&str>,
+    ) -> StoreResult<ResendOutcome>;
+    /// Undoes a claimed resend whose code could not go out, so the user can ask again at once.
+    async fn release_resend(&self, id: &ChallengeId, claimed_at: UnixTime) -> StoreResult<()>;
+    async fn delete(&self, id: &ChallengeId) -> StoreResult<()>;
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LimitOutcome {
+    Allowed,
+    Exceeded { retry_after: Duration },
+}
+
+/// Fixed-window counters, shared by every Lambda instance.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one event under `key` if the window still has room; atomic.
+    async fn hit(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<LimitOutcome>;
+    /// Whether the window is already full, without counting.
+    async fn is_exhausted(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<LimitOutcome>;
+}
+
+/// A stored refresh token (only its hash is the key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub user_id: UserId,
+    pub amr: Vec<String>,
+    pub expires_at: UnixTime,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RotateOutcome {
+    Rotated,
+    /// Already spent: `spent_at` and the successor sealed under the old token.
+    AlreadySpent { spent_at: UnixTime, sealed_successor: Option<String>, record: RefreshRecord },
+    /// Unknown, expired or its family revoked.
+    Invalid,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()>;
+    /// Spends `old_hash` and stores `next` in one transaction, only if the old token is
+    /// unspent, unexpired and its family not revoked.
+    async fn rotate(&self, old_hash: &str, next: &RefreshRecord, sealed_successor: &str, now: UnixTime) -> StoreResult<RotateOutcome>;
+    async fn find(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
+    /// The record if it is unspent and unexpired.
+    async fn find_active(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshRecord>>;
+    async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool>;
+    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()>;
+}
+
+/// A code the service made itself (builtin provider), with its keyed hash for storage.
+pub struct GeneratedCode {
+    pub code: OtpCode,
+    pub hash: String,
+}
+
+/// Makes, delivers and checks one-time codes: Twilio Verify, or codes made here and sent as SMS.
+#[async_trait]
+pub trait OtpProvider: Send + Sync {
+    /// A fresh code for the challenge to store before sending, or None when the provider
+    /// keeps codes itself (Twilio Verify).
+    fn generate(&self, challenge: &ChallengeId) -> Option<GeneratedCode>;
+    /// Whether codes can go out over this channel.
+    fn supports(&self, channel: Channel) -> bool;
+    /// Sends the code; returns the provider's reference for it, if any.
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError>;
+    /// Whether `code` is right for this challenge.
+    async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError>;
+}
+
+/// Delivers a text message (the builtin provider's transport).
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    fn supports(&self, channel: Channel) -> bool;
+    async fn send(&self, to: &Phone, body: &str) -> Result<(), DeliveryError>;
+}
+
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &Password) -> Result<String, crate::error::AuthError>;
+    /// Constant-time verify of `password` against a PHC string.
+    async fn verify(&self, password: &Password, phc: &str) -> Result<bool, crate::error::AuthError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> UnixTime;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,143 @@
+//! Cold-start wiring shared by the functions: tracing, configuration, AWS clients, secrets and
+//! the services, built once per execution environment and then borrowed by every request.
+
+use crate::{
+    adapters::{
+        builtin_otp::{BuiltinOtp, LogSender},
+        dynamodb::DynamoStore,
+        jwt::TokenKeys,
+        password::Argon2Hasher,
+        twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
+    },
+    auth::{AuthService, Ports},
+    config::*,
+    ports::{OtpProvider, SmsSender, SystemClock},
+    sessions::SessionService,
+};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+
+/// JSON logs (CloudWatch, with the request id the runtime adds to spans); `RUST_LOG` filters.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time() // CloudWatch stamps every line itself
+        .init();
+}
+
+/// Stops the cold start with one line naming the problem (Lambda reports it as an init error).
+pub fn fail_start(err: impl std::fmt::Display) -> ! {
+    eprintln!("sms-mfa cannot start: {err}");
+    std::process::exit(1)
+}
+
+pub struct Aws {
+    config: aws_config::SdkConfig,
+}
+
+impl Aws {
+    pub async fn load() -> Self {
+        Aws { config: aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await }
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    /// Reads a secret once, at cold start; it is then kept only in memory, wrapped.
+    async fn secret(&self, var: &'static str, arn: &str) -> Result<SecretString, ConfigError> {
+        let client = aws_sdk_secretsmanager::Client::new(&self.config);
+        let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| ConfigError {
+            var,
+            problem: format!("could not be read from Secrets Manager: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)),
+        })?;
+        out.secret_string.map(SecretString::from).ok_or(ConfigError { var, problem: "names a secret without a string value".into() })
+    }
+}
+
+pub async fn token_keys(env: &Env, aws: &Aws) -> Result<(TokenKeys, TokenConfig, SecretString), ConfigError> {
+    let config = TokenConfig::from_env(env)?;
+    let pem = match &config.signing_key {
+        KeySource::Pem(pem) => pem.clone(),
+        KeySource::SecretsManager { arn } => aws.secret("JWT_SIGNING_KEY_SECRET_ARN", arn).await?,
+    };
+    let keys = TokenKeys::from_pem(&pem, config.previous_public_keys.as_deref(), &config.issuer, &config.audience, config.access_ttl)?;
+    Ok((keys, config, pem))
+}
+
+fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConfig) -> SessionService {
+    let store = Arc::new(store.clone());
+    SessionService::new(store.clone(), store, keys, config.refresh_ttl, Arc::new(SystemClock))
+}
+
+/// For the session function: refresh and logout.
+pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
+    let env = Env::from_process();
+    let aws = Aws::load().await;
+    let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
+    let (keys, config, _) = token_keys(&env, &aws).await?;
+    Ok(session_service(&store, Arc::new(keys), &config))
+}
+
+/// For functions that only check or publish tokens (protected, jwks).
+pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
+    let env = Env::from_process();
+    let aws = Aws::load().await;
+    Ok(token_keys(&env, &aws).await?.0)
+}
+
+/// For the functions that send and check codes: register, login, verify, phone.
+pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
+    let env = Env::from_process();
+    let aws = Aws::load().await;
+    let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
+    let limits = Limits::from_env(&env)?;
+    let delivery = DeliveryConfig::from_env(&env)?;
+    let (keys, token_config, signing_pem) = token_keys(&env, &aws).await?;
+
+    let twilio = match &delivery.twilio {
+        TwilioSource::Env(credentials) => Some(credentials.clone()),
+        TwilioSource::SecretsManager { arn } => {
+            let json = aws.secret("TWILIO_SECRET_ARN", arn).await?;
+            let credentials: TwilioCredentials = serde_json::from_str(json.expose_secret()).map_err(|_| ConfigError {
+                var: "TWILIO_SECRET_ARN",
+                problem: "must hold JSON with account_sid, auth_token and the service SIDs".into(),
+            })?;
+            credentials.check_for(delivery.provider, delivery.sms_sender)?;
+            Some(credentials)
+        }
+        TwilioSource::NotNeeded => None,
+    }
+    .map(TwilioHttp::new);
+
+    let otp: Arc<dyn OtpProvider> = match (delivery.provider, twilio) {
+        (OtpProviderKind::TwilioVerify, Some(twilio)) => Arc::new(TwilioVerify::new(twilio, &delivery.verify_base_url)),
+        (OtpProviderKind::Builtin, twilio) => {
+            let sender: Arc<dyn SmsSender> = match (delivery.sms_sender, twilio) {
+                (SmsSenderKind::Twilio, Some(twilio)) => Arc::new(TwilioMessaging::new(twilio, &delivery.api_base_url)),
+                _ => Arc::new(LogSender),
+            };
+            // The code-hash key is derived from the signing key: one less secret to provision.
+            Arc::new(BuiltinOtp::new(signing_pem.expose_secret().as_bytes(), sender, "sms-mfa"))
+        }
+        (OtpProviderKind::TwilioVerify, None) => unreachable!("DeliveryConfig requires Twilio for Verify"),
+    };
+
+    let keys = Arc::new(keys);
+    let sessions = session_service(&store, keys, &token_config);
+    let store = Arc::new(store);
+    let ports = Ports {
+        users: store.clone(),
+        challenges: store.clone(),
+        limiter: store,
+        otp,
+        hasher: Arc::new(Argon2Hasher::default()),
+        clock: Arc::new(SystemClock),
+    };
+    Ok(AuthService::new(ports, sessions, limits))
+}

@@ -1,0 +1,208 @@
+//! Token pairs: short EdDSA access tokens and long opaque refresh tokens that rotate on every
+//! use. A spent refresh token presented again revokes its whole family (RFC 9700 §4.14.2),
+//! except within a short grace, where the successor already issued is handed out again so
+//! two tabs refreshing at once do not log the user out.
+
+use crate::{
+    adapters::jwt::TokenKeys,
+    domain::{UnixTime, User, UserView},
+    error::AuthError,
+    ports::{Clock, RefreshRecord, RotateOutcome, SessionStore, UserStore},
+};
+use aws_lc_rs::{digest, rand::{SecureRandom, SystemRandom}};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use std::{sync::Arc, time::Duration};
+
+/// How long after a rotation the old token still yields the same successor.
+pub const REUSE_GRACE: Duration = Duration::from_secs(10);
+const TOKEN_PREFIX: &str = "rt_";
+const TOKEN_BYTES: usize = 32;
+
+#[derive(Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(serialize_with = "expose")]
+    pub refresh_token: SecretString,
+    pub user: UserView,
+}
+
+fn expose<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+pub struct SessionService {
+    store: Arc<dyn SessionStore>,
+    users: Arc<dyn UserStore>,
+    keys: Arc<TokenKeys>,
+    refresh_ttl: Duration,
+    clock: Arc<dyn Clock>,
+    rng: SystemRandom,
+}
+
+/// A refresh token as presented: 256 random bits, base64url, with a recognizable prefix
+/// (so secret scanners can find leaked ones).
+struct RefreshToken {
+    raw: [u8; TOKEN_BYTES],
+}
+
+impl RefreshToken {
+    fn parse(text: &str) -> Result<Self, AuthError> {
+        let bytes = text.strip_prefix(TOKEN_PREFIX).and_then(|b| B64.decode(b).ok()).ok_or(AuthError::InvalidToken)?;
+        Ok(RefreshToken { raw: bytes.try_into().map_err(|_| AuthError::InvalidToken)? })
+    }
+
+    fn text(&self) -> SecretString {
+        SecretString::from(format!("{TOKEN_PREFIX}{}", B64.encode(self.raw)))
+    }
+
+    /// Only this hash is stored: a table dump yields no usable token.
+    fn hash(&self) -> String {
+        B64.encode(digest::digest(&digest::SHA256, &self.raw))
+    }
+
+    /// The successor sealed under a pad only the old token's holder can derive.
+    fn seal(&self, successor: &RefreshToken) -> String {
+        B64.encode(xor(&successor.raw, &self.pad()))
+    }
+
+    fn unseal(&self, sealed: &str) -> Option<RefreshToken> {
+        let bytes: [u8; TOKEN_BYTES] = B64.decode(sealed).ok()?.try_into().ok()?;
+        Some(RefreshToken { raw: xor(&bytes, &self.pad()) })
+    }
+
+    fn pad(&self) -> [u8; TOKEN_BYTES] {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"sms-mfa refresh successor v1");
+        ctx.update(&self.raw);
+        ctx.finish().as_ref().try_into().expect("sha256 is 32 bytes")
+    }
+}
+
+fn xor(a: &[u8; TOKEN_BYTES], b: &[u8; TOKEN_BYTES]) -> [u8; TOKEN_BYTES] {
+    std::array::from_fn(|i| a[i] ^ b[i])
+}
+
+impl SessionService {
+    pub fn new(store: Arc<dyn SessionStore>, users: Arc<dyn UserStore>, keys: Arc<TokenKeys>, refresh_ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        SessionService { store, users, keys, refresh_ttl, clock, rng: SystemRandom::new() }
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    fn new_token(&self) -> RefreshToken {
+        let mut raw = [0u8; TOKEN_BYTES];
+        self.rng.fill(&mut raw).expect("the system RNG works");
+        RefreshToken { raw }
+    }
+
+    fn record(&self, token: &RefreshToken, family_id: String, user: &User, amr: Vec<String>, now: UnixTime) -> RefreshRecord {
+        RefreshRecord {
+            token_hash: token.hash(),
+            family_id,
+            user_id: user.id.clone(),
+            amr,
+            expires_at: now + self.refresh_ttl.as_secs() as i64,
+        }
+    }
+
+    fn pair(&self, user: &User, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
+        Ok(TokenPair {
+            access_token: self.keys.issue(&user.id.0, user.email.as_str(), amr, now)?,
+            token_type: "Bearer",
+            expires_in: self.keys.access_ttl().as_secs(),
+            refresh_token: refresh.text(),
+            user: UserView::from(user),
+        })
+    }
+
+    /// A new session (a new refresh token family) after a completed sign-in.
+    pub async fn start(&self, user: &User, amr: Vec<String>) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let token = self.new_token();
+        let family = uuid::Uuid::new_v4().to_string();
+        self.store.start_family(&self.record(&token, family, user, amr.clone(), now)).await?;
+        self.pair(user, &amr, &token, now)
+    }
+
+    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let old = RefreshToken::parse(presented)?;
+        let record = self.store.find(&old.hash()).await?.ok_or(AuthError::InvalidToken)?;
+        let user = self.users.get(&record.user_id).await?.ok_or(AuthError::InvalidToken)?;
+        let next = self.new_token();
+        let next_record = self.record(&next, record.family_id.clone(), &user, record.amr.clone(), now);
+        match self.store.rotate(&old.hash(), &next_record, &old.seal(&next), now).await? {
+            RotateOutcome::Rotated => self.pair(&user, &record.amr, &next, now),
+            RotateOutcome::AlreadySpent { spent_at, sealed_successor, record } => {
+                let within_grace = now - spent_at <= REUSE_GRACE.as_secs() as i64;
+                if within_grace {
+                    if let Some(successor) = sealed_successor.as_deref().and_then(|s| old.unseal(s)) {
+                        if self.store.find_active(&successor.hash(), now).await?.is_some() {
+                            return self.pair(&user, &record.amr, &successor, now);
+                        }
+                    }
+                }
+                // Reuse of a spent token: assume it was stolen and end every token of the family.
+                tracing::warn!(family = %record.family_id, "refresh token reuse: family revoked");
+                self.revoke(&record.family_id, now).await?;
+                Err(AuthError::InvalidToken)
+            }
+            RotateOutcome::Invalid => Err(AuthError::InvalidToken),
+        }
+    }
+
+    /// Revokes the family of the presented token; unknown or already revoked tokens are fine.
+    pub async fn logout(&self, presented: &str) -> Result<(), AuthError> {
+        let Ok(token) = RefreshToken::parse(presented) else {
+            return Ok(());
+        };
+        if let Some(record) = self.store.find(&token.hash()).await? {
+            self.revoke(&record.family_id, self.clock.now()).await?;
+        }
+        Ok(())
+    }
+
+    async fn revoke(&self, family_id: &str, now: UnixTime) -> Result<(), AuthError> {
+        // Kept as long as any token of the family could still be alive.
+        let until = now + self.refresh_ttl.as_secs() as i64;
+        Ok(self.store.revoke_family(family_id, until).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_hash_and_seal() {
+        let rng = SystemRandom::new();
+        let make = || {
+            let mut raw = [0u8; TOKEN_BYTES];
+            rng.fill(&mut raw).unwrap();
+            RefreshToken { raw }
+        };
+        let (old, next) = (make(), make());
+        let text = old.text();
+        assert!(text.expose_secret().starts_with("rt_"));
+        assert_eq!(RefreshToken::parse(text.expose_secret()).unwrap().hash(), old.hash());
+        assert_ne!(old.hash(), next.hash());
+        let sealed = old.seal(&next);
+        assert_eq!(old.unseal(&sealed).unwrap().raw, next.raw);
+        assert_ne!(make().unseal(&sealed).unwrap().raw, next.raw, "only the old token unseals");
+        for bad in ["", "rt_", "rt_!!!", "xx_AAAA", "rt_AAAA"] {
+            assert!(RefreshToken::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
