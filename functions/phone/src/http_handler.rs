@@ -1,0 +1,31 @@
+use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use sms_mfa::{
+    auth::{AuthService, PhoneChangeCommand},
+    domain::{Channel, Password, Phone, UserId},
+    http::{bearer_token, caller, expect_route, json, json_body, respond},
+};
+
+#[derive(Deserialize)]
+struct PhoneBody {
+    phone: String,
+    password: SecretString,
+    channel: Option<String>,
+}
+
+pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+    respond(&req, async {
+        expect_route(&req, Method::POST, "/me/phone")?;
+        let claims = auth.sessions().keys().verify(bearer_token(&req)?)?;
+        let body: PhoneBody = json_body(&req)?;
+        let command = PhoneChangeCommand {
+            phone: Phone::parse(&body.phone)?,
+            password: Password::for_check(body.password)?,
+            channel: Channel::parse(body.channel.as_deref())?,
+        };
+        let challenge = auth.request_phone_change(&UserId(claims.sub), command, &caller(&req)).await?;
+        Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "challenge": challenge })))
+    })
+    .await
+}

@@ -1,0 +1,20 @@
+use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use sms_mfa::{
+    adapters::jwt::TokenKeys,
+    http::{bearer_token, expect_route, json, respond},
+};
+
+pub async fn handle(keys: &TokenKeys, req: Request) -> Result<Response<Body>, Error> {
+    respond(&req, async {
+        expect_route(&req, Method::GET, "/protected")?;
+        let claims = keys.verify(bearer_token(&req)?)?;
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "message": format!("Hello, {}: your phone-verified session is valid.", claims.email),
+                "user": { "id": claims.sub, "email": claims.email },
+            }),
+        ))
+    })
+    .await
+}

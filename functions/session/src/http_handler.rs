@@ -1,0 +1,28 @@
+use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sms_mfa::{
+    http::{expect_route, json, json_body, no_content, respond, route_path},
+    sessions::SessionService,
+};
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: SecretString,
+}
+
+pub async fn handle(sessions: &SessionService, req: Request) -> Result<Response<Body>, Error> {
+    respond(&req, async {
+        if route_path(&req) == "/auth/logout" {
+            expect_route(&req, Method::POST, "/auth/logout")?;
+            let body: RefreshBody = json_body(&req)?;
+            sessions.logout(body.refresh_token.expose_secret()).await?;
+            return Ok(no_content());
+        }
+        expect_route(&req, Method::POST, "/auth/refresh")?;
+        let body: RefreshBody = json_body(&req)?;
+        let tokens = sessions.refresh(body.refresh_token.expose_secret()).await?;
+        Ok(json(StatusCode::OK, &tokens))
+    })
+    .await
+}

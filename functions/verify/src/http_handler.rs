@@ -1,0 +1,49 @@
+use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use serde::Deserialize;
+use sms_mfa::{
+    auth::{AuthService, ResendCommand, Verified, VerifyCommand},
+    domain::{ChallengeId, Channel, OtpCode},
+    http::{caller, expect_route, json, json_body, respond, route_path},
+};
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    challenge_id: String,
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct ResendBody {
+    challenge_id: String,
+    channel: Option<String>,
+}
+
+pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+    respond(&req, async {
+        match route_path(&req) {
+            "/auth/resend" => {
+                expect_route(&req, Method::POST, "/auth/resend")?;
+                let body: ResendBody = json_body(&req)?;
+                let command = ResendCommand {
+                    channel: body.channel.as_deref().map(|c| Channel::parse(Some(c))).transpose()?,
+                    challenge_id: ChallengeId::parse(&body.challenge_id)?,
+                };
+                let challenge = auth.resend(command, &caller(&req)).await?;
+                Ok(json(StatusCode::OK, &serde_json::json!({ "challenge": challenge })))
+            }
+            _ => {
+                expect_route(&req, Method::POST, "/auth/verify")?;
+                let body: VerifyBody = json_body(&req)?;
+                let command = VerifyCommand {
+                    code: OtpCode::parse(&body.code)?,
+                    challenge_id: ChallengeId::parse(&body.challenge_id)?,
+                };
+                match auth.verify(command).await? {
+                    Verified::Tokens(tokens) => Ok(json(StatusCode::OK, &tokens)),
+                    Verified::PhoneChanged(user) => Ok(json(StatusCode::OK, &serde_json::json!({ "user": user }))),
+                }
+            }
+        }
+    })
+    .await
+}
