@@ -8,6 +8,13 @@ use std::time::Duration;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long an account that never verified its phone keeps its email from a new registration.
+pub const UNFINISHED_SIGNUP_HOLD: Duration = Duration::from_secs(60);
+
+pub fn is_abandoned(held_since: UnixTime, now: UnixTime) -> bool {
+    now - held_since >= UNFINISHED_SIGNUP_HOLD.as_secs() as i64
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum CreateUser {
     Created,
@@ -18,8 +25,10 @@ pub enum CreateUser {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Stores the user and claims its email in one transaction. An email held by an account
-    /// that never verified its phone is taken over: that account never got a token, and a
-    /// half-finished sign-up must not block a retry.
+    /// that never verified its phone is taken over once `UNFINISHED_SIGNUP_HOLD` has passed:
+    /// that account never got a token, and a half-finished sign-up (a crash between storing
+    /// and sending, a mistyped phone) must not block a retry for long. Within the hold, and
+    /// under races, exactly one registration wins.
     async fn create_user(&self, user: &User) -> StoreResult<CreateUser>;
     /// Removes an account that never verified its phone (a sign-up whose code could not be sent).
     async fn delete_unverified(&self, user: &User) -> StoreResult<()>;

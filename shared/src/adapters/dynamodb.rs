@@ -171,17 +171,21 @@ impl UserItem {
 struct EmailGuard {
     user_id: String,
     verified: bool,
+    #[serde(default)]
+    created_at: UnixTime,
 }
 
 #[async_trait]
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User) -> StoreResult<CreateUser> {
-        let guard = EmailGuard { user_id: user.id.0.clone(), verified: false };
+        let guard = EmailGuard { user_id: user.id.0.clone(), verified: false, created_at: user.created_at };
         let mut items = vec![
             self.put(to_item(user_key(&user.id), &UserItem::from(user)), Some("attribute_not_exists(pk)"), &[]),
         ];
         match self.get_as::<EmailGuard>(email_key(&user.email)).await? {
-            Some(existing) if existing.verified => return Ok(CreateUser::EmailTaken),
+            Some(existing) if existing.verified || !is_abandoned(existing.created_at, user.created_at) => {
+                return Ok(CreateUser::EmailTaken)
+            }
             Some(stale) => {
                 // Replace the unfinished sign-up, only if nobody finished or replaced it meanwhile.
                 items.push(self.put(

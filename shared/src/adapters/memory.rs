@@ -42,7 +42,7 @@ impl UserStore for MemoryStore {
         let mut users = self.users.lock().unwrap();
         let mut emails = self.emails.lock().unwrap();
         if let Some(holder) = emails.get(&user.email) {
-            if users.get(holder).is_some_and(|u| u.phone_verified) {
+            if users.get(holder).is_some_and(|u| u.phone_verified || !is_abandoned(u.created_at, user.created_at)) {
                 return Ok(CreateUser::EmailTaken);
             }
             users.remove(holder);
