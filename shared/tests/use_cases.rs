@@ -1,0 +1,239 @@
+//! The use cases over in-memory ports: flows, undo on failure, and enumeration safety.
+
+use secrecy::SecretString;
+use sms_mfa::{
+    adapters::{
+        jwt::{generate_signing_key_pem, TokenKeys},
+        memory::{ManualClock, MemoryStore, RecordingOtp},
+        password::Argon2Hasher,
+    },
+    auth::*,
+    config::Limits,
+    domain::*,
+    ports::PasswordHasher,
+    sessions::{SessionService, REUSE_GRACE},
+    AuthError,
+};
+use secrecy::ExposeSecret;
+use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+use std::time::Duration;
+
+/// Counts argon2 work so tests can show unknown emails cost what wrong passwords cost.
+#[derive(Default)]
+struct CountingHasher {
+    inner: Argon2Hasher,
+    verifies: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl PasswordHasher for CountingHasher {
+    async fn hash(&self, password: &Password) -> Result<String, AuthError> {
+        self.inner.hash(password).await
+    }
+    async fn verify(&self, password: &Password, phc: &str) -> Result<bool, AuthError> {
+        self.verifies.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(password, phc).await
+    }
+}
+
+struct World {
+    auth: AuthService,
+    store: Arc<MemoryStore>,
+    otp: Arc<RecordingOtp>,
+    hasher: Arc<CountingHasher>,
+    clock: Arc<ManualClock>,
+    caller: Caller,
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::default());
+    let otp = Arc::new(RecordingOtp::default());
+    let hasher = Arc::new(CountingHasher::default());
+    let clock = Arc::new(ManualClock::at(1_900_000_000));
+    let keys = TokenKeys::from_pem(&generate_signing_key_pem(), None, "iss", "aud", Duration::from_secs(900)).unwrap();
+    let sessions = SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone());
+    let ports = Ports {
+        users: store.clone(),
+        challenges: store.clone(),
+        limiter: store.clone(),
+        otp: otp.clone(),
+        hasher: hasher.clone(),
+        clock: clock.clone(),
+    };
+    let auth = AuthService::new(ports, sessions, Limits::default());
+    World { auth, store, otp, hasher, clock, caller: Caller { source_ip: Some("203.0.113.7".into()) } }
+}
+
+fn password(p: &str) -> Password {
+    PasswordPolicy::check(SecretString::from(p.to_owned())).unwrap()
+}
+
+fn register_cmd(email: &str, phone: &str) -> RegisterCommand {
+    RegisterCommand {
+        email: Email::parse(email).unwrap(),
+        password: password("correct horse battery"),
+        phone: Phone::parse(phone).unwrap(),
+        channel: Channel::Sms,
+    }
+}
+
+fn login_cmd(email: &str, pw: &str) -> LoginCommand {
+    LoginCommand { email: Email::parse(email).unwrap(), password: Password::for_check(SecretString::from(pw.to_owned())).unwrap(), channel: Channel::Sms }
+}
+
+async fn verify(w: &World, challenge: &ChallengeView, phone: &str) -> Result<Verified, AuthError> {
+    let code = w.otp.last_code_to(&Phone::parse(phone).unwrap()).unwrap();
+    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), code: OtpCode::parse(&code).unwrap() }).await
+}
+
+#[tokio::test]
+async fn signup_then_login_issue_tokens_only_after_the_code() {
+    let w = world();
+    let registered = w.auth.register(register_cmd("ada@example.com", "+447400000001"), &w.caller).await.unwrap();
+    assert_eq!(registered.challenge.purpose, Purpose::Signup);
+    assert_eq!(registered.challenge.to, "+4*******0001");
+    let Verified::Tokens(tokens) = verify(&w, &registered.challenge, "+447400000001").await.unwrap() else { panic!("tokens") };
+    assert!(tokens.user.phone_verified);
+
+    let sends_before = w.otp.sent().len();
+    let wrong = w.auth.login(login_cmd("ada@example.com", "not the password"), &w.caller).await;
+    assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    assert_eq!(w.otp.sent().len(), sends_before, "no code before the password is proven");
+
+    let challenge = w.auth.login(login_cmd("ada@example.com", "correct horse battery"), &w.caller).await.unwrap();
+    let Verified::Tokens(tokens) = verify(&w, &challenge, "+447400000001").await.unwrap() else { panic!("tokens") };
+    assert_eq!(tokens.user.email, "ada@example.com");
+    assert!(matches!(verify(&w, &challenge, "+447400000001").await, Err(AuthError::ChallengeInvalid)), "single use");
+}
+
+#[tokio::test]
+async fn a_failed_send_leaves_no_account_and_the_retry_works() {
+    let w = world();
+    w.otp.fail_next_sends(1);
+    let failed = w.auth.register(register_cmd("bob@example.com", "+447400000002"), &w.caller).await;
+    assert!(matches!(failed, Err(AuthError::SmsUnavailable)));
+    assert_eq!((w.store.user_count(), w.store.challenge_count()), (0, 0));
+    assert!(w.auth.register(register_cmd("bob@example.com", "+447400000002"), &w.caller).await.is_ok());
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_cost_the_same_and_answer_the_same() {
+    let w = world();
+    w.auth.register(register_cmd("eve@example.com", "+447400000003"), &w.caller).await.unwrap();
+    let before = w.hasher.verifies.load(Ordering::SeqCst);
+    let wrong = w.auth.login(login_cmd("eve@example.com", "wrong password"), &w.caller).await.unwrap_err();
+    let after_wrong = w.hasher.verifies.load(Ordering::SeqCst);
+    let unknown = w.auth.login(login_cmd("nobody@example.com", "wrong password"), &w.caller).await.unwrap_err();
+    let after_unknown = w.hasher.verifies.load(Ordering::SeqCst);
+    assert_eq!(after_wrong - before, 1);
+    assert_eq!(after_unknown - after_wrong, 1, "an unknown email still runs one argon2 verify");
+    assert_eq!(wrong.to_string(), unknown.to_string());
+    assert!(matches!((wrong, unknown), (AuthError::InvalidCredentials, AuthError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn failed_logins_lock_the_account_window_even_for_the_right_password() {
+    let w = world();
+    w.auth.register(register_cmd("mal@example.com", "+447400000004"), &w.caller).await.unwrap();
+    for _ in 0..10 {
+        assert!(matches!(w.auth.login(login_cmd("mal@example.com", "guess guess"), &w.caller).await, Err(AuthError::InvalidCredentials)));
+    }
+    let locked = w.auth.login(login_cmd("mal@example.com", "correct horse battery"), &w.caller).await;
+    assert!(matches!(locked, Err(AuthError::RateLimited { .. })));
+    w.clock.advance(15 * 60);
+    assert!(w.auth.login(login_cmd("mal@example.com", "correct horse battery"), &w.caller).await.is_ok(), "the next window is open");
+}
+
+#[tokio::test]
+async fn wrong_codes_count_down_then_kill_the_challenge_and_resend_keeps_the_count() {
+    let w = world();
+    let registered = w.auth.register(register_cmd("cy@example.com", "+447400000005"), &w.caller).await.unwrap();
+    let id = ChallengeId::parse(&registered.challenge.id).unwrap();
+    let right = w.otp.last_code_to(&Phone::parse("+447400000005").unwrap()).unwrap();
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), code: OtpCode::parse(code).unwrap() });
+    for remaining in [4, 3] {
+        assert!(matches!(check(&wrong).await, Err(AuthError::InvalidCode { attempts_remaining }) if attempts_remaining == remaining));
+    }
+    let too_soon = w.auth.resend(ResendCommand { challenge_id: id.clone(), channel: None }, &w.caller).await;
+    assert!(matches!(too_soon, Err(AuthError::ResendTooSoon { retry_after }) if retry_after == Duration::from_secs(30)));
+    w.clock.advance(30);
+    w.auth.resend(ResendCommand { challenge_id: id.clone(), channel: Some(Channel::Call) }, &w.caller).await.unwrap();
+    let fresh = w.otp.last_code_to(&Phone::parse("+447400000005").unwrap()).unwrap();
+    let wrong = format!("{:06}", (fresh.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for remaining in [2, 1, 0] {
+        assert!(matches!(check(&wrong).await, Err(AuthError::InvalidCode { attempts_remaining }) if attempts_remaining == remaining));
+    }
+    assert!(matches!(check(&fresh).await, Err(AuthError::TooManyAttempts)), "dead even with the right code");
+}
+
+#[tokio::test]
+async fn a_code_completes_only_its_own_challenge_and_expires() {
+    let w = world();
+    let a = w.auth.register(register_cmd("a@example.com", "+447400000006"), &w.caller).await.unwrap();
+    let b = w.auth.register(register_cmd("b@example.com", "+447400000007"), &w.caller).await.unwrap();
+    let code_a = w.otp.last_code_to(&Phone::parse("+447400000006").unwrap()).unwrap();
+    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), code: OtpCode::parse(&code_a).unwrap() }).await;
+    assert!(matches!(cross, Err(AuthError::InvalidCode { .. })));
+    w.clock.advance(600);
+    assert!(matches!(verify(&w, &a.challenge, "+447400000006").await, Err(AuthError::ChallengeInvalid)), "expired");
+}
+
+#[tokio::test]
+async fn phone_change_keeps_the_old_phone_until_the_new_one_is_verified() {
+    let w = world();
+    let registered = w.auth.register(register_cmd("pat@example.com", "+447400000008"), &w.caller).await.unwrap();
+    verify(&w, &registered.challenge, "+447400000008").await.unwrap();
+    let user_id = UserId(registered.user_id.clone());
+    let wrong = w.auth.request_phone_change(&user_id, PhoneChangeCommand { phone: Phone::parse("+447400000009").unwrap(), password: password("wrong password"), channel: Channel::Sms }, &w.caller).await;
+    assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    let challenge = w.auth.request_phone_change(&user_id, PhoneChangeCommand { phone: Phone::parse("+447400000009").unwrap(), password: password("correct horse battery"), channel: Channel::Sms }, &w.caller).await.unwrap();
+    assert_eq!(challenge.purpose, Purpose::PhoneChange);
+    let login = w.auth.login(login_cmd("pat@example.com", "correct horse battery"), &w.caller).await.unwrap();
+    assert_eq!(login.to, Phone::parse("+447400000008").unwrap().masked(), "old phone until verified");
+    let Verified::PhoneChanged(user) = verify(&w, &challenge, "+447400000009").await.unwrap() else { panic!("user") };
+    assert_eq!(user.phone, Phone::parse("+447400000009").unwrap().masked());
+    // The login challenge sent to the old number is now stale.
+    assert!(matches!(verify(&w, &login, "+447400000008").await, Err(AuthError::ChallengeInvalid)));
+}
+
+#[tokio::test]
+async fn builtin_style_provider_refuses_channels_it_cannot_deliver() {
+    let w = world();
+    let mut cmd = register_cmd("wa@example.com", "+447400000010");
+    cmd.channel = Channel::Whatsapp;
+    assert!(matches!(w.auth.register(cmd, &w.caller).await, Err(AuthError::ChannelUnavailable(_))));
+    assert_eq!(w.store.user_count(), 0);
+}
+
+#[tokio::test]
+async fn refresh_rotates_detects_reuse_and_tolerates_a_double_submit() {
+    let w = world();
+    let registered = w.auth.register(register_cmd("rt@example.com", "+447400000011"), &w.caller).await.unwrap();
+    let Verified::Tokens(first) = verify(&w, &registered.challenge, "+447400000011").await.unwrap() else { panic!() };
+    let sessions = w.auth.sessions();
+    let old = first.refresh_token.expose_secret().to_owned();
+    let second = sessions.refresh(&old).await.unwrap();
+    assert_ne!(second.refresh_token.expose_secret(), old.as_str());
+    // A second tab presenting the same token moments later gets the same successor.
+    let twin = sessions.refresh(&old).await.unwrap();
+    assert_eq!(twin.refresh_token.expose_secret(), second.refresh_token.expose_secret());
+    // After the grace, reuse is theft: the family dies, the newer token too.
+    w.clock.advance(REUSE_GRACE.as_secs() as i64 + 1);
+    assert!(matches!(sessions.refresh(&old).await, Err(AuthError::InvalidToken)));
+    assert!(matches!(sessions.refresh(second.refresh_token.expose_secret()).await, Err(AuthError::InvalidToken)));
+}
+
+#[tokio::test]
+async fn logout_revokes_the_family_and_is_idempotent() {
+    let w = world();
+    let registered = w.auth.register(register_cmd("lo@example.com", "+447400000012"), &w.caller).await.unwrap();
+    let Verified::Tokens(tokens) = verify(&w, &registered.challenge, "+447400000012").await.unwrap() else { panic!() };
+    let sessions = w.auth.sessions();
+    sessions.logout(tokens.refresh_token.expose_secret()).await.unwrap();
+    sessions.logout(tokens.refresh_token.expose_secret()).await.unwrap();
+    sessions.logout("rt_garbage").await.unwrap();
+    assert!(matches!(sessions.refresh(tokens.refresh_token.expose_secret()).await, Err(AuthError::InvalidToken)));
+    w.clock.advance(86400);
+    assert!(matches!(sessions.refresh(tokens.refresh_token.expose_secret()).await, Err(AuthError::InvalidToken)));
+}
