@@ -174,15 +174,12 @@ pub enum TwilioSource {
 }
 
 /// Twilio account settings; `Debug` shows no token.
-#[derive(Clone, serde::Deserialize)]
+#[derive(Clone)]
 pub struct TwilioCredentials {
     pub account_sid: String,
     pub auth_token: SecretString,
-    #[serde(default)]
     pub verify_service_sid: Option<String>,
-    #[serde(default)]
     pub messaging_service_sid: Option<String>,
-    #[serde(default)]
     pub from_number: Option<String>,
 }
 
@@ -195,6 +192,24 @@ impl fmt::Debug for TwilioCredentials {
 }
 
 impl TwilioCredentials {
+    /// The Secrets Manager form: a JSON object whose keys are the environment variables'
+    /// names (`TWILIO_ACCOUNT_SID`, ...), unused ones empty, exactly as template.yaml writes it.
+    pub fn from_secret_json(json: &str) -> Result<Self, ConfigError> {
+        let fields: HashMap<String, String> = serde_json::from_str(json)
+            .map_err(|_| problem("TWILIO_SECRET_ARN", "must name a secret holding a JSON object of strings"))?;
+        Self::from_env(&Env(fields))
+    }
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(TwilioCredentials {
+            account_sid: env.required("TWILIO_ACCOUNT_SID")?,
+            auth_token: SecretString::from(env.required("TWILIO_AUTH_TOKEN")?),
+            verify_service_sid: env.optional("TWILIO_VERIFY_SERVICE_SID"),
+            messaging_service_sid: env.optional("TWILIO_MESSAGING_SERVICE_SID"),
+            from_number: env.optional("TWILIO_FROM_NUMBER"),
+        })
+    }
+
     /// Checks that the settings the chosen provider needs are there.
     pub fn check_for(&self, provider: OtpProviderKind, sender: SmsSenderKind) -> Result<(), ConfigError> {
         if !self.account_sid.starts_with("AC") {
@@ -239,14 +254,8 @@ impl DeliveryConfig {
         let needs_twilio = !(provider == OtpProviderKind::Builtin && sms_sender == SmsSenderKind::Log);
         let twilio = if !needs_twilio {
             TwilioSource::NotNeeded
-        } else if let Some(account_sid) = env.optional("TWILIO_ACCOUNT_SID") {
-            let credentials = TwilioCredentials {
-                account_sid,
-                auth_token: SecretString::from(env.required("TWILIO_AUTH_TOKEN")?),
-                verify_service_sid: env.optional("TWILIO_VERIFY_SERVICE_SID"),
-                messaging_service_sid: env.optional("TWILIO_MESSAGING_SERVICE_SID"),
-                from_number: env.optional("TWILIO_FROM_NUMBER"),
-            };
+        } else if env.optional("TWILIO_ACCOUNT_SID").is_some() {
+            let credentials = TwilioCredentials::from_env(env)?;
             credentials.check_for(provider, sms_sender)?;
             TwilioSource::Env(credentials)
         } else if let Some(arn) = env.optional("TWILIO_SECRET_ARN") {
@@ -315,6 +324,17 @@ mod tests {
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
         ]);
         assert_eq!(DeliveryConfig::from_env(&deployed).err().unwrap().var, "SMS_SENDER");
+    }
+
+    #[test]
+    fn the_secret_json_uses_the_variable_names_and_blank_means_unset() {
+        let json = r#"{"TWILIO_ACCOUNT_SID":"AC1","TWILIO_AUTH_TOKEN":"t","TWILIO_VERIFY_SERVICE_SID":"VA1","TWILIO_MESSAGING_SERVICE_SID":"","TWILIO_FROM_NUMBER":""}"#;
+        let credentials = TwilioCredentials::from_secret_json(json).unwrap();
+        assert_eq!(credentials.verify_service_sid.as_deref(), Some("VA1"));
+        assert!(credentials.messaging_service_sid.is_none() && credentials.from_number.is_none());
+        assert!(credentials.check_for(OtpProviderKind::TwilioVerify, SmsSenderKind::Twilio).is_ok());
+        assert!(credentials.check_for(OtpProviderKind::Builtin, SmsSenderKind::Twilio).is_err());
+        assert_eq!(TwilioCredentials::from_secret_json("[]").err().unwrap().var, "TWILIO_SECRET_ARN");
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AuthError> {
         } else if path == "." {
             AuthError::InvalidRequest(format!("the body is not the expected object: {detail}"))
         } else {
-            AuthError::InvalidRequest(format!("field `{path}`: {detail}"))
+            AuthError::InvalidRequest(format!("field `{path}` must be {}", detail.rsplit_once("expected ").map_or("of another type", |(_, e)| e)))
         }
     })?;
     de.end().map_err(|_| AuthError::InvalidRequest("the body has trailing data after the JSON".into()))?;

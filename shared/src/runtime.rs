@@ -104,10 +104,7 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
         TwilioSource::Env(credentials) => Some(credentials.clone()),
         TwilioSource::SecretsManager { arn } => {
             let json = aws.secret("TWILIO_SECRET_ARN", arn).await?;
-            let credentials: TwilioCredentials = serde_json::from_str(json.expose_secret()).map_err(|_| ConfigError {
-                var: "TWILIO_SECRET_ARN",
-                problem: "must hold JSON with account_sid, auth_token and the service SIDs".into(),
-            })?;
+            let credentials = TwilioCredentials::from_secret_json(json.expose_secret())?;
             credentials.check_for(delivery.provider, delivery.sms_sender)?;
             Some(credentials)
         }

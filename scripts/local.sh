@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2119  # start_* helpers take optional arguments, not the script's
+# Runs sms-mfa on this machine: moto (local DynamoDB), the Twilio fake, and every function under
+# `cargo lambda watch` (reloads on code changes). Ctrl-C stops everything.
+#
+#   scripts/local.sh                              # codes are printed in this log (SMS_SENDER=log)
+#   OTP_PROVIDER=twilio_verify scripts/local.sh   # codes go through the Twilio Verify fake
+#
+# Any configuration variable of API.md set in the shell overrides the local default
+# (e.g. RESEND_COOLDOWN_SECONDS=5, RUST_LOG=debug). WATCH_PORT (9000) and MOTO_PORT (8000) pick
+# the ports; a busy port is replaced by a free one.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+cd "$REPO_ROOT"
+
+"$REPO_ROOT/scripts/bootstrap.sh"
+activate_venv
+install_cleanup_trap
+mkdir -p "$LOG_DIR"
+
+ensure_jwt_key
+log "cargo build -p twilio-fake"
+cargo build --quiet -p twilio-fake --bin twilio-fake
+start_moto "${MOTO_PORT:-8000}"
+TABLE="${TABLE_NAME:-sms-mfa-local}"
+create_table "$TABLE"
+start_twilio_fake
+
+PORT="$(free_port "${WATCH_PORT:-9000}")"
+[[ "$PORT" == "${WATCH_PORT:-9000}" ]] || log "port ${WATCH_PORT:-9000} is busy: using $PORT"
+
+new_stack_env "$PORT" "$TABLE"
+STACK_ENV[OTP_PROVIDER]=builtin
+# Local development only: the template cannot deploy this sender.
+STACK_ENV[SMS_SENDER]=log
+stack_env_from_environment
+ENV_FILE="$LOCAL_DIR/local.env"
+write_stack_env "$ENV_FILE"
+
+BASE="http://127.0.0.1:$PORT/lambda-url"
+cat >&2 <<EOF
+
+sms-mfa runs locally (settings in ${ENV_FILE#"$REPO_ROOT"/}, logs in ${LOG_DIR#"$REPO_ROOT"/}/):
+$(describe_stack_env)
+
+  POST $BASE/register/auth/register
+  POST $BASE/login/auth/login
+  POST $BASE/verify/auth/verify
+  POST $BASE/verify/auth/resend
+  POST $BASE/session/auth/refresh
+  POST $BASE/session/auth/logout
+  POST $BASE/phone/me/phone
+  GET  $BASE/protected/protected
+  GET  $BASE/jwks/.well-known/jwks.json
+  GET  $BASE/jwks/.well-known/openid-configuration
+
+  DynamoDB (moto): $MOTO_URL   Twilio fake: $TWILIO_FAKE_URL
+
+Try:
+  curl -s $BASE/register/auth/register -H 'content-type: application/json' \\
+    -d '{"email":"ada@example.com","password":"correct horse battery staple","phone":"+447400123456"}'
+  cargo lambda invoke register -A 127.0.0.1 -P $PORT --data-file events/register.json
+
+The first request to each function compiles it (minutes the first time). Ctrl-C stops everything.
+
+EOF
+
+# In the foreground: Ctrl-C reaches watch and its functions; the trap stops moto and the fake.
+watch_cmd "$PORT" "$ENV_FILE"
+"${WATCH_CMD[@]}"
