@@ -6,10 +6,12 @@
 #   scripts/schemathesis.sh http://127.0.0.1:9000/lambda-url --max-examples 50 --seed 1
 #   ACCESS_TOKEN=eyJ... scripts/schemathesis.sh http://127.0.0.1:9000/lambda-url
 #
-# `cargo lambda watch` serves each function under BASE_URL/<function>/, so a per-run copy of
-# openapi.yaml gets a path-level `servers` entry BASE_URL/<x-lambda-function> for every path
-# (OpenAPI allows servers per path; schemathesis honours them when no --url is given). For a
-# deployed API, where every route shares one base URL, pass --single-base.
+# `cargo lambda watch` serves each function under BASE_URL/<function>/, so every operation is
+# sent to BASE_URL/<its x-lambda-function>/<path>: a per-run copy of openapi.yaml prefixes each
+# path with its function (`/auth/register` becomes `/register/auth/register`) and schemathesis
+# gets `--url BASE_URL`. (Path-level `servers` would say the same, but schemathesis only honours
+# them for a schema loaded from a URL, and insists on --url, which overrides them, for a file.)
+# For a deployed API, where every route shares one base URL, pass --single-base after BASE_URL.
 #
 # Checks: not_a_server_error (no 5xx) and response_schema_conformance (every answer matches the
 # status and schema documented for it). MAX_EXAMPLES (20) bounds the cases per operation.
@@ -23,7 +25,7 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 cd "$REPO_ROOT"
 
-usage() { sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 [[ $# -ge 1 && "$1" != -h && "$1" != --help ]] || usage
 BASE_URL="${1%/}"; shift
 [[ "$BASE_URL" =~ ^https?:// ]] || die "BASE_URL must be an http(s) URL, got: $BASE_URL"
@@ -43,7 +45,7 @@ OUT_DIR="$LOCAL_DIR/schemathesis"
 mkdir -p "$OUT_DIR"
 SPEC="$OUT_DIR/openapi.run.yaml"
 
-# The per-run spec: path-level servers, plus the list of "METHOD function path" to warm up.
+# The per-run spec, plus the list of "METHOD function path" to warm up.
 WARMUP="$(python - "$REPO_ROOT/openapi.yaml" "$SPEC" "$BASE_URL" "$SINGLE_BASE" <<'PY'
 import sys, yaml
 source, target, base, single = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
@@ -51,16 +53,18 @@ with open(source) as f:
     spec = yaml.safe_load(f)
 spec["servers"] = [{"url": base}]
 methods = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+paths = {}
 for path, item in spec["paths"].items():
     functions = {op["x-lambda-function"] for m, op in item.items() if m in methods}
     if len(functions) != 1:
-        sys.exit(f"{path}: operations name different functions {sorted(functions)}; cannot pick one server")
+        sys.exit(f"{path}: operations name different functions {sorted(functions)}; cannot route the path")
     function = functions.pop()
-    if not single:
-        item["servers"] = [{"url": f"{base}/{function}", "description": f"the {function} function"}]
+    served = path if single else f"/{function}{path}"
+    paths[served] = item
     for m in methods:
         if m in item:
-            print(m.upper(), function, path)
+            print(m.upper(), served)
+spec["paths"] = paths
 with open(target, "w") as f:
     yaml.safe_dump(spec, f, sort_keys=False, allow_unicode=True)
 PY
@@ -70,34 +74,68 @@ log "spec for this run: ${SPEC#"$REPO_ROOT"/}"
 # cargo lambda watch builds a function on its first request, which can take minutes: answer
 # one request per function before the clock of any test case starts.
 declare -A warmed=()
-while read -r method function path; do
+while read -r method path; do
+  function="${path#/}"; function="${function%%/*}"
+  ((SINGLE_BASE)) && function="$path"
   [[ -n "${warmed[$function]:-}" ]] && continue
   url="$BASE_URL$path"
-  ((SINGLE_BASE)) || url="$BASE_URL/$function$path"
-  log "warming up $function ($method $url)"
+  log "warming up $method $url"
   status="$(curl -s -o /dev/null -w '%{http_code}' --max-time "${WARMUP_TIMEOUT:-900}" -X "$method" "$url" || true)"
-  [[ "$status" =~ ^[1-5][0-9][0-9]$ ]] || die "$function does not answer at $url (is the stack running?)"
-  log "  $function answered $status"
+  [[ "$status" =~ ^[1-5][0-9][0-9]$ ]] || die "nothing answers at $url (is the stack running?)"
+  log "  answered $status"
   warmed[$function]=1
 done <<<"$WARMUP"
 
 ARGS=(
   run "$SPEC"
-  --checks not_a_server_error,response_schema_conformance
+  --url "$BASE_URL"
+  --checks "not_a_server_error,response_schema_conformance"
   --max-examples "${MAX_EXAMPLES:-20}"
   --request-timeout "${REQUEST_TIMEOUT:-30}"
   --generation-database "$OUT_DIR/examples.db"
-  --report junit,har
+  --report "junit,har"
   --report-dir "$OUT_DIR/report"
   --no-color
 )
-[[ -n "${ACCESS_TOKEN:-}" ]] && ARGS+=(--header "Authorization: Bearer $ACCESS_TOKEN")
+# cargo lambda watch (not the service, and not API Gateway) answers a request whose text body is
+# not valid UTF-8 with its own 500 problem document, without invoking the function. Those few
+# failures say nothing about sms-mfa: a hook drops exactly them (and reports each); every other
+# 5xx still fails the run. Not installed with --single-base, i.e. against a real API.
+if ((!SINGLE_BASE)); then
+  cat >"$OUT_DIR/hooks.py" <<'PY'
+import sys
+import schemathesis
 
-log "schemathesis ${ARGS[*]} $*"
+EMULATOR_500 = b'"type":"https://httpstatuses.com/500"'
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    body = response.request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8", "surrogateescape")
+    try:
+        (body or b"").decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        pass
+    if response.status_code == 500 and EMULATOR_500 in response.content:
+        print(f"[schemathesis.sh] ignored: cargo lambda watch refused a non-UTF-8 body "
+              f"({case.method} {case.path})", file=sys.stderr)
+        return False
+    return True
+PY
+  export SCHEMATHESIS_HOOKS="$OUT_DIR/hooks.py"
+fi
+
+log "schemathesis ${ARGS[*]} $*${ACCESS_TOKEN:+ (with an Authorization header)}"
+[[ -n "${ACCESS_TOKEN:-}" ]] && ARGS+=(--header "Authorization: Bearer $ACCESS_TOKEN")
+# From OUT_DIR: schemathesis keeps its crash cache (for `st replay`) in ./.schemathesis.
 status=0
-schemathesis "${ARGS[@]}" "$@" || status=$?
+(cd "$OUT_DIR" && schemathesis "${ARGS[@]}" "$@") || status=$?
 if ((status)); then
-  log "schemathesis found problems (exit $status); requests and responses in ${OUT_DIR#"$REPO_ROOT"/}/report/"
+  log "schemathesis found problems (exit $status); requests and responses in ${OUT_DIR#"$REPO_ROOT"/}/report/;" \
+    "replay a case with: (cd ${OUT_DIR#"$REPO_ROOT"/} && st replay ID)"
 else
   log "schemathesis: no 5xx, every response as documented"
 fi

@@ -47,8 +47,10 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AuthError> {
         let detail = detail.split(" at line").next().unwrap_or_default();
         if inner.is_syntax() || inner.is_eof() {
             AuthError::InvalidRequest("the body is not valid JSON".into())
+        } else if path == "." && detail.starts_with("missing field") {
+            AuthError::InvalidRequest(format!("the body lacks a required field: {}", detail.trim_start_matches("missing field ")))
         } else if path == "." {
-            AuthError::InvalidRequest(format!("the body is not the expected object: {detail}"))
+            AuthError::InvalidRequest("the body must be a JSON object".into())
         } else {
             AuthError::InvalidRequest(format!("field `{path}` must be {}", detail.rsplit_once("expected ").map_or("of another type", |(_, e)| e)))
         }
