@@ -182,3 +182,73 @@ where
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http;
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Body2 {
+        #[allow(dead_code)]
+        email: String,
+    }
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = http::Request::builder().method("POST").uri("/auth/login");
+        if let Some(ct) = content_type {
+            builder = builder.header("content-type", ct);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    fn message(err: AuthError) -> String {
+        match err {
+            AuthError::InvalidRequest(m) => m,
+            other => panic!("expected invalid_request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bodies_are_limited_typed_and_named() {
+        let json = Some("application/json; charset=utf-8");
+        assert!(json_body::<Body2>(&request(json, r#"{"email":"a@b.co"}"#)).is_ok());
+        assert!(matches!(json_body::<Body2>(&request(Some("text/plain"), "{}")), Err(AuthError::UnsupportedMediaType)));
+        assert!(matches!(json_body::<Body2>(&request(None, "{}")), Err(AuthError::UnsupportedMediaType)));
+        let huge = format!(r#"{{"email":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+        assert!(matches!(json_body::<Body2>(&request(json, &huge)), Err(AuthError::PayloadTooLarge)));
+        assert!(message(json_body::<Body2>(&request(json, "{}")).unwrap_err()).contains("email"));
+        assert!(message(json_body::<Body2>(&request(json, r#"{"email":5}"#)).unwrap_err()).contains("email"));
+        assert_eq!(message(json_body::<Body2>(&request(json, "null")).unwrap_err()), "the body must be a JSON object");
+        assert!(message(json_body::<Body2>(&request(json, "{")).unwrap_err()).contains("not valid JSON"));
+        let deep = "[".repeat(10_000);
+        assert!(json_body::<Body2>(&request(json, &deep)).is_err(), "deep nesting is refused, not a stack overflow");
+    }
+
+    #[test]
+    fn errors_map_to_the_contract_with_their_headers() {
+        let limited = error_response(&AuthError::RateLimited { retry_after: std::time::Duration::from_secs(42) });
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers()["retry-after"], "42");
+        let token = error_response(&AuthError::InvalidToken);
+        assert_eq!(token.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+        let internal = error_response(&AuthError::internal("dynamodb: AccessDenied arn:aws:secret"));
+        let Body::Text(text) = internal.body() else { panic!("json body") };
+        assert_eq!(internal.status(), 500);
+        assert!(!text.contains("AccessDenied"), "no internal detail reaches the client: {text}");
+        let code = error_response(&AuthError::InvalidCode { attempts_remaining: 3 });
+        let Body::Text(text) = code.body() else { panic!("json body") };
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!((value["error"].as_str(), value["attempts_remaining"].as_u64()), (Some("invalid_code"), Some(3)));
+    }
+
+    #[test]
+    fn bearer_tokens_and_routes() {
+        let req = http::Request::builder().uri("/protected/").header("authorization", "bearer abc").body(Body::Empty).unwrap();
+        assert_eq!(bearer_token(&req).unwrap(), "abc");
+        assert!(expect_route(&req, Method::GET, "/protected").is_ok());
+        assert!(matches!(expect_route(&req, Method::POST, "/protected"), Err(AuthError::NotFound)));
+        let basic = http::Request::builder().header("authorization", "Basic abc").body(Body::Empty).unwrap();
+        assert!(matches!(bearer_token(&basic), Err(AuthError::InvalidToken)));
+    }
+}
