@@ -17,14 +17,16 @@ use crate::{
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
-/// JSON logs (CloudWatch, with the request id the runtime adds to spans); `RUST_LOG` filters.
+/// JSON logs for CloudWatch: every line carries the `requestId` (and X-Ray trace id) of the
+/// runtime's invoke span; `RUST_LOG` filters.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .with_target(false)
         .without_time() // CloudWatch stamps every line itself
         .init();
