@@ -1,0 +1,694 @@
+//! Harness of the end-to-end tests: the functions served by `cargo lambda watch`, reached over
+//! HTTP exactly as a client would, and the Twilio fake's control API to read the codes "sent".
+//!
+//! `scripts/test.sh` starts everything and sets the environment; without it every test fails
+//! with a message saying so (never a silent pass).
+//!
+//! The tests share two stacks and the fake and run in parallel, so each one works on its own
+//! fresh email and phone number. Fault injection in the fake affects every request of both
+//! stacks: tests doing it hold [`fault_lock`] and a [`FaultGuard`].
+
+use reqwest::{header::HeaderMap, Method};
+use serde_json::{json, Value};
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        OnceLock,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+pub use serde_json;
+
+/// Every request of the tests: long enough for a function's cold start, short enough that a
+/// hang fails the test instead of stalling the suite.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The contract's body limit.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// `REUSE_GRACE` of shared/src/sessions.rs.
+pub const REFRESH_REUSE_GRACE: Duration = Duration::from_secs(10);
+
+const RUN_SCRIPT: &str = "run the end-to-end tests with scripts/test.sh (it starts moto, the Twilio fake and \
+     two `cargo lambda watch` stacks, then sets E2E_URL, E2E_TIGHT_URL, TWILIO_FAKE_URL, E2E_JWT_*)";
+
+/// An environment variable that scripts/test.sh sets; a clear failure when it is missing.
+pub fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value.trim().to_owned(),
+        _ => panic!("{name} is not set: {RUN_SCRIPT}"),
+    }
+}
+
+/// A new client for each stack or fake handle: never one shared by all tests, since every
+/// `#[tokio::test]` has its own runtime, and a pooled connection dies with the runtime that
+/// opened it ("dispatch task is gone" in another test).
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().expect("reqwest client builds")
+}
+
+// ------------------------------------------------------------------------------------------------
+// Responses
+
+/// A response, read whole.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    /// The body as JSON, `Value::Null` when it is empty or not JSON.
+    pub json: Value,
+    /// What was asked, for failure messages.
+    pub what: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+
+    /// The response, for an assertion message.
+    pub fn describe(&self) -> String {
+        format!("{} -> HTTP {} {}", self.what, self.status, self.text)
+    }
+
+    /// Asserts the status and returns the JSON body.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected status: {}", self.describe());
+        &self.json
+    }
+
+    /// Asserts a contract error: the status, `error`, and a body of exactly `{error, message}`
+    /// (plus `attempts_remaining` for `invalid_code`) with a non-empty message.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(
+            (self.status, self.json["error"].as_str()),
+            (status, Some(code)),
+            "expected {status} {code}: {}",
+            self.describe()
+        );
+        assert_error_shape(self);
+        &self.json
+    }
+
+    /// `Retry-After` as whole seconds; asserts it is present and valid.
+    #[track_caller]
+    pub fn retry_after(&self) -> u64 {
+        let value = self.header("retry-after").unwrap_or_else(|| panic!("no Retry-After: {}", self.describe()));
+        value.trim().parse().unwrap_or_else(|_| panic!("Retry-After {value:?} is not seconds: {}", self.describe()))
+    }
+
+    /// Asserts `401 invalid_token` with `WWW-Authenticate: Bearer error="invalid_token"`.
+    #[track_caller]
+    pub fn expect_invalid_token(&self) {
+        self.expect_error(401, "invalid_token");
+        let challenge = self.header("www-authenticate").unwrap_or_default();
+        assert_eq!(challenge, r#"Bearer error="invalid_token""#, "WWW-Authenticate of {}", self.describe());
+    }
+
+    /// Asserts that `secret` appears nowhere in the response (body or headers).
+    #[track_caller]
+    pub fn assert_not_leaking(&self, secret: &str, what: &str) {
+        assert!(!secret.is_empty());
+        assert!(!self.text.contains(secret), "the response contains the {what}: {}", self.describe());
+        for (name, value) in &self.headers {
+            let value = value.to_str().unwrap_or_default();
+            assert!(!value.contains(secret), "header {name} contains the {what}: {}", self.describe());
+        }
+    }
+}
+
+/// What no response may ever contain, whatever the route and outcome: a password hash, a
+/// private key, the (fake) Twilio credentials.
+#[track_caller]
+pub fn assert_no_secrets(resp: &Resp) {
+    for (secret, what) in [
+        ("$argon2", "a password hash"),
+        ("PRIVATE KEY", "a private key"),
+        ("fake-auth-token", "the Twilio auth token"),
+    ] {
+        assert!(!resp.text.contains(secret), "the response contains {what}: {}", resp.describe());
+    }
+}
+
+/// Every error body is exactly `{error, message}` (and `attempts_remaining` for `invalid_code`),
+/// JSON, with a snake_case code and a message a person can read.
+#[track_caller]
+pub fn assert_error_shape(resp: &Resp) {
+    let body = resp.json.as_object().unwrap_or_else(|| panic!("error body is not a JSON object: {}", resp.describe()));
+    let keys: BTreeSet<&str> = body.keys().map(String::as_str).collect();
+    let code = body.get("error").and_then(Value::as_str).unwrap_or_default();
+    let expected: BTreeSet<&str> = if code == "invalid_code" {
+        ["error", "message", "attempts_remaining"].into()
+    } else {
+        ["error", "message"].into()
+    };
+    assert_eq!(keys, expected, "error body keys: {}", resp.describe());
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "error code is not snake_case: {}",
+        resp.describe()
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(!message.trim().is_empty(), "empty error message: {}", resp.describe());
+    if code == "invalid_code" {
+        assert!(body["attempts_remaining"].is_u64(), "attempts_remaining is not a count: {}", resp.describe());
+    }
+    let content_type = resp.header("content-type").unwrap_or_default();
+    assert!(content_type.starts_with("application/json"), "error content type {content_type:?}: {}", resp.describe());
+}
+
+/// The keys of a JSON object, for exact-shape assertions.
+pub fn keys(value: &Value) -> BTreeSet<String> {
+    value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+}
+
+#[track_caller]
+pub fn assert_keys(value: &Value, expected: &[&str], what: &str) {
+    let expected: BTreeSet<String> = expected.iter().map(|k| (*k).to_owned()).collect();
+    assert_eq!(keys(value), expected, "keys of {what}: {value}");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Stacks
+
+/// How a stack's codes are made, hence where a test reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Twilio Verify (the fake) makes the codes: read `/_fake/verifications/latest`.
+    TwilioVerify,
+    /// Codes made by the service, sent over the fake's Messaging API: read `/_fake/messages`.
+    Builtin,
+}
+
+/// One `cargo lambda watch` stack: function `f` serving path `/p` is at `{base}/{f}/p`.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub base: String,
+    pub provider: Provider,
+    pub client: reqwest::Client,
+}
+
+impl Stack {
+    /// The "default" stack (E2E_URL): Twilio Verify, per-IP and global limits out of the way,
+    /// the other limits at their defaults.
+    pub fn default_stack() -> Stack {
+        Stack { base: env("E2E_URL").trim_end_matches('/').to_owned(), provider: Provider::TwilioVerify, client: client() }
+    }
+
+    /// The "tight" stack (E2E_TIGHT_URL): builtin codes over the fake's Messaging API, a 2 s
+    /// resend cooldown and 5 registrations per IP per hour.
+    pub fn tight() -> Stack {
+        Stack { base: env("E2E_TIGHT_URL").trim_end_matches('/').to_owned(), provider: Provider::Builtin, client: client() }
+    }
+
+    pub fn url(&self, function: &str, path: &str) -> String {
+        format!("{}/{function}{path}", self.base)
+    }
+
+    /// Any request; `headers` are added as given.
+    pub async fn request(
+        &self,
+        method: Method,
+        function: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let url = self.url(function, path);
+        let what = format!("{method} {url}");
+        let mut request = self.client.request(method, &url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: request failed: {}", error_chain(&e)));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_else(|e| panic!("{what}: reading the body failed: {e}"));
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let resp = Resp { status, headers, text, json, what };
+        assert_no_secrets(&resp);
+        resp
+    }
+
+    /// `POST` a JSON body.
+    pub async fn post_json(&self, function: &str, path: &str, body: &Value) -> Resp {
+        self.post_json_with(function, path, body, &[]).await
+    }
+
+    /// `POST` a JSON body with extra headers.
+    pub async fn post_json_with(&self, function: &str, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.request(Method::POST, function, path, &all, Some(body.to_string().into_bytes())).await
+    }
+
+    /// `POST` raw bytes with the given content type (none when `None`).
+    pub async fn post_raw(&self, function: &str, path: &str, content_type: Option<&str>, body: impl Into<Vec<u8>>) -> Resp {
+        let headers: Vec<(&str, &str)> = content_type.map(|ct| ("content-type", ct)).into_iter().collect();
+        self.request(Method::POST, function, path, &headers, Some(body.into())).await
+    }
+
+    /// `GET`, with `Authorization: Bearer <bearer>` when given.
+    pub async fn get(&self, function: &str, path: &str, bearer: Option<&str>) -> Resp {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| ("authorization", a)).into_iter().collect();
+        self.request(Method::GET, function, path, &headers, None).await
+    }
+
+    /// `GET /protected` with a raw `Authorization` header value (or none).
+    pub async fn protected_with_authorization(&self, authorization: Option<&str>) -> Resp {
+        let headers: Vec<(&str, &str)> = authorization.map(|a| ("authorization", a)).into_iter().collect();
+        self.request(Method::GET, "protected", "/protected", &headers, None).await
+    }
+
+    pub async fn protected(&self, access_token: &str) -> Resp {
+        self.get("protected", "/protected", Some(access_token)).await
+    }
+
+    // --- the routes --------------------------------------------------------------------------
+
+    pub async fn register(&self, account: &Account) -> Resp {
+        self.post_json(
+            "register",
+            "/auth/register",
+            &json!({ "email": account.email, "password": account.password, "phone": account.phone }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post_json("login", "/auth/login", &json!({ "email": email, "password": password })).await
+    }
+
+    pub async fn verify(&self, challenge_id: &str, code: &str) -> Resp {
+        self.post_json("verify", "/auth/verify", &json!({ "challenge_id": challenge_id, "code": code })).await
+    }
+
+    pub async fn resend(&self, challenge_id: &str) -> Resp {
+        self.post_json("verify", "/auth/resend", &json!({ "challenge_id": challenge_id })).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Resp {
+        self.post_json("session", "/auth/refresh", &json!({ "refresh_token": refresh_token })).await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Resp {
+        self.post_json("session", "/auth/logout", &json!({ "refresh_token": refresh_token })).await
+    }
+
+    pub async fn change_phone(&self, access_token: &str, phone: &str, password: &str) -> Resp {
+        let auth = format!("Bearer {access_token}");
+        self.post_json_with("phone", "/me/phone", &json!({ "phone": phone, "password": password }), &[("authorization", &auth)])
+            .await
+    }
+
+    /// The code last sent to `phone`, wherever this stack's provider leaves it.
+    pub async fn code_for(&self, fake: &Fake, phone: &str) -> String {
+        match self.provider {
+            Provider::TwilioVerify => fake.latest_code(phone).await,
+            Provider::Builtin => fake.latest_message_code(phone).await,
+        }
+    }
+
+    // --- flows -------------------------------------------------------------------------------
+
+    /// Registers a fresh account: asserts 201 and returns it with its signup challenge.
+    pub async fn register_fresh(&self) -> (Account, Value) {
+        let mut account = Account::fresh();
+        let resp = self.register(&account).await;
+        let body = resp.expect(201).clone();
+        account.user_id = body["user_id"].as_str().unwrap_or_else(|| panic!("no user_id: {}", resp.describe())).to_owned();
+        (account, body["challenge"].clone())
+    }
+
+    /// Completes a challenge with the code the fake saw: asserts 200 and returns the body.
+    pub async fn complete(&self, fake: &Fake, challenge: &Value, phone: &str) -> Value {
+        let id = challenge["id"].as_str().unwrap_or_else(|| panic!("no challenge id in {challenge}"));
+        let code = self.code_for(fake, phone).await;
+        self.verify(id, &code).await.expect(200).clone()
+    }
+
+    /// Register and verify a fresh account: its tokens.
+    pub async fn register_and_verify(&self, fake: &Fake) -> (Account, Tokens) {
+        let (account, challenge) = self.register_fresh().await;
+        let body = self.complete(fake, &challenge, &account.phone).await;
+        (account, Tokens::from_body(body))
+    }
+
+    /// Login (password step): asserts 200 and returns the challenge.
+    pub async fn login_challenge(&self, account: &Account) -> Value {
+        let resp = self.login(&account.email, &account.password).await;
+        resp.expect(200)["challenge"].clone()
+    }
+
+    /// A full login (password then code): the tokens.
+    pub async fn login_and_verify(&self, fake: &Fake, account: &Account) -> Tokens {
+        let challenge = self.login_challenge(account).await;
+        Tokens::from_body(self.complete(fake, &challenge, &account.phone).await)
+    }
+}
+
+/// An error with its sources, for failure messages.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// Runs `n` futures made by `make(i)` at once (spawned tasks) and returns their outputs in
+/// index order.
+pub async fn concurrently<F, Fut, T>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(make(i))).collect();
+    let mut out = Vec::with_capacity(n);
+    for handle in handles {
+        out.push(handle.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+    }
+    out
+}
+
+/// Counts responses by `(status, error code)`, for the race tests' messages and assertions.
+pub fn tally(responses: &[Resp]) -> std::collections::BTreeMap<(u16, String), usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in responses {
+        let code = r.json["error"].as_str().unwrap_or("").to_owned();
+        *out.entry((r.status, code)).or_insert(0) += 1;
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------------
+// Accounts and tokens
+
+/// Test credentials; `user_id` is filled in by a successful registration.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub email: String,
+    pub password: String,
+    pub phone: String,
+    pub user_id: String,
+}
+
+impl Account {
+    pub fn fresh() -> Account {
+        Account { email: fresh_email(), password: fresh_password(), phone: fresh_phone(), user_id: String::new() }
+    }
+}
+
+/// A unique, valid, lowercase email.
+pub fn fresh_email() -> String {
+    format!("e2e-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// A unique password that passes the policy (long, not common).
+pub fn fresh_password() -> String {
+    format!("Tr0ub4dor-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+/// A UK mobile number `+44771` + 7 digits, unique in the run: a per-process base plus a
+/// counter. libphonenumber's metadata takes every `+44 771x xxxxxx` as a mobile (whereas
+/// `+44 7911` is a mobile only when the next digit is 0, 2 or 8, and `+44 7700 900xxx` not at
+/// all). The base is the start time in milliseconds (mod 10^7, a 2.8 h cycle): test binaries run
+/// one after another and none uses more numbers than milliseconds it runs for, so the ranges of
+/// two binaries of one run do not overlap (a random base would collide now and then, and a
+/// collision trips the per-phone send cap).
+pub fn fresh_phone() -> String {
+    static BASE: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let base = *BASE.get_or_init(|| {
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64;
+        millis % 10_000_000
+    });
+    let n = (base + u64::from(COUNTER.fetch_add(1, Ordering::Relaxed))) % 10_000_000;
+    format!("+44771{n:07}")
+}
+
+/// The contract's mask: `+` and the country code's first digit, stars, the last four digits.
+pub fn masked(e164: &str) -> String {
+    let stars = "*".repeat(e164.len() - 6);
+    format!("{}{}{}", &e164[..2], stars, &e164[e164.len() - 4..])
+}
+
+/// Asserts that `to` is the masked form of `phone`: same length, last four kept, and none of
+/// the middle digits readable.
+#[track_caller]
+pub fn assert_masked(to: &Value, phone: &str) {
+    let to = to.as_str().unwrap_or_else(|| panic!("masked phone is not a string: {to}"));
+    assert_eq!(to, masked(phone), "masked phone");
+    let middle = &phone[2..phone.len() - 4];
+    assert!(!to.contains(middle), "{to} shows the middle digits {middle}");
+    assert!(!to.contains(&phone[1..]), "{to} shows the number");
+}
+
+/// A token response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub body: Value,
+}
+
+impl Tokens {
+    #[track_caller]
+    pub fn from_body(body: Value) -> Tokens {
+        let get = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("no {k} in {body}")).to_owned();
+        Tokens { access_token: get("access_token"), refresh_token: get("refresh_token"), body: body.clone() }
+    }
+}
+
+/// The JSON of a JWT segment (0 header, 1 claims), decoded without any check.
+#[track_caller]
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(index).unwrap_or_else(|| panic!("token has no segment {index}: {token}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap_or_else(|e| panic!("segment {index} is not base64url: {e}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("segment {index} is not JSON: {e}"))
+}
+
+pub fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The PEM (SPKI) public key the stacks sign with.
+pub fn public_key_pem() -> Vec<u8> {
+    let path = env("E2E_JWT_PUBLIC_KEY_PEM_FILE");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("E2E_JWT_PUBLIC_KEY_PEM_FILE {path}: {e}"))
+}
+
+/// The stacks' private signing key (the local key scripts/test.sh generates), to forge tokens
+/// that are well signed but otherwise wrong (expired, wrong issuer...). From
+/// E2E_JWT_SIGNING_KEY_PEM_FILE, else `jwt.pem` next to the public key file.
+pub fn signing_key_pem() -> Vec<u8> {
+    let path = std::env::var("E2E_JWT_SIGNING_KEY_PEM_FILE").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| {
+        let public = std::path::PathBuf::from(env("E2E_JWT_PUBLIC_KEY_PEM_FILE"));
+        public.with_file_name("jwt.pem").to_string_lossy().into_owned()
+    });
+    std::fs::read(&path).unwrap_or_else(|e| panic!("signing key {path} (set E2E_JWT_SIGNING_KEY_PEM_FILE): {e}"))
+}
+
+// ------------------------------------------------------------------------------------------------
+// The Twilio fake
+
+/// Client of the fake's control API (`/_fake/`).
+#[derive(Debug, Clone)]
+pub struct Fake {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Fake {
+    pub fn from_env() -> Fake {
+        Fake { base: env("TWILIO_FAKE_URL").trim_end_matches('/').to_owned(), client: client() }
+    }
+
+    async fn get_json(&self, path_and_query: &str) -> (u16, Value) {
+        let url = format!("{}{path_and_query}", self.base);
+        let response = self.client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The newest verification of `phone` (`{sid,to,channel,code,status,send_count,check_count}`).
+    pub async fn latest_verification(&self, phone: &str) -> Option<Value> {
+        let (status, body) = self.get_json(&format!("/_fake/verifications/latest?to={}", encode(phone))).await;
+        match status {
+            200 => Some(body),
+            404 => None,
+            other => panic!("fake: latest verification of {phone}: HTTP {other} {body}"),
+        }
+    }
+
+    /// The code of the newest verification of `phone`.
+    pub async fn latest_code(&self, phone: &str) -> String {
+        let v = self.latest_verification(phone).await.unwrap_or_else(|| panic!("fake: no verification for {phone}"));
+        v["code"].as_str().unwrap_or_else(|| panic!("fake: verification without code: {v}")).to_owned()
+    }
+
+    /// Messages sent to `phone`, oldest first (`{sid,to,from,messaging_service_sid,body}`).
+    pub async fn messages(&self, phone: &str) -> Vec<Value> {
+        let (status, body) = self.get_json(&format!("/_fake/messages?to={}", encode(phone))).await;
+        assert_eq!(status, 200, "fake: messages of {phone}: {body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The code at the start of the newest message to `phone`.
+    pub async fn latest_message_code(&self, phone: &str) -> String {
+        let messages = self.messages(phone).await;
+        let last = messages.last().unwrap_or_else(|| panic!("fake: no message to {phone}"));
+        code_of_message(last)
+    }
+
+    pub async fn stats(&self) -> Value {
+        let (status, body) = self.get_json("/_fake/stats").await;
+        assert_eq!(status, 200, "fake: stats: {body}");
+        body
+    }
+
+    /// Codes sent to `phone` so far: Verify sends plus messages.
+    pub async fn sends_to(&self, phone: &str) -> u64 {
+        let stats = self.stats().await;
+        let n = &stats["by_to"][phone];
+        n["verification_sends"].as_u64().unwrap_or(0) + n["messages_created"].as_u64().unwrap_or(0)
+    }
+
+    /// `POST /_fake/faults`: `mode` is ok, unavailable or hang; `count` limits it to that many
+    /// Twilio requests (None: until changed). Prefer [`FaultGuard::set`].
+    pub async fn set_fault(&self, mode: &str, count: Option<u32>) {
+        let url = format!("{}/_fake/faults", self.base);
+        let mut body = json!({ "mode": mode });
+        if let Some(count) = count {
+            body["count"] = count.into();
+        }
+        let response = self.client.post(&url).json(&body).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert!(response.status().is_success(), "fake: setting fault {body}: HTTP {}", response.status());
+    }
+
+    pub async fn reset_faults(&self) {
+        self.set_fault("ok", None).await;
+    }
+}
+
+/// The digits a builtin-provider message starts with.
+#[track_caller]
+pub fn code_of_message(message: &Value) -> String {
+    let body = message["body"].as_str().unwrap_or_default();
+    let code: String = body.chars().take_while(char::is_ascii_digit).collect();
+    assert_eq!(code.len(), 6, "message body does not start with a 6-digit code: {message}");
+    code
+}
+
+/// Percent-encodes a query value (phone numbers: `+` must not become a space).
+pub fn encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// Serializes the tests that inject faults into the fake (a fault affects every Twilio request
+/// of both stacks). Keep such tests in one test binary as well: binaries run one after another.
+pub async fn fault_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// A fault in the fake that is cleared when the guard drops, also when the test panics (the
+/// drop then resets it with a blocking request of its own).
+pub struct FaultGuard {
+    fake: Fake,
+    armed: bool,
+}
+
+impl FaultGuard {
+    /// Sets `mode` (until cleared) and returns the guard that clears it.
+    pub async fn set(fake: &Fake, mode: &str) -> FaultGuard {
+        let guard = FaultGuard { fake: fake.clone(), armed: true };
+        fake.set_fault(mode, None).await;
+        guard
+    }
+
+    /// Sets `mode` for the next `count` Twilio requests and returns the guard that clears it.
+    pub async fn set_for(fake: &Fake, mode: &str, count: u32) -> FaultGuard {
+        let guard = FaultGuard { fake: fake.clone(), armed: true };
+        fake.set_fault(mode, Some(count)).await;
+        guard
+    }
+
+    /// Clears the fault now (and checks that it worked).
+    pub async fn clear(mut self) {
+        self.fake.reset_faults().await;
+        self.armed = false;
+    }
+}
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) = blocking_reset(&self.fake.base) {
+                eprintln!("could not reset the fake's faults: {e}");
+            }
+        }
+    }
+}
+
+/// `POST /_fake/faults {"mode":"ok"}` over a plain blocking socket (usable from `Drop`).
+fn blocking_reset(base: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let authority = base.trim_start_matches("http://").split('/').next().unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let body = r#"{"mode":"ok"}"#;
+    write!(
+        stream,
+        "POST /_fake/faults HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    if answer.starts_with("HTTP/1.1 2") {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("unexpected answer: {}", answer.lines().next().unwrap_or_default())))
+    }
+}
+
+/// A code that is certainly not `code` (each digit shifted by one).
+pub fn wrong_code(code: &str) -> String {
+    code.bytes().map(|b| char::from(b'0' + (b - b'0' + 1) % 10)).collect()
+}
+
+/// The limits count in fixed windows (`now - now % window`). A test that needs `needed` seconds
+/// inside one window waits for the next one when the current window ends sooner.
+pub async fn clear_of_window_edge(window: Duration, needed: Duration) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
+    let into = Duration::from_millis((now.as_millis() % window.as_millis()) as u64);
+    let left = window - into;
+    if left < needed {
+        eprintln!("waiting {left:?} for the next {window:?} rate-limit window");
+        tokio::time::sleep(left + Duration::from_secs(1)).await;
+    }
+}
+
+/// The 15-minute window of the per-phone and per-account limits.
+pub const SHORT_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The hourly window of the per-IP limits.
+pub const HOUR: Duration = Duration::from_secs(3600);
