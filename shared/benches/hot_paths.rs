@@ -43,7 +43,7 @@ use tokio::runtime::Runtime;
 
 const PASSWORD: &str = "correct horse battery staple";
 const REGISTER_BODY: &str =
-    r#"{"email":"Ada.Lovelace@Example.com","password":"correct horse battery staple","phone":"+447700900123","channel":"sms"}"#;
+    r#"{"email":"Ada.Lovelace@Example.com","password":"correct horse battery staple","phone":"+447911123456","channel":"sms"}"#;
 
 /// The register function's body (functions/register/src/http_handler.rs), mirrored: the
 /// function crates are binaries, so the bench cannot import it.
@@ -118,14 +118,45 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-/// First-call costs in this fresh process, before criterion warms anything up.
-fn oneshot() {
+/// First-call costs in this fresh process, before criterion warms anything up, in the order a
+/// function's `main` pays them (runtime.rs), each followed by a second call for comparison.
+fn oneshot(pem: &SecretString) {
+    let rt = rt();
     let t = Instant::now();
-    let phone = Phone::parse("+447700900123");
+    runtime::init_tracing();
+    println!("oneshot: runtime::init_tracing (JSON subscriber, EnvFilter): {}", ms(t.elapsed()));
+
+    let t = Instant::now();
+    let aws = rt.block_on(runtime::Aws::load());
+    let first = t.elapsed();
+    let t = Instant::now();
+    let _ = black_box(rt.block_on(runtime::Aws::load()));
+    println!("oneshot: Aws::load (aws_config::load_defaults) first call: {} (second call {})", ms(first), ms(t.elapsed()));
+
+    let t = Instant::now();
+    let _ = black_box(aws.dynamodb());
+    let first = t.elapsed();
+    let t = Instant::now();
+    let _ = black_box(aws.dynamodb());
+    println!("oneshot: DynamoDB client from the config, first: {} (second {})", ms(first), ms(t.elapsed()));
+
+    let t = Instant::now();
+    let _ = black_box(keys(pem));
+    let first = t.elapsed();
+    let t = Instant::now();
+    let _ = black_box(keys(pem));
+    println!("oneshot: TokenKeys::from_pem first call: {} (second call {})", ms(first), ms(t.elapsed()));
+
+    let t = Instant::now();
+    let _ = black_box(rt.block_on(runtime::auth_from_env()).ok().unwrap());
+    println!("oneshot: runtime::auth_from_env after the above (all of register's eager init, warm): {}", ms(t.elapsed()));
+
+    let t = Instant::now();
+    let phone = Phone::parse("+447911123456");
     let first = t.elapsed();
     assert!(phone.is_ok());
     let t = Instant::now();
-    let _ = black_box(Phone::parse("+447700900124"));
+    let _ = black_box(Phone::parse("+447911123457"));
     let second = t.elapsed();
     println!("oneshot: Phone::parse first call (phonenumber metadata load + regex compile): {} (second call {})", ms(first), ms(second));
 
@@ -206,7 +237,7 @@ fn bench_json(c: &mut Criterion) {
     g.bench_function("password_policy_check", |b| {
         b.iter(|| PasswordPolicy::check(SecretString::from(black_box(PASSWORD).to_owned())).unwrap())
     });
-    g.bench_function("phone_parse", |b| b.iter(|| Phone::parse(black_box("+447700900123")).unwrap()));
+    g.bench_function("phone_parse", |b| b.iter(|| Phone::parse(black_box("+447911123456")).unwrap()));
     g.finish();
 }
 
@@ -273,14 +304,16 @@ fn bench_twilio(c: &mut Criterion) {
         return;
     };
     let base_url = base_url.trim_end_matches('/').to_owned();
-    let credentials: TwilioCredentials = serde_json::from_value(serde_json::json!({
-        "account_sid": std::env::var("TWILIO_ACCOUNT_SID").unwrap_or_else(|_| "AC00000000000000000000000000000000".into()),
-        "auth_token": std::env::var("TWILIO_AUTH_TOKEN").unwrap_or_else(|_| "fake-auth-token".into()),
-        "messaging_service_sid": std::env::var("TWILIO_MESSAGING_SERVICE_SID").unwrap_or_else(|_| "MG00000000000000000000000000000000".into()),
-    }))
-    .unwrap();
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let credentials = TwilioCredentials {
+        account_sid: var("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        auth_token: SecretString::from(var("TWILIO_AUTH_TOKEN", "fake-auth-token")),
+        verify_service_sid: None,
+        messaging_service_sid: Some(var("TWILIO_MESSAGING_SERVICE_SID", "MG00000000000000000000000000000000")),
+        from_number: None,
+    };
     let rt = rt();
-    let to = Phone::parse("+447700900123").unwrap();
+    let to = Phone::parse("+447911123456").unwrap();
     let sender = TwilioMessaging::new(TwilioHttp::new(credentials), &base_url);
     let t = Instant::now();
     if let Err(err) = rt.block_on(sender.send(&to, "Your sms-mfa code is 123456")) {
@@ -300,7 +333,7 @@ fn bench_twilio(c: &mut Criterion) {
 fn main() {
     let pem = generate_signing_key_pem();
     set_app_env(&pem);
-    oneshot();
+    oneshot(&pem);
     let mut c = Criterion::default().configure_from_args();
     bench_jwt(&mut c);
     bench_argon2(&mut c);

@@ -226,7 +226,7 @@ impl AuthService {
             expires_at: now + self.limits.otp_ttl.as_secs() as i64,
         };
         self.ports.challenges.put(&challenge).await?;
-        match self.ports.otp.send(to, channel, generated.as_ref()).await {
+        match self.ports.otp.send(to, channel, generated.as_ref(), false).await {
             Ok(Some(provider_ref)) => self.ports.challenges.set_provider_ref(&id, &provider_ref).await?,
             Ok(None) => {}
             Err(err) => {
@@ -310,7 +310,7 @@ impl AuthService {
             ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         let sent = match self.count_send(&challenge.phone, caller).await {
-            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(AuthError::from),
+            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref(), true).await.map_err(AuthError::from),
             Err(limit) => Err(limit),
         };
         match sent {

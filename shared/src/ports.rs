@@ -144,8 +144,9 @@ pub trait OtpProvider: Send + Sync {
     fn generate(&self, challenge: &ChallengeId) -> Option<GeneratedCode>;
     /// Whether codes can go out over this channel.
     fn supports(&self, channel: Channel) -> bool;
-    /// Sends the code; returns the provider's reference for it, if any.
-    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError>;
+    /// Sends the code; returns the provider's reference for it, if any. `resend` is false for
+    /// a new challenge, which must get a code (and a check budget) of its own.
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>, resend: bool) -> Result<Option<String>, DeliveryError>;
     /// Whether `code` is right for this challenge.
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError>;
 }

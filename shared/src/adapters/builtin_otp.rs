@@ -65,7 +65,7 @@ impl OtpProvider for BuiltinOtp {
         self.sender.supports(channel)
     }
 
-    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>, _resend: bool) -> Result<Option<String>, DeliveryError> {
         if !self.sender.supports(channel) {
             return Err(DeliveryError::ChannelUnavailable(format!(
                 "channel {} is not available with this provider; use sms",

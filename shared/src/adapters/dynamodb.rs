@@ -477,17 +477,8 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl SessionStore for DynamoStore {
-    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
-        if self.transact(vec![self.refresh_put(first)]).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable("refresh token collision".into()))
-        }
-    }
-
-    async fn rotate(&self, old_hash: &str, next: &RefreshRecord, sealed_successor: &str, now: UnixTime) -> StoreResult<RotateOutcome> {
+impl DynamoStore {
+    async fn try_rotate(&self, old_hash: &str, next: &RefreshRecord, sealed_successor: &str, now: UnixTime) -> StoreResult<bool> {
         let spend = Update::builder()
             .table_name(&self.table)
             .key("pk", s(refresh_key(old_hash)))
@@ -506,30 +497,52 @@ impl SessionStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .expect("check is complete");
-        let rotated = self
+        self
             .transact(vec![
                 TransactWriteItem::builder().update(spend).build(),
                 TransactWriteItem::builder().condition_check(family_alive).build(),
                 self.refresh_put(next),
             ])
-            .await?;
-        if rotated {
-            return Ok(RotateOutcome::Rotated);
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
+        if self.transact(vec![self.refresh_put(first)]).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("refresh token collision".into()))
         }
-        let Some(old) = self.get_as::<RefreshItem>(refresh_key(old_hash)).await? else {
-            return Ok(RotateOutcome::Invalid);
-        };
-        if old.expires_at <= now || self.is_family_revoked(&old.family_id).await? {
-            return Ok(RotateOutcome::Invalid);
+    }
+
+    async fn rotate(&self, old_hash: &str, next: &RefreshRecord, sealed_successor: &str, now: UnixTime) -> StoreResult<RotateOutcome> {
+        // DynamoDB cancels a transaction that collides with another one in flight on the same
+        // item (TransactionConflict) even when its condition holds: then the old token still
+        // reads active, and trying again decides the race properly.
+        for attempt in 0..3u64 {
+            if self.try_rotate(old_hash, next, sealed_successor, now).await? {
+                return Ok(RotateOutcome::Rotated);
+            }
+            let Some(old) = self.get_as::<RefreshItem>(refresh_key(old_hash)).await? else {
+                return Ok(RotateOutcome::Invalid);
+            };
+            if old.expires_at <= now || self.is_family_revoked(&old.family_id).await? {
+                return Ok(RotateOutcome::Invalid);
+            }
+            match (old.status.as_str(), old.spent_at) {
+                ("spent", Some(spent_at)) => {
+                    return Ok(RotateOutcome::AlreadySpent {
+                        spent_at,
+                        sealed_successor: old.sealed_successor.clone(),
+                        record: old.record(old_hash),
+                    })
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await,
+            }
         }
-        Ok(match (old.status.as_str(), old.spent_at) {
-            ("spent", Some(spent_at)) => RotateOutcome::AlreadySpent {
-                spent_at,
-                sealed_successor: old.sealed_successor.clone(),
-                record: old.record(old_hash),
-            },
-            _ => RotateOutcome::Invalid,
-        })
+        Ok(RotateOutcome::Invalid)
     }
 
     async fn find(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>> {

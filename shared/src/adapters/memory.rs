@@ -294,7 +294,7 @@ impl OtpProvider for RecordingOtp {
         channel != Channel::Whatsapp
     }
 
-    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>, _resend: bool) -> Result<Option<String>, DeliveryError> {
         if self.fail_sends.load(Ordering::SeqCst) > 0 {
             self.fail_sends.fetch_sub(1, Ordering::SeqCst);
             return Err(DeliveryError::Unavailable("test outage".into()));

@@ -136,14 +136,10 @@ async fn at_most_five_codes_per_phone() {
 /// "Start again" (the message of `too_many_attempts`) must work: after a challenge died of
 /// wrong codes, a new login's challenge completes with its right code.
 ///
-/// Ignored while it fails, so that it does not stop the later test binaries of the workspace
-/// (run it with `scripts/test.sh -p e2e -- --ignored`). It fails because a new login reuses the
-/// Verify verification still pending for the number (Twilio re-sends a pending verification
-/// under the same SID), whose 5 checks were spent: the right code answers 60202 -> 429.
-/// Real Twilio deletes a verification at its check limit, which the fake does not model; the
-/// service could also cancel the verification of a challenge it declares dead.
+/// Twilio re-sends a verification still pending for the number under the same SID, whose 5
+/// checks were spent here; the service therefore starts a fresh verification for every new
+/// challenge.
 #[tokio::test]
-#[ignore = "known failure: a dead challenge's spent Verify verification is reused by the next login"]
 async fn a_challenge_killed_by_wrong_codes_does_not_block_the_next_login() {
     let (stack, fake) = (Stack::default_stack(), Fake::from_env());
     let (account, _) = stack.register_and_verify(&fake).await;
@@ -164,14 +160,9 @@ async fn a_challenge_killed_by_wrong_codes_does_not_block_the_next_login() {
 /// Each challenge has its own check budget (5): wrong codes typed into an abandoned challenge
 /// must not eat into the next one's, or `attempts_remaining` lies.
 ///
-/// Ignored while it fails (see above; run it with `-- --ignored`): the new challenge is bound
-/// to the same pending Verify verification as the abandoned one (same SID, same code), so
-/// Twilio's 5 checks are shared between the two challenges while the service promises 5 to
-/// each; after 3 + 2 wrong codes the right one answers 429 although 2 checks were promised.
-/// This holds against real Twilio too: the service should start a fresh verification for a
-/// new challenge (cancel the pending one first).
+/// Without a fresh Verify verification per challenge, the abandoned challenge and the new one
+/// would share one SID, one code and Twilio's 5 checks, and `attempts_remaining` would lie.
 #[tokio::test]
-#[ignore = "known failure: two challenges share one Verify verification and its 5 checks"]
 async fn a_new_login_gets_the_full_check_budget() {
     let (stack, fake) = (Stack::default_stack(), Fake::from_env());
     let (account, _) = stack.register_and_verify(&fake).await;
