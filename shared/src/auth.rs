@@ -4,7 +4,7 @@ use crate::{
     adapters::password::DUMMY_HASH,
     config::Limits,
     domain::*,
-    error::AuthError,
+    error::{AuthError, DeliveryError},
     ports::*,
     sessions::{SessionService, TokenPair},
 };
@@ -226,8 +226,11 @@ impl AuthService {
             expires_at: now + self.limits.otp_ttl.as_secs() as i64,
         };
         self.ports.challenges.put(&challenge).await?;
-        match self.ports.otp.send(to, channel, generated.as_ref(), false).await {
-            Ok(Some(provider_ref)) => self.ports.challenges.set_provider_ref(&id, &provider_ref).await?,
+        match self.send_new(&challenge, generated.as_ref()).await {
+            Ok(Some(provider_ref)) => {
+                self.ports.challenges.set_provider_ref(&id, &provider_ref).await?;
+                self.ports.challenges.remember_pending_ref(to, &provider_ref, challenge.expires_at).await?;
+            }
             Ok(None) => {}
             Err(err) => {
                 tracing::warn!(error = %err, to = %to, "code delivery failed");
@@ -239,6 +242,20 @@ impl AuthService {
         }
         tracing::info!(challenge = %id.0, purpose = ?purpose, channel = channel.as_str(), to = %to, "code sent");
         Ok(ChallengeView::of(&challenge, now))
+    }
+
+    /// Sends the first code of a new challenge. Twilio Verify re-sends a verification still
+    /// pending for the number under the same SID (its code, its 5 checks): a new challenge must
+    /// not share that with an abandoned one, so the pending one is cancelled first.
+    async fn send_new(&self, challenge: &Challenge, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
+        let pending = self.ports.challenges.pending_ref_for(&challenge.phone, self.now()).await?;
+        if let Some(pending) = pending {
+            match self.ports.otp.cancel(&pending).await {
+                Ok(()) | Err(DeliveryError::NotPending) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        self.ports.otp.send(&challenge.phone, challenge.channel, code).await
     }
 
     pub async fn verify(&self, cmd: VerifyCommand) -> Result<Verified, AuthError> {
@@ -310,7 +327,7 @@ impl AuthService {
             ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         let sent = match self.count_send(&challenge.phone, caller).await {
-            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref(), true).await.map_err(AuthError::from),
+            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(AuthError::from),
             Err(limit) => Err(limit),
         };
         match sent {

@@ -62,6 +62,9 @@ pub trait ChallengeStore: Send + Sync {
     async fn put(&self, challenge: &Challenge) -> StoreResult<()>;
     async fn get(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>>;
     async fn set_provider_ref(&self, id: &ChallengeId, provider_ref: &str) -> StoreResult<()>;
+    /// The provider reference last started for this phone, while it may still be pending.
+    async fn pending_ref_for(&self, phone: &Phone, now: UnixTime) -> StoreResult<Option<String>>;
+    async fn remember_pending_ref(&self, phone: &Phone, provider_ref: &str, expires_at: UnixTime) -> StoreResult<()>;
     /// Atomically counts one code check, before the code is compared, and only while the
     /// challenge is live and below its limit.
     async fn count_attempt(&self, id: &ChallengeId, now: UnixTime) -> StoreResult<AttemptOutcome>;
@@ -144,9 +147,10 @@ pub trait OtpProvider: Send + Sync {
     fn generate(&self, challenge: &ChallengeId) -> Option<GeneratedCode>;
     /// Whether codes can go out over this channel.
     fn supports(&self, channel: Channel) -> bool;
-    /// Sends the code; returns the provider's reference for it, if any. `resend` is false for
-    /// a new challenge, which must get a code (and a check budget) of its own.
-    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>, resend: bool) -> Result<Option<String>, DeliveryError>;
+    /// Sends the code; returns the provider's reference for it, if any.
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError>;
+    /// Ends a provider-side verification that no challenge will use any more.
+    async fn cancel(&self, provider_ref: &str) -> Result<(), DeliveryError>;
     /// Whether `code` is right for this challenge.
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError>;
 }

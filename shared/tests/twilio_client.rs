@@ -67,7 +67,7 @@ fn wrong(code: &str) -> OtpCode {
 async fn verify_send_then_check_by_verification_sid() {
     let (fake, verify, _) = start().await;
     let phone = Phone::parse("+447911000001").unwrap();
-    let sid = verify.send(&phone, Channel::Sms, None, false).await.unwrap().expect("Verify returns a SID");
+    let sid = verify.send(&phone, Channel::Sms, None).await.unwrap().expect("Verify returns a SID");
     assert!(sid.starts_with("VE"));
     let code = latest_code(&fake, &phone).await;
     let c = challenge(&phone, Some(sid));
@@ -81,7 +81,7 @@ async fn verify_send_then_check_by_verification_sid() {
 async fn verify_maps_twilio_error_codes() {
     let (fake, verify, _) = start().await;
     let phone = Phone::parse("+447911000002").unwrap();
-    let sid = verify.send(&phone, Channel::Call, None, false).await.unwrap();
+    let sid = verify.send(&phone, Channel::Call, None).await.unwrap();
     let code = latest_code(&fake, &phone).await;
     let c = challenge(&phone, sid);
     for _ in 0..5 {
@@ -89,35 +89,29 @@ async fn verify_maps_twilio_error_codes() {
     }
     assert!(matches!(verify.check(&c, &OtpCode::parse(&code).unwrap()).await, Err(DeliveryError::TooManyChecks)));
     for _ in 0..4 {
-        verify.send(&phone, Channel::Sms, None, true).await.unwrap();
+        verify.send(&phone, Channel::Sms, None).await.unwrap();
     }
-    assert!(matches!(verify.send(&phone, Channel::Sms, None, true).await, Err(DeliveryError::TooManySends)));
+    assert!(matches!(verify.send(&phone, Channel::Sms, None).await, Err(DeliveryError::TooManySends)));
 
     let landline = Phone::parse("+447911000003").unwrap();
     admin(&fake, "/_fake/numbers", serde_json::json!({"to": landline.as_e164(), "kind": "landline"})).await;
-    assert!(matches!(verify.send(&landline, Channel::Sms, None, true).await, Err(DeliveryError::InvalidPhone(_))));
+    assert!(matches!(verify.send(&landline, Channel::Sms, None).await, Err(DeliveryError::InvalidPhone(_))));
 }
 
 #[tokio::test]
-async fn a_new_challenge_never_shares_a_pending_verification() {
+async fn a_cancelled_verification_is_no_longer_pending() {
     let (fake, verify, _) = start().await;
     let phone = Phone::parse("+447400000021").unwrap();
-    let first = verify.send(&phone, Channel::Sms, None, false).await.unwrap().unwrap();
+    let first = verify.send(&phone, Channel::Sms, None).await.unwrap().unwrap();
     let first_code = latest_code(&fake, &phone).await;
-    // A resend of the same challenge keeps Twilio's verification (and its code).
-    assert_eq!(verify.send(&phone, Channel::Sms, None, true).await.unwrap().unwrap(), first);
+    // Twilio re-sends a pending verification under the same SID.
+    assert_eq!(verify.send(&phone, Channel::Sms, None).await.unwrap().unwrap(), first);
+    verify.cancel(&first).await.unwrap();
     let abandoned = challenge(&phone, Some(first.clone()));
-    for _ in 0..5 {
-        let _ = verify.check(&abandoned, &wrong(&first_code)).await;
-    }
-    // A new challenge for the same number gets its own verification and a full check budget.
-    let second = verify.send(&phone, Channel::Sms, None, false).await.unwrap().unwrap();
-    assert_ne!(second, first);
-    let fresh = challenge(&phone, Some(second));
-    let code = latest_code(&fake, &phone).await;
-    assert!(!verify.check(&fresh, &wrong(&code)).await.unwrap());
-    assert!(verify.check(&fresh, &OtpCode::parse(&code).unwrap()).await.unwrap());
-    assert!(matches!(verify.check(&abandoned, &OtpCode::parse(&first_code).unwrap()).await, Err(DeliveryError::NotPending)), "the old one was cancelled");
+    assert!(matches!(verify.check(&abandoned, &OtpCode::parse(&first_code).unwrap()).await, Err(DeliveryError::NotPending)));
+    assert!(matches!(verify.cancel(&first).await, Err(DeliveryError::NotPending)));
+    // The next send starts a fresh verification.
+    assert_ne!(verify.send(&phone, Channel::Sms, None).await.unwrap().unwrap(), first);
 }
 
 #[tokio::test]
@@ -125,7 +119,7 @@ async fn wrong_credentials_are_a_rejection_not_an_outage() {
     let fake = RunningFake::start(FakeConfig::default()).await.unwrap();
     let verify = TwilioVerify::new(TwilioHttp::new(credentials(&fake, "wrong-token")), &fake.base_url);
     let phone = Phone::parse("+447911000004").unwrap();
-    assert!(matches!(verify.send(&phone, Channel::Sms, None, true).await, Err(DeliveryError::Rejected(_))));
+    assert!(matches!(verify.send(&phone, Channel::Sms, None).await, Err(DeliveryError::Rejected(_))));
 }
 
 #[tokio::test]
@@ -134,9 +128,9 @@ async fn transient_failures_are_retried_and_persistent_ones_give_up() {
     let phone = Phone::parse("+447911000005").unwrap();
     // Two 503s, then success: the third attempt gets through.
     admin(&fake, "/_fake/faults", serde_json::json!({"mode": "unavailable", "count": 2})).await;
-    assert!(verify.send(&phone, Channel::Sms, None, true).await.is_ok());
+    assert!(verify.send(&phone, Channel::Sms, None).await.is_ok());
     admin(&fake, "/_fake/faults", serde_json::json!({"mode": "unavailable"})).await;
-    assert!(matches!(verify.send(&phone, Channel::Sms, None, true).await, Err(DeliveryError::Unavailable(_))));
+    assert!(matches!(verify.send(&phone, Channel::Sms, None).await, Err(DeliveryError::Unavailable(_))));
     let stats: serde_json::Value = reqwest::get(format!("{}/_fake/stats", fake.base_url)).await.unwrap().json().await.unwrap();
     assert_eq!(stats["requests"], 3 + 3, "3 attempts each, no more");
 }
@@ -146,7 +140,7 @@ async fn a_hung_twilio_is_abandoned_within_bounds() {
     let (fake, verify, _) = start().await;
     admin(&fake, "/_fake/faults", serde_json::json!({"mode": "hang"})).await;
     let started = Instant::now();
-    let result = verify.send(&Phone::parse("+447911000006").unwrap(), Channel::Sms, None, false).await;
+    let result = verify.send(&Phone::parse("+447911000006").unwrap(), Channel::Sms, None).await;
     assert!(matches!(result, Err(DeliveryError::Unavailable(_))), "{result:?}");
     // 3 attempts × 2.5 s + backoff: bounded well below a Lambda timeout.
     assert!(started.elapsed() < Duration::from_secs(12), "took {:?}", started.elapsed());

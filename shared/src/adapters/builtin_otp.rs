@@ -65,7 +65,7 @@ impl OtpProvider for BuiltinOtp {
         self.sender.supports(channel)
     }
 
-    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>, _resend: bool) -> Result<Option<String>, DeliveryError> {
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
         if !self.sender.supports(channel) {
             return Err(DeliveryError::ChannelUnavailable(format!(
                 "channel {} is not available with this provider; use sms",
@@ -77,6 +77,10 @@ impl OtpProvider for BuiltinOtp {
         let body = format!("{} is your {} verification code. It expires in 10 minutes.", code.code.expose(), self.app_name);
         self.sender.send(to, &body).await?;
         Ok(None)
+    }
+
+    async fn cancel(&self, _: &str) -> Result<(), DeliveryError> {
+        Ok(()) // codes live only in their challenge
     }
 
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {

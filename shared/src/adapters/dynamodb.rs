@@ -6,6 +6,7 @@
 //! | user | `USER#<id>` |
 //! | email guard | `EMAIL#<lowercased email>`: the user id, written with the user in one transaction |
 //! | challenge | `CHALLENGE#<id>` (TTL) |
+//! | pending verification | `PENDING#<phone>`: the provider reference last started for it (TTL) |
 //! | counter | `RATE#<scope>#<key>#<window start>` (TTL at window end) |
 //! | refresh token | `REFRESH#<sha256 of token>` (TTL) |
 //! | revoked family | `REVOKED#<family id>` (TTL) |
@@ -123,6 +124,11 @@ fn user_key(id: &UserId) -> String {
 
 fn email_key(email: &Email) -> String {
     format!("EMAIL#{}", email.as_str())
+}
+
+/// The provider's verification last started for a phone (Twilio Verify keeps one per number).
+fn pending_ref_key(phone: &Phone) -> String {
+    format!("PENDING#{}", phone.as_e164())
 }
 
 fn challenge_key(id: &ChallengeId) -> String {
@@ -285,6 +291,29 @@ impl ChallengeStore for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":r", s(provider_ref));
         self.update_if(request).await?;
+        Ok(())
+    }
+
+    async fn pending_ref_for(&self, phone: &Phone, now: UnixTime) -> StoreResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct PendingRef {
+            provider_ref: String,
+            expires_at: UnixTime,
+        }
+        let pending = self.get_as::<PendingRef>(pending_ref_key(phone)).await?;
+        Ok(pending.filter(|p| p.expires_at > now).map(|p| p.provider_ref))
+    }
+
+    async fn remember_pending_ref(&self, phone: &Phone, provider_ref: &str, expires_at: UnixTime) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pending_ref_key(phone)))
+            .item("provider_ref", s(provider_ref))
+            .item("expires_at", n(expires_at))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 

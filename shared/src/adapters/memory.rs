@@ -22,6 +22,7 @@ pub struct MemoryStore {
     emails: Mutex<HashMap<Email, UserId>>,
     challenges: Mutex<HashMap<ChallengeId, Challenge>>,
     counters: Mutex<HashMap<String, u32>>,
+    pending_refs: Mutex<HashMap<Phone, (String, UnixTime)>>,
     refresh: Mutex<HashMap<String, (RefreshRecord, Option<UnixTime>, Option<String>)>>,
     revoked: Mutex<HashMap<String, UnixTime>>,
 }
@@ -97,6 +98,15 @@ impl ChallengeStore for MemoryStore {
         if let Some(c) = self.challenges.lock().unwrap().get_mut(id) {
             c.provider_ref = Some(provider_ref.to_owned());
         }
+        Ok(())
+    }
+
+    async fn pending_ref_for(&self, phone: &Phone, now: UnixTime) -> StoreResult<Option<String>> {
+        Ok(self.pending_refs.lock().unwrap().get(phone).filter(|(_, until)| *until > now).map(|(r, _)| r.clone()))
+    }
+
+    async fn remember_pending_ref(&self, phone: &Phone, provider_ref: &str, expires_at: UnixTime) -> StoreResult<()> {
+        self.pending_refs.lock().unwrap().insert(phone.clone(), (provider_ref.to_owned(), expires_at));
         Ok(())
     }
 
@@ -294,7 +304,7 @@ impl OtpProvider for RecordingOtp {
         channel != Channel::Whatsapp
     }
 
-    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>, _resend: bool) -> Result<Option<String>, DeliveryError> {
+    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
         if self.fail_sends.load(Ordering::SeqCst) > 0 {
             self.fail_sends.fetch_sub(1, Ordering::SeqCst);
             return Err(DeliveryError::Unavailable("test outage".into()));
@@ -302,6 +312,10 @@ impl OtpProvider for RecordingOtp {
         let code = code.map(|c| c.code.expose().to_owned()).unwrap_or_default();
         self.sent.lock().unwrap().push((to.clone(), channel, code));
         Ok(None)
+    }
+
+    async fn cancel(&self, _: &str) -> Result<(), DeliveryError> {
+        Ok(())
     }
 
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {

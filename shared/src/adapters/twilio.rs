@@ -134,10 +134,6 @@ impl TwilioVerify {
 struct Verification {
     sid: String,
     status: String,
-    /// One entry per code sent for this verification; more than one means Twilio reused a
-    /// pending verification instead of starting a new one.
-    #[serde(default)]
-    send_code_attempts: Vec<serde_json::Value>,
 }
 
 #[async_trait]
@@ -150,22 +146,17 @@ impl OtpProvider for TwilioVerify {
         true // Verify delivers sms, call and whatsapp itself
     }
 
-    async fn send(&self, to: &Phone, channel: Channel, _: Option<&GeneratedCode>, resend: bool) -> Result<Option<String>, DeliveryError> {
+    async fn send(&self, to: &Phone, channel: Channel, _: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
         let form = [("To", to.as_e164()), ("Channel", channel.as_str())];
-        let started: Verification = self.twilio.post_form(&self.verifications_url, &form).await.map_err(CallError::into_delivery)?;
-        if resend || started.send_code_attempts.len() <= 1 {
-            return Ok(Some(started.sid));
-        }
-        // Twilio answered with a verification still pending for this number (an abandoned or
-        // dead challenge's): sharing it would share its code and its check budget. Cancel it
-        // and start a fresh one for the new challenge.
-        let cancel_url = format!("{}/{}", self.verifications_url, started.sid);
-        match self.twilio.post_form::<Verification>(&cancel_url, &[("Status", "canceled")]).await.map_err(CallError::into_delivery) {
-            Ok(_) | Err(DeliveryError::NotPending) => {}
-            Err(other) => return Err(other),
-        }
-        let fresh: Verification = self.twilio.post_form(&self.verifications_url, &form).await.map_err(CallError::into_delivery)?;
-        Ok(Some(fresh.sid))
+        let verification: Verification =
+            self.twilio.post_form(&self.verifications_url, &form).await.map_err(CallError::into_delivery)?;
+        Ok(Some(verification.sid))
+    }
+
+    async fn cancel(&self, provider_ref: &str) -> Result<(), DeliveryError> {
+        let url = format!("{}/{provider_ref}", self.verifications_url);
+        let _: Verification = self.twilio.post_form(&url, &[("Status", "canceled")]).await.map_err(CallError::into_delivery)?;
+        Ok(())
     }
 
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {
