@@ -29,6 +29,15 @@ mkdir -p "$LOG_DIR"
 # Cheap and deterministic: fail before the long build.
 log "cfn-lint template.yaml"
 cfn-lint template.yaml
+# SAM's own validation (its transform, then its bundled linter), from a venv of its own: the
+# SAM CLI pins dependencies that clash with moto's.
+if [[ ! -x "$REPO_ROOT/.venv-sam/bin/sam" ]]; then
+  log "installing aws-sam-cli into .venv-sam"
+  python3 -m venv "$REPO_ROOT/.venv-sam"
+  "$REPO_ROOT/.venv-sam/bin/python" -m pip install --quiet --disable-pip-version-check "aws-sam-cli>=1.130,<2"
+fi
+log "sam validate --lint"
+SAM_CLI_TELEMETRY=0 "$REPO_ROOT/.venv-sam/bin/sam" validate --lint --template template.yaml --region us-east-1
 
 log "cargo build --workspace --all-targets"
 run_fg cargo build --workspace --all-targets
@@ -130,5 +139,14 @@ run_fg cargo "${cargo_args[@]}" || status=$?
 if ((status != 0)); then
   print_watch_logs
   log "cargo test failed (exit $status); full logs in ${LOG_DIR#"$REPO_ROOT"/}/"
+  exit "$status"
+fi
+
+# The whole suite (no arguments): schemathesis generates requests from openapi.yaml against the
+# default stack and fails on any 5xx or any answer that breaks the documented schema.
+if (($# == 0)); then
+  log "schemathesis against the default stack"
+  MAX_EXAMPLES="${MAX_EXAMPLES:-10}" "$REPO_ROOT/scripts/schemathesis.sh" "$E2E_URL" || status=$?
+  ((status == 0)) || { print_watch_logs; log "schemathesis found failures (exit $status); see .local/schemathesis/"; }
 fi
 exit "$status"
