@@ -102,7 +102,7 @@ impl SmsSender for LogSender {
     }
 
     async fn send(&self, to: &Phone, body: &str) -> Result<(), DeliveryError> {
-        tracing::warn!(to = %to, message = body, "SMS_SENDER=log: message not sent, printed here for local development");
+        tracing::warn!(to = %to, sms = body, "SMS_SENDER=log: message not sent, printed here for local development");
         Ok(())
     }
 }
