@@ -216,7 +216,7 @@ impl UserStore for DynamoStore {
         let id = (":id", s(&user.id.0));
         // False when the account got verified or replaced meanwhile: then there is nothing to undo.
         self.transact(vec![
-            self.delete(user_key(&user.id), "phone_verified = :no", &[no.clone()]),
+            self.delete(user_key(&user.id), "phone_verified = :no", std::slice::from_ref(&no)),
             self.delete(email_key(&user.email), "user_id = :id AND verified = :no", &[id, no]),
         ])
         .await?;

@@ -16,6 +16,8 @@ use std::{
     time::Duration,
 };
 
+type StoredRefresh = (RefreshRecord, Option<UnixTime>, Option<String>);
+
 #[derive(Default)]
 pub struct MemoryStore {
     users: Mutex<HashMap<UserId, User>>,
@@ -23,7 +25,8 @@ pub struct MemoryStore {
     challenges: Mutex<HashMap<ChallengeId, Challenge>>,
     counters: Mutex<HashMap<String, u32>>,
     pending_refs: Mutex<HashMap<Phone, (String, UnixTime)>>,
-    refresh: Mutex<HashMap<String, (RefreshRecord, Option<UnixTime>, Option<String>)>>,
+    /// token hash → (record, spent at, sealed successor)
+    refresh: Mutex<HashMap<String, StoredRefresh>>,
     revoked: Mutex<HashMap<String, UnixTime>>,
 }
 
