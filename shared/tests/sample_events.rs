@@ -1,0 +1,51 @@
+//! The API Gateway events in `events/` (for `cargo lambda invoke --data-file` and
+//! `sam local invoke -e`) stay valid payload 2.0 requests that reach the intended route, with
+//! the body each case means to send, and a source IP the limits can use.
+
+use lambda_http::{request::from_str, RequestExt};
+use sms_mfa::{http::{caller, json_body, route_path}, AuthError};
+use std::{fs, path::Path};
+
+fn event(name: &str) -> lambda_http::Request {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    from_str(&text).unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
+}
+
+#[test]
+fn every_event_is_a_payload_v2_request_for_a_contract_route() {
+    let routes = [
+        ("register.json", "POST", "/auth/register"),
+        ("register-invalid-phone.json", "POST", "/auth/register"),
+        ("register-malformed-json.json", "POST", "/auth/register"),
+        ("login.json", "POST", "/auth/login"),
+        ("login-wrong-password.json", "POST", "/auth/login"),
+        ("verify.json", "POST", "/auth/verify"),
+        ("verify-wrong-code.json", "POST", "/auth/verify"),
+        ("resend.json", "POST", "/auth/resend"),
+        ("refresh.json", "POST", "/auth/refresh"),
+        ("logout.json", "POST", "/auth/logout"),
+        ("me-phone.json", "POST", "/me/phone"),
+        ("protected.json", "GET", "/protected"),
+        ("protected-no-token.json", "GET", "/protected"),
+        ("jwks.json", "GET", "/.well-known/jwks.json"),
+        ("openid-configuration.json", "GET", "/.well-known/openid-configuration"),
+    ];
+    let on_disk = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")).unwrap().count();
+    assert_eq!(on_disk, routes.len(), "every event file is listed here");
+    for (name, method, path) in routes {
+        let req = event(name);
+        assert_eq!((req.method().as_str(), route_path(&req)), (method, path), "{name}");
+        assert!(caller(&req).source_ip.is_some(), "{name}: requestContext.http.sourceIp");
+        if method == "POST" {
+            let parsed = json_body::<serde_json::Value>(&req);
+            match name {
+                "register-malformed-json.json" => assert!(matches!(parsed, Err(AuthError::InvalidRequest(_)))),
+                _ => assert!(parsed.is_ok(), "{name}: {parsed:?}"),
+            }
+        }
+    }
+    assert!(event("protected.json").headers().contains_key("authorization"));
+    assert!(!event("protected-no-token.json").headers().contains_key("authorization"));
+    assert!(event("register.json").query_string_parameters_ref().is_none());
+}
