@@ -11,6 +11,7 @@
 #                                  moto and tests/twilio-fake, the dynamodb and twilio groups too
 #   benches/run.sh hello           builds benches/hello-lambda (the cold-start floor) into target/
 #   benches/run.sh bloat [BIN]     which crates the binary's code comes from (an unstripped relink)
+#   benches/run.sh compare-s       the same binaries and benches at opt-level "s" (target/profile-s)
 #
 # NO_LOCAL_STACK=1 skips moto and the Twilio fake (no DynamoDB/Twilio figures then).
 # Results land in target/bench-results/ (not committed); README.md quotes them.
@@ -129,6 +130,25 @@ arm64() {
   } | tee "$RESULTS/sizes-arm64.txt"
 }
 
+# opt-level "s" against the profile's 3: sizes, cold start and the CPU-bound benches, built into
+# target/profile-s so target/release stays as it is. Run `coldstart`/`bench` for the 3 side.
+compare_s() {
+  local s=(env CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_TARGET_DIR="$REPO_ROOT/target/profile-s")
+  local pkgs=() f
+  for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
+  "${s[@]}" cargo build --release "${pkgs[@]}"
+  {
+    machine
+    echo "opt-level s (target/profile-s/release) against 3 (target/release), bytes:"
+    for f in "${FUNCTIONS[@]}"; do
+      printf '%-10s s=%10d  3=%10s\n' "$f" "$(stat -c %s "target/profile-s/release/$f")" \
+        "$(stat -c %s "$BIN_DIR/$f" 2>/dev/null || echo '?')"
+    done
+    python3 benches/coldstart.py --bin-dir target/profile-s/release --only register,session,protected,jwks
+    "${s[@]}" cargo bench -p sms-mfa --bench hot_paths -- '^(jwt|argon2|json)/' 2>&1 | grep -E '^oneshot|time:|^[a-z0-9_]+/[a-z_]+$'
+  } | tee "$RESULTS/compare-s.txt"
+}
+
 # The baseline: a hello-world lambda_http binary, same features, tokio flavor and profile.
 hello() {
   log "building benches/hello-lambda"
@@ -145,6 +165,7 @@ case "$cmd" in
   bloat) bloat "$@" ;;
   hello) hello ;;
   arm64) arm64 ;;
+  compare-s) compare_s ;;
   all)
     build
     hello
@@ -153,5 +174,5 @@ case "$cmd" in
     "$0" coldstart
     "$0" bench
     ;;
-  *) die "unknown command $cmd (build | hello | sizes | arm64 | coldstart | bench | bloat | all)" ;;
+  *) die "unknown command $cmd (build | hello | sizes | arm64 | compare-s | coldstart | bench | bloat | all)" ;;
 esac
