@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Performance figures of sms-mfa, each reproducible by one command (benches/README.md).
 #
-#   benches/run.sh                 build, sizes, coldstart and bench, in that order
+#   benches/run.sh                 build, hello, sizes, coldstart and bench, in that order
 #   benches/run.sh build           release build of the seven function binaries (and twilio-fake)
 #   benches/run.sh sizes           stripped release binary sizes (x86_64)
 #   benches/run.sh arm64           `cargo lambda build --release --arm64` and the bootstrap sizes
@@ -171,8 +171,8 @@ case "$cmd" in
     hello
     sizes
     # Each in its own shell, so each starts (and stops) its own local stack.
-    "$0" coldstart
-    "$0" bench
+    "$REPO_ROOT/benches/run.sh" coldstart
+    "$REPO_ROOT/benches/run.sh" bench
     ;;
   *) die "unknown command $cmd (build | hello | sizes | arm64 | compare-s | coldstart | bench | bloat | all)" ;;
 esac
