@@ -107,3 +107,11 @@ impl From<DeliveryError> for AuthError {
         }
     }
 }
+
+/// A store failure met while delivering (the pending-verification lookup) is an outage of the
+/// delivery path, answered like the provider's own.
+impl From<StoreError> for DeliveryError {
+    fn from(err: StoreError) -> Self {
+        DeliveryError::Unavailable(err.to_string())
+    }
+}

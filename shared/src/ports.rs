@@ -92,6 +92,14 @@ pub enum LimitOutcome {
     Exceeded { retry_after: Duration },
 }
 
+/// Start and end of the fixed counting window that `now` falls in: every rate-limiter adapter
+/// must cut windows the same way.
+pub fn fixed_window(now: UnixTime, length: Duration) -> (UnixTime, UnixTime) {
+    let length = length.as_secs().max(1) as i64;
+    let start = now - now.rem_euclid(length);
+    (start, start + length)
+}
+
 /// Fixed-window counters, shared by every Lambda instance.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {

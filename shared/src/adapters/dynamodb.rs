@@ -416,17 +416,10 @@ impl ChallengeStore for DynamoStore {
     }
 }
 
-/// Start and end of the fixed window that `now` falls in.
-fn window(now: UnixTime, length: Duration) -> (UnixTime, UnixTime) {
-    let length = length.as_secs().max(1) as i64;
-    let start = now - now.rem_euclid(length);
-    (start, start + length)
-}
-
 #[async_trait]
 impl RateLimiter for DynamoStore {
     async fn hit(&self, key: &str, limit: u32, length: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
-        let (start, end) = window(now, length);
+        let (start, end) = fixed_window(now, length);
         let request = self
             .client
             .update_item()
@@ -444,7 +437,7 @@ impl RateLimiter for DynamoStore {
     }
 
     async fn is_exhausted(&self, key: &str, limit: u32, length: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
-        let (start, end) = window(now, length);
+        let (start, end) = fixed_window(now, length);
         #[derive(Deserialize)]
         struct Counter {
             count: u32,

@@ -3,7 +3,7 @@
 
 use crate::{
     domain::*,
-    error::{DeliveryError, StoreError},
+    error::DeliveryError,
     ports::*,
 };
 use async_trait::async_trait;
@@ -179,9 +179,8 @@ impl ChallengeStore for MemoryStore {
 }
 
 fn window_key(key: &str, length: Duration, now: UnixTime) -> (String, UnixTime) {
-    let length = length.as_secs().max(1) as i64;
-    let start = now - now.rem_euclid(length);
-    (format!("{key}#{start}"), start + length)
+    let (start, end) = fixed_window(now, length);
+    (format!("{key}#{start}"), end)
 }
 
 #[async_trait]
@@ -323,11 +322,5 @@ impl OtpProvider for RecordingOtp {
 
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {
         Ok(challenge.code_hash.as_deref() == Some(code.expose()))
-    }
-}
-
-impl From<StoreError> for DeliveryError {
-    fn from(err: StoreError) -> Self {
-        DeliveryError::Unavailable(err.to_string())
     }
 }
