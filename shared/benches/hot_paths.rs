@@ -124,7 +124,7 @@ fn oneshot(pem: &SecretString) {
     let rt = rt();
     let t = Instant::now();
     runtime::init_tracing();
-    println!("oneshot: runtime::init_tracing (JSON subscriber, EnvFilter): {}", ms(t.elapsed()));
+    println!("oneshot: runtime::init_tracing (JSON subscriber, Targets filter): {}", ms(t.elapsed()));
 
     let t = Instant::now();
     let aws = rt.block_on(runtime::Aws::load());

@@ -7,6 +7,7 @@ use crate::{
         dynamodb::DynamoStore,
         jwt::TokenKeys,
         password::Argon2Hasher,
+        tls,
         twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     },
     auth::{AuthService, Ports},
@@ -18,18 +19,29 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 /// JSON logs for CloudWatch: every line carries the `requestId` (and X-Ray trace id) of the
-/// runtime's invoke span; `RUST_LOG` filters.
+/// runtime's invoke span. `RUST_LOG` filters by level and target (`info`, `sms_mfa=debug,warn`);
+/// `Targets` rather than `EnvFilter`, whose span and regex directives cost every binary the regex
+/// engine (about 0.8 MiB; benches/README.md).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    use tracing_subscriber::{filter::Targets, prelude::*};
+    let default = || Targets::new().with_default(tracing::Level::INFO);
+    let (filter, unusable) = match std::env::var("RUST_LOG") {
+        Err(_) => (default(), None),
+        Ok(value) => match value.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(err) => (default(), Some(format!("RUST_LOG={value:?} ignored ({err}); logging at info"))),
+        },
+    };
+    let format = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .without_time() // CloudWatch stamps every line itself
-        .init();
+        .without_time(); // CloudWatch stamps every line itself
+    tracing_subscriber::registry().with(format.with_filter(filter)).init();
+    if let Some(problem) = unusable {
+        tracing::warn!("{problem}");
+    }
 }
 
 /// Stops the cold start with one line naming the problem (Lambda reports it as an init error).
@@ -44,7 +56,8 @@ pub struct Aws {
 
 impl Aws {
     pub async fn load() -> Self {
-        Aws { config: aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await }
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(tls::sdk_http_client());
+        Aws { config: loader.load().await }
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {

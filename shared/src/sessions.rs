@@ -9,7 +9,7 @@ use crate::{
     error::AuthError,
     ports::{Clock, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
-use aws_lc_rs::{digest, rand::{SecureRandom, SystemRandom}};
+use ring::{digest, rand::{SecureRandom, SystemRandom}};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;

@@ -20,6 +20,7 @@ fn client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .http_client(sms_mfa::adapters::tls::sdk_http_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }

@@ -7,7 +7,7 @@ use crate::{
     ports::{GeneratedCode, OtpProvider, SmsSender},
 };
 use async_trait::async_trait;
-use aws_lc_rs::{hmac, rand::{SecureRandom, SystemRandom}};
+use ring::{hmac, rand::{SecureRandom, SystemRandom}};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use std::sync::Arc;
 

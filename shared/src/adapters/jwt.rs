@@ -2,7 +2,7 @@
 //! current key and any older keys still listed, and publishing them as a JWKS.
 
 use crate::{config::ConfigError, domain::UnixTime, error::AuthError};
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use ring::signature::{Ed25519KeyPair, KeyPair};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -61,6 +61,7 @@ impl TokenKeys {
         audience: &str,
         access_ttl: Duration,
     ) -> Result<Self, ConfigError> {
+        eddsa_on_ring::install();
         let bad_key = |why: &str| ConfigError { var: "JWT_SIGNING_KEY", problem: why.to_owned() };
         let block = pem::parse(private_pem.expose_secret().trim())
             .map_err(|_| bad_key("is not a PEM block"))?;
@@ -159,10 +160,104 @@ impl TokenKeys {
     }
 }
 
+/// jsonwebtoken's crypto backend: EdDSA on ring and nothing else, so no other algorithm can even
+/// be verified, and the binaries carry no RSA, ECDSA or HMAC code for tokens (the crate's own
+/// backends bring aws-lc or the RustCrypto suite).
+mod eddsa_on_ring {
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory,
+        verifier_factory,
+        key_utils: KeyUtils {
+            rsa_pub_components_from_private_key: |_| Err(ErrorKind::InvalidAlgorithm.into()),
+            rsa_pub_components_from_public_key: |_| Err(ErrorKind::InvalidAlgorithm.into()),
+            ec_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidAlgorithm.into()),
+            ed_pub_components_from_private_key,
+            compute_digest,
+        },
+    };
+
+    /// Before the first token is signed or checked. A provider installed earlier (a test
+    /// harness using the crate's own backend) is left in place.
+    pub fn install() {
+        let _ = PROVIDER.install_default();
+    }
+
+    struct Signer(Ed25519KeyPair);
+
+    impl signature::Signer<Vec<u8>> for Signer {
+        fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            Ok(self.0.sign(message).as_ref().to_vec())
+        }
+    }
+
+    impl JwtSigner for Signer {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::EdDSA
+        }
+    }
+
+    struct Verifier(Vec<u8>);
+
+    impl signature::Verifier<Vec<u8>> for Verifier {
+        fn verify(&self, message: &[u8], signature: &Vec<u8>) -> std::result::Result<(), signature::Error> {
+            UnparsedPublicKey::new(&ED25519, &self.0).verify(message, signature).map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtVerifier for Verifier {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::EdDSA
+        }
+    }
+
+    fn signer_factory(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        match algorithm {
+            Algorithm::EdDSA => Ok(Box::new(Signer(
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.as_bytes()).map_err(|_| ErrorKind::InvalidEddsaKey)?,
+            ))),
+            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+        }
+    }
+
+    fn verifier_factory(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        match algorithm {
+            Algorithm::EdDSA => Ok(Box::new(Verifier(key.try_get_as_bytes()?.to_vec()))),
+            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+        }
+    }
+
+    fn ed_pub_components_from_private_key(pkcs8: &[u8], curve: &EllipticCurve) -> Result<Vec<u8>> {
+        match curve {
+            EllipticCurve::Ed25519 => Ok(Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+                .map_err(|_| ErrorKind::InvalidEddsaKey)?
+                .public_key()
+                .as_ref()
+                .to_vec()),
+            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+        }
+    }
+
+    fn compute_digest(data: &[u8], hash: ThumbprintHash) -> Result<Vec<u8>> {
+        let algorithm = match hash {
+            ThumbprintHash::SHA256 => &ring::digest::SHA256,
+            ThumbprintHash::SHA384 => &ring::digest::SHA384,
+            ThumbprintHash::SHA512 => &ring::digest::SHA512,
+            _ => return Err(ErrorKind::InvalidAlgorithm.into()),
+        };
+        Ok(ring::digest::digest(algorithm, data).as_ref().to_vec())
+    }
+}
+
 /// RFC 7638 JWK thumbprint: a `kid` that follows from the key itself, so no one has to pick one.
 fn thumbprint(raw: &[u8; 32]) -> String {
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, B64.encode(raw));
-    B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()))
+    B64.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
 }
 
 fn public_key_from_pem(block: &pem::Pem) -> Option<[u8; 32]> {
@@ -180,7 +275,7 @@ fn public_key_from_pem(block: &pem::Pem) -> Option<[u8; 32]> {
 
 /// A fresh PKCS#8 PEM Ed25519 key: for tests, benches and local setup.
 pub fn generate_signing_key_pem() -> SecretString {
-    let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+    let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
         .expect("the system RNG works");
     SecretString::from(pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref())))
 }
@@ -235,10 +330,9 @@ mod tests {
         assert!(matches!(keys.verify(&none), Err(AuthError::InvalidToken)));
 
         // HS256 keyed with the public key bytes: the classic algorithm confusion.
-        let mut hs = Header::new(Algorithm::HS256);
-        hs.typ = Some("at+jwt".into());
-        hs.kid = Some(keys.kid.clone());
-        let confused = jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(&keys.verifying[0].raw)).unwrap();
+        let unsigned = forge(serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": keys.kid}), &claims, "");
+        let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &keys.verifying[0].raw), unsigned.trim_end_matches('.').as_bytes());
+        let confused = format!("{unsigned}{}", B64.encode(mac.as_ref()));
         assert!(matches!(keys.verify(&confused), Err(AuthError::InvalidToken)));
 
         let mut tampered_claims = claims.clone();
@@ -249,6 +343,16 @@ mod tests {
         let expired = keys.issue("user-1", "a@b.co", &[], now() - 3600).unwrap();
         assert!(matches!(keys.verify(&expired), Err(AuthError::InvalidToken)));
         assert!(matches!(keys.verify("garbage"), Err(AuthError::InvalidToken)));
+    }
+
+    #[test]
+    fn the_token_backend_knows_only_eddsa() {
+        let _ = keys_with(None); // installs the provider
+        let secret = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        for alg in [Algorithm::HS256, Algorithm::HS512, Algorithm::RS256, Algorithm::ES256, Algorithm::PS256] {
+            let header = Header::new(alg);
+            assert!(jsonwebtoken::encode(&header, &serde_json::json!({"sub": "x"}), &secret).is_err(), "{alg:?} signs");
+        }
     }
 
     #[test]

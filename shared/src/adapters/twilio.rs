@@ -34,6 +34,7 @@ pub struct TwilioHttp {
 
 impl TwilioHttp {
     pub fn new(credentials: TwilioCredentials) -> Self {
+        super::tls::install_process_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(ATTEMPT_TIMEOUT)

@@ -45,6 +45,8 @@ pub fn env(name: &str) -> String {
 /// `#[tokio::test]` has its own runtime, and a pooled connection dies with the runtime that
 /// opened it ("dispatch task is gone" in another test).
 fn client() -> reqwest::Client {
+    // reqwest is built without a crypto provider (one TLS stack: rustls on ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().expect("reqwest client builds")
 }
 

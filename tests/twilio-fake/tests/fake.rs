@@ -20,6 +20,8 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        // reqwest is built without a crypto provider workspace-wide (rustls on ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let fake = RunningFake::start(FakeConfig::default())
             .await
             .expect("fake starts");
