@@ -1,14 +1,24 @@
-//! One TLS stack for every outbound call, AWS and Twilio alike: rustls with ring.
+//! One HTTP stack for every outbound call, AWS and Twilio alike: reqwest (hyper, HTTP/1.1) with
+//! rustls on ring.
 //!
-//! The SDKs' default HTTPS client and reqwest's default both bring aws-lc, which was 2.4 MiB of
-//! every function binary (benches/README.md, "Binary size"); ring is what jsonwebtoken and the
-//! code hashing here use as well.
+//! The SDKs' default HTTPS client brings aws-lc, h2 and a second hyper client and rustls setup;
+//! together about 3.5 MiB of every function binary (benches/README.md, "Binary size"). DynamoDB
+//! and Secrets Manager speak HTTP/1.1, and the SDK's orchestrator does retries, signing and
+//! operation timeouts above the connector, so a connector only has to move bytes.
 
-use aws_smithy_http_client::{
-    tls::{rustls_provider::CryptoMode, Provider},
-    Builder,
+use aws_smithy_runtime_api::client::{
+    connector_metadata::ConnectorMetadata,
+    http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector},
+    orchestrator::{HttpRequest, HttpResponse},
+    result::ConnectorError,
+    runtime_components::RuntimeComponents,
 };
-use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use std::{sync::Mutex, time::Duration};
+
+/// The SDK's own default connect timeout, for settings that name none.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// Makes ring rustls' process-wide provider, which reqwest (built with `rustls-no-provider`)
 /// reads when a client is built. Idempotent.
@@ -17,7 +27,97 @@ pub fn install_process_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The HTTPS client for the AWS SDK clients: hyper + rustls on ring, the platform's roots.
+/// A reqwest client with the settings every outbound call shares.
+pub fn reqwest_client(connect_timeout: Duration) -> reqwest::Client {
+    install_process_provider();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("sms-mfa/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the TLS backend initializes")
+}
+
+/// The HTTP client for the AWS SDK clients.
 pub fn sdk_http_client() -> SharedHttpClient {
-    Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+    SharedHttpClient::new(SdkOverReqwest { clients: Mutex::new(Vec::new()) })
+}
+
+/// The SDK asks for a connector per operation with its timeout settings; clients (and so their
+/// connection pools) are kept per connect timeout, which in practice means one.
+#[derive(Debug)]
+struct SdkOverReqwest {
+    clients: Mutex<Vec<(Duration, reqwest::Client)>>,
+}
+
+impl HttpClient for SdkOverReqwest {
+    fn http_connector(&self, settings: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+        let connect_timeout = settings.connect_timeout().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let http = match clients.iter().find(|(timeout, _)| *timeout == connect_timeout) {
+            Some((_, http)) => http.clone(),
+            None => {
+                let http = reqwest_client(connect_timeout);
+                clients.push((connect_timeout, http.clone()));
+                http
+            }
+        };
+        SharedHttpConnector::new(ReqwestConnector { http, read_timeout: settings.read_timeout() })
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        Some(ConnectorMetadata::new("reqwest", None))
+    }
+}
+
+#[derive(Debug)]
+struct ReqwestConnector {
+    http: reqwest::Client,
+    read_timeout: Option<Duration>,
+}
+
+impl HttpConnector for ReqwestConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let prepared = self.prepare(&request);
+        HttpConnectorFuture::new(async move {
+            let response = prepared?.send().await.map_err(connector_error)?;
+            let status = StatusCode::try_from(response.status().as_u16()).map_err(|e| ConnectorError::other(e.into(), None))?;
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(connector_error)?;
+            let mut out = HttpResponse::new(status, SdkBody::from(body));
+            for (name, value) in &headers {
+                // A header that is not UTF-8 is nothing the SDK reads; skipping it beats failing.
+                if let Ok(value) = value.to_str() {
+                    out.headers_mut().append(name.as_str().to_owned(), value.to_owned());
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl ReqwestConnector {
+    fn prepare(&self, request: &HttpRequest) -> Result<reqwest::RequestBuilder, ConnectorError> {
+        let method = reqwest::Method::from_bytes(request.method().as_bytes()).map_err(|e| ConnectorError::other(e.into(), None))?;
+        // DynamoDB and Secrets Manager requests are JSON held in memory; nothing here streams.
+        let body = request.body().bytes().ok_or_else(|| ConnectorError::other("streaming request bodies are not supported".into(), None))?;
+        let mut builder = self.http.request(method, request.uri()).body(body.to_vec());
+        for (name, value) in request.headers() {
+            builder = builder.header(name, value);
+        }
+        if let Some(timeout) = self.read_timeout {
+            builder = builder.timeout(timeout);
+        }
+        Ok(builder)
+    }
+}
+
+/// Timeouts and I/O failures are what the SDK's retry strategy treats as transient.
+fn connector_error(err: reqwest::Error) -> ConnectorError {
+    if err.is_timeout() {
+        ConnectorError::timeout(err.into())
+    } else if err.is_connect() || err.is_request() || err.is_body() {
+        ConnectorError::io(err.into())
+    } else {
+        ConnectorError::other(err.into(), None)
+    }
 }

@@ -34,13 +34,7 @@ pub struct TwilioHttp {
 
 impl TwilioHttp {
     pub fn new(credentials: TwilioCredentials) -> Self {
-        super::tls::install_process_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(ATTEMPT_TIMEOUT)
-            .user_agent(concat!("sms-mfa/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("TLS backend initializes");
+        let http = super::tls::reqwest_client(CONNECT_TIMEOUT);
         TwilioHttp { http, credentials }
     }
 
@@ -52,6 +46,7 @@ impl TwilioHttp {
             let sent = self
                 .http
                 .post(url)
+                .timeout(ATTEMPT_TIMEOUT)
                 .basic_auth(&self.credentials.account_sid, Some(self.credentials.auth_token.expose_secret()))
                 .form(form)
                 .send()
