@@ -36,8 +36,11 @@ machine() {
 build() {
   local pkgs=() f
   for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
-  log "cargo build --release ${pkgs[*]} -p twilio-fake"
-  cargo build --release "${pkgs[@]}" -p twilio-fake
+  # The functions apart from twilio-fake, whose server features would otherwise be unified into
+  # theirs: built together they resolve like `cargo lambda build` / `cargo run --bin` of each one.
+  log "cargo build --release ${pkgs[*]}; cargo build --release -p twilio-fake"
+  cargo build --release "${pkgs[@]}"
+  cargo build --release -p twilio-fake
 }
 
 ensure_built() {

@@ -75,11 +75,14 @@ impl Aws {
     }
 }
 
-pub async fn token_keys(env: &Env, aws: &Aws) -> Result<(TokenKeys, TokenConfig, SecretString), ConfigError> {
+/// The signing key and token settings. `aws` is `None` where nothing else needs AWS: the SDK is
+/// then set up only if the key lives in Secrets Manager.
+pub async fn token_keys(env: &Env, aws: Option<&Aws>) -> Result<(TokenKeys, TokenConfig, SecretString), ConfigError> {
     let config = TokenConfig::from_env(env)?;
-    let pem = match &config.signing_key {
-        KeySource::Pem(pem) => pem.clone(),
-        KeySource::SecretsManager { arn } => aws.secret("JWT_SIGNING_KEY_SECRET_ARN", arn).await?,
+    let pem = match (&config.signing_key, aws) {
+        (KeySource::Pem(pem), _) => pem.clone(),
+        (KeySource::SecretsManager { arn }, Some(aws)) => aws.secret("JWT_SIGNING_KEY_SECRET_ARN", arn).await?,
+        (KeySource::SecretsManager { arn }, None) => Aws::load().await.secret("JWT_SIGNING_KEY_SECRET_ARN", arn).await?,
     };
     let keys = TokenKeys::from_pem(&pem, config.previous_public_keys.as_deref(), &config.issuer, &config.audience, config.access_ttl)?;
     Ok((keys, config, pem))
@@ -95,15 +98,15 @@ pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
     let env = Env::from_process();
     let aws = Aws::load().await;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
-    let (keys, config, _) = token_keys(&env, &aws).await?;
+    let (keys, config, _) = token_keys(&env, Some(&aws)).await?;
     Ok(session_service(&store, Arc::new(keys), &config))
 }
 
-/// For functions that only check or publish tokens (protected, jwks).
+/// For functions that only check or publish tokens (protected, jwks): with the key in the
+/// environment they make no AWS call, so their cold start sets up no SDK or TLS at all.
 pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
     let env = Env::from_process();
-    let aws = Aws::load().await;
-    Ok(token_keys(&env, &aws).await?.0)
+    Ok(token_keys(&env, None).await?.0)
 }
 
 /// For the functions that send and check codes: register, login, verify, phone.
@@ -113,7 +116,7 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
     let limits = Limits::from_env(&env)?;
     let delivery = DeliveryConfig::from_env(&env)?;
-    let (keys, token_config, signing_pem) = token_keys(&env, &aws).await?;
+    let (keys, token_config, signing_pem) = token_keys(&env, Some(&aws)).await?;
 
     let twilio = match &delivery.twilio {
         TwilioSource::Env(credentials) => Some(credentials.clone()),
