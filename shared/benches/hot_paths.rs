@@ -131,7 +131,7 @@ fn oneshot(pem: &SecretString) {
     let first = t.elapsed();
     let t = Instant::now();
     let _ = black_box(rt.block_on(runtime::Aws::load()));
-    println!("oneshot: Aws::load (aws_config::load_defaults) first call: {} (second call {})", ms(first), ms(t.elapsed()));
+    println!("oneshot: Aws::load (aws_config + the reqwest client; the first loads the platform root certificates) first call: {} (second call {})", ms(first), ms(t.elapsed()));
 
     let t = Instant::now();
     let _ = black_box(aws.dynamodb());
