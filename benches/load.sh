@@ -44,9 +44,10 @@ BASE="http://127.0.0.1:$PORT/lambda-url"
 wait_for_watch "$BASE" 900 "$WATCH_PID" || die "the stack is not answering"
 warm_functions "$BASE" 300
 
-eval "$(python3 benches/load_setup.py "$BASE" "$TWILIO_FAKE_URL")"
+setup="$(python3 benches/load_setup.py "$BASE" "$TWILIO_FAKE_URL")" || die "setting up the account failed"
+eval "$setup"
 
-# A wrk script: one request shape, and a count of the statuses seen (wrk -t1, so one table).
+# A wrk script: one request shape, and a count of the statuses seen.
 lua() {
   local file="$OUT/$1.lua" method="$2" body="$3" header="$4"
   cat >"$file" <<LUA
@@ -54,12 +55,19 @@ wrk.method = "$method"
 wrk.body = [[$body]]
 wrk.headers["Content-Type"] = "application/json"
 ${header}
-local statuses = {}
+-- Each wrk thread counts the statuses it sees; done() gathers them from every thread.
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
 end
 function done(summary, latency, requests)
-  for status, n in pairs(statuses) do io.write(string.format("status %d: %d\n", status, n)) end
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + n end
+  end
+  for status, n in pairs(total) do io.write(string.format("status %d: %d\n", status, n)) end
 end
 LUA
   echo "$file"

@@ -51,14 +51,14 @@ def main():
     if status != 201:
         sys.exit(f"register: HTTP {status} {body}")
     status, tokens = call("POST", f"{base}/verify/auth/verify",
-                          {"challenge_id": body["challenge_id"], "code": latest_sms_code(fake, phone)})
+                          {"challenge_id": body["challenge"]["id"], "code": latest_sms_code(fake, phone)})
     if status != 200:
         sys.exit(f"verify: HTTP {status} {tokens}")
     status, body = call("POST", f"{base}/login/auth/login", {"email": email, "password": password})
     if status != 200:
         sys.exit(f"login: HTTP {status} {body}")
     for name, value in [("ACCESS_TOKEN", tokens["access_token"]), ("EMAIL", email),
-                        ("PASSWORD", password), ("CHALLENGE_ID", body["challenge_id"])]:
+                        ("PASSWORD", password), ("CHALLENGE_ID", body["challenge"]["id"])]:
         print(f"{name}={shlex.quote(value)}")
 
 
