@@ -6,8 +6,8 @@
 A symbol counts for the crate its demangled path starts with (`<T as Trait>::f` counts for T's
 crate; core/alloc/std are "std"). Generic code is counted where it was instantiated under the
 name of the crate that defines it, and inlined code inside its caller, so the split is an
-estimate. C and assembly symbols are grouped as aws-lc (prefixed `aws_lc_*`, or
-unprefixed: curve tables, ML-KEM/ML-DSA, ...), LLVM's `anon.*` constants as such.
+estimate. C and assembly symbols are grouped by prefix (`ring_core_*`, `aws_lc_*`); unprefixed
+ones (ring's P-256 table, Ed25519 field arithmetic, ...) together; LLVM's `anon.*` constants as such.
 """
 
 import argparse
@@ -39,9 +39,9 @@ def crate_of(name: str) -> str:
         return "ring (C/asm)"
     if name.startswith("_ZN") or name.startswith("_R"):
         return "[unmangled rust]"
-    # What is left is C and assembly without a crate prefix: in these binaries almost all of it
-    # is aws-lc (curve tables, ML-KEM/ML-DSA, P-256/384/521, ChaCha20, the OID table).
-    return "[C/asm, unprefixed: mostly aws-lc]"
+    # What is left is C and assembly without a crate prefix: in these binaries mostly ring's
+    # (the P-256 precomputed table, Ed25519/X25519 field arithmetic, bignum assembly).
+    return "[C/asm, unprefixed: mostly ring]"
 
 
 def main():
