@@ -1,7 +1,8 @@
 //! The DynamoDB adapter against a real DynamoDB-compatible server (moto, started by
 //! scripts/test.sh): every race is run in parallel and must keep its limit exactly.
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+mod support;
+
 use secrecy::SecretString;
 use sms_mfa::{
     adapters::{builtin_otp::BuiltinOtp, dynamodb::DynamoStore, jwt::{generate_signing_key_pem, TokenKeys}, password::Argon2Hasher},
@@ -15,14 +16,7 @@ use sms_mfa::{
 use std::{sync::{Arc, Mutex}, time::Duration};
 
 fn client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .http_client(sms_mfa::adapters::tls::sdk_http_client())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+    support::dynamodb_client(endpoint, None)
 }
 
 fn store() -> DynamoStore {

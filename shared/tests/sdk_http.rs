@@ -2,8 +2,10 @@
 //! the way networks do: the failures must reach the SDK as transient, so it retries them, and
 //! the timeouts from the SDK's settings must apply.
 
+mod support;
+
 use aws_sdk_dynamodb::{
-    config::{timeout::TimeoutConfig, BehaviorVersion, Credentials, Region},
+    config::timeout::TimeoutConfig,
     error::SdkError,
     types::AttributeValue,
 };
@@ -40,15 +42,7 @@ async fn server(behaviour: &'static str) -> (String, Arc<AtomicUsize>) {
 }
 
 fn client(endpoint: &str, timeouts: TimeoutConfig) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .http_client(sms_mfa::adapters::tls::sdk_http_client())
-        .timeout_config(timeouts)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+    support::dynamodb_client(endpoint, Some(timeouts))
 }
 
 async fn get_item(client: &aws_sdk_dynamodb::Client) -> Result<(), SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError>> {
