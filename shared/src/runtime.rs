@@ -7,7 +7,7 @@ use crate::{
         dynamodb::DynamoStore,
         jwt::TokenKeys,
         password::Argon2Hasher,
-        tls,
+        outbound_http,
         twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     },
     auth::{AuthService, Ports},
@@ -56,7 +56,7 @@ pub struct Aws {
 
 impl Aws {
     pub async fn load() -> Self {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(tls::sdk_http_client());
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(outbound_http::sdk_http_client());
         Aws { config: loader.load().await }
     }
 

@@ -1,4 +1,4 @@
-//! The AWS SDK over our reqwest connector (`adapters::tls`), against raw TCP servers that fail
+//! The AWS SDK over our reqwest connector (`adapters::outbound_http`), against raw TCP servers that fail
 //! the way networks do: the failures must reach the SDK as transient, so it retries them, and
 //! the timeouts from the SDK's settings must apply.
 

@@ -30,13 +30,13 @@ async fn start() -> (RunningFake, TwilioVerify, TwilioMessaging) {
 }
 
 async fn admin(fake: &RunningFake, path: &str, body: serde_json::Value) {
-    sms_mfa::adapters::tls::install_process_provider();
+    sms_mfa::adapters::outbound_http::install_process_provider();
     let status = reqwest::Client::new().post(format!("{}{path}", fake.base_url)).json(&body).send().await.unwrap().status();
     assert!(status.is_success(), "{path}: {status}");
 }
 
 async fn latest_code(fake: &RunningFake, phone: &Phone) -> String {
-    sms_mfa::adapters::tls::install_process_provider();
+    sms_mfa::adapters::outbound_http::install_process_provider();
     let url = format!("{}/_fake/verifications/latest?to={}", fake.base_url, phone.as_e164().replace('+', "%2B"));
     let v: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     v["code"].as_str().unwrap().to_owned()

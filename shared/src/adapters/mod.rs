@@ -5,5 +5,5 @@ pub mod dynamodb;
 pub mod jwt;
 pub mod memory;
 pub mod password;
-pub mod tls;
+pub mod outbound_http;
 pub mod twilio;

@@ -34,7 +34,7 @@ pub struct TwilioHttp {
 
 impl TwilioHttp {
     pub fn new(credentials: TwilioCredentials) -> Self {
-        let http = super::tls::reqwest_client(CONNECT_TIMEOUT);
+        let http = super::outbound_http::reqwest_client(CONNECT_TIMEOUT);
         TwilioHttp { http, credentials }
     }
 
