@@ -49,9 +49,10 @@ import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import make_events  # noqa: E402  (the API Gateway event builder of events/)
 FUNCTIONS = ["register", "login", "verify", "session", "phone", "protected", "jwks"]
 API = "/2018-06-01/runtime"
-SOURCE_IP = "203.0.113.10"
 ISSUER = AUDIENCE = "sms-mfa"
 
 
@@ -94,43 +95,11 @@ class SigningKey:
 # API Gateway HTTP API (payload format 2.0) events
 
 
-def event(method, path, body=None, bearer=None, request_id="bench"):
-    headers = {
-        "accept": "application/json",
-        "host": "abcdef1234.execute-api.us-east-1.amazonaws.com",
-        "user-agent": "coldstart.py",
-        "x-forwarded-for": SOURCE_IP,
-        "x-forwarded-port": "443",
-        "x-forwarded-proto": "https",
-    }
-    if body is not None:
-        headers["content-type"] = "application/json"
-    if bearer is not None:
-        headers["authorization"] = f"Bearer {bearer}"
-    ev = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abcdef1234",
-            "domainName": headers["host"],
-            "domainPrefix": "abcdef1234",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": SOURCE_IP,
-                     "userAgent": "coldstart.py"},
-            "requestId": request_id,
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if body is not None:
-        ev["body"] = body if isinstance(body, str) else json.dumps(body)
-    return ev
+def event(method, path, body=None, bearer=None):
+    """The payload 2.0 event of scripts/make_events.py (one builder for both); a `str` body is
+    sent as it is, anything else JSON-encoded."""
+    raw = body if isinstance(body, str) else None
+    return make_events.event("bench", method, path, body=None if raw is not None else body, raw_body=raw, bearer=bearer)
 
 
 class Scenario:
