@@ -32,9 +32,10 @@ impl Default for Argon2Hasher {
     }
 }
 
+#[cfg(test)]
 impl Argon2Hasher {
     /// How many working buffers the instance keeps: 1 on Lambda, where requests come one at a time.
-    pub fn pooled_buffers(&self) -> usize {
+    fn pooled_buffers(&self) -> usize {
         self.memory.free.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
