@@ -116,6 +116,8 @@ pub struct Limits {
     pub logins_per_ip_hour: u32,
     pub sends_per_ip_hour: u32,
     pub sends_global_hour: u32,
+    /// Wrong second-factor answers per account per 15 minutes, across every challenge and route.
+    pub factor_failures_per_account: u32,
 }
 
 impl Limits {
@@ -134,6 +136,7 @@ impl Limits {
             logins_per_ip_hour: env.positive("LOGINS_PER_IP_HOUR", 100)?,
             sends_per_ip_hour: env.positive("SENDS_PER_IP_HOUR", 30)?,
             sends_global_hour: env.positive("SENDS_GLOBAL_HOUR", 1000)?,
+            factor_failures_per_account: env.positive("FACTOR_FAILURES_PER_ACCOUNT", 10)?,
         })
     }
 }
@@ -273,6 +276,40 @@ impl DeliveryConfig {
     }
 }
 
+/// Authenticator apps: the issuer shown in the app, and where the key that seals their
+/// secrets comes from (never the table).
+pub struct TotpConfig {
+    pub issuer: String,
+    pub key: TotpKeySource,
+}
+
+pub enum TotpKeySource {
+    /// `TOTP_ENCRYPTION_KEY`: 32 bytes, base64 (local runs and tests).
+    Raw(secrecy::SecretBox<[u8; 32]>),
+    /// `TOTP_KEY_SECRET_ARN`: a Secrets Manager secret string (the template generates it).
+    SecretsManager { arn: String },
+}
+
+impl TotpConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        use base64::{engine::general_purpose::STANDARD, Engine};
+        let key = match (env.optional("TOTP_ENCRYPTION_KEY"), env.optional("TOTP_KEY_SECRET_ARN")) {
+            (Some(raw), _) => {
+                let bytes = STANDARD.decode(raw.as_bytes()).ok().and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+                let bytes = bytes.ok_or_else(|| problem("TOTP_ENCRYPTION_KEY", "must be 32 bytes in base64 (openssl rand -base64 32)"))?;
+                TotpKeySource::Raw(secrecy::SecretBox::new(Box::new(bytes)))
+            }
+            (None, Some(arn)) => TotpKeySource::SecretsManager { arn },
+            (None, None) => return Err(problem("TOTP_ENCRYPTION_KEY", "is missing (or set TOTP_KEY_SECRET_ARN)")),
+        };
+        let issuer = env.optional("TOTP_ISSUER").unwrap_or_else(|| "sms-mfa".into());
+        if issuer.contains(':') {
+            return Err(problem("TOTP_ISSUER", "must not contain ':' (it separates issuer and account in the otpauth label)"));
+        }
+        Ok(TotpConfig { issuer, key })
+    }
+}
+
 pub fn table_name(env: &Env) -> Result<String, ConfigError> {
     env.required("TABLE_NAME")
 }
@@ -293,6 +330,7 @@ mod tests {
         assert_eq!(limits.login_failures_per_account, 10);
         assert_eq!((limits.registrations_per_ip_hour, limits.logins_per_ip_hour), (20, 100));
         assert_eq!((limits.sends_per_ip_hour, limits.sends_global_hour), (30, 1000));
+        assert_eq!(limits.factor_failures_per_account, 10);
     }
 
     #[test]
@@ -353,5 +391,22 @@ mod tests {
             KeySource::SecretsManager { .. } => panic!("expected a PEM"),
         }
         assert_eq!(config.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_totp_key_is_32_bytes_and_named_when_wrong() {
+        let err = TotpConfig::from_env(&Env::from_pairs([])).err().expect("a key is required");
+        assert_eq!(err.var, "TOTP_ENCRYPTION_KEY");
+        let err = TotpConfig::from_env(&Env::from_pairs([("TOTP_ENCRYPTION_KEY", "c2hvcnQ=")])).err().expect("too short");
+        assert_eq!(err.var, "TOTP_ENCRYPTION_KEY");
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let config = TotpConfig::from_env(&Env::from_pairs([("TOTP_ENCRYPTION_KEY", key)])).unwrap();
+        assert_eq!(config.issuer, "sms-mfa");
+        assert!(matches!(config.key, TotpKeySource::Raw(_)));
+        let config = TotpConfig::from_env(&Env::from_pairs([("TOTP_KEY_SECRET_ARN", "arn:x"), ("TOTP_ISSUER", "Acme")])).unwrap();
+        assert!(matches!(config.key, TotpKeySource::SecretsManager { .. }));
+        assert_eq!(config.issuer, "Acme");
+        let err = TotpConfig::from_env(&Env::from_pairs([("TOTP_ENCRYPTION_KEY", key), ("TOTP_ISSUER", "a:b")])).err().unwrap();
+        assert_eq!(err.var, "TOTP_ISSUER");
     }
 }

@@ -191,3 +191,68 @@ impl Clock for SystemClock {
             .unwrap_or_default()
     }
 }
+
+/// An account's authenticator and recovery codes as stored: the secrets only sealed
+/// (`SecretSealer`), the recovery codes only hashed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactorRecord {
+    /// The confirmed authenticator's sealed secret.
+    pub active_secret: Option<String>,
+    /// An enrolment waiting for its first code, and when it lapses.
+    pub pending: Option<(String, UnixTime)>,
+    /// The newest TOTP time step accepted for the account (replay protection).
+    pub last_step: Option<i64>,
+    /// Hashes of the unused recovery codes.
+    pub recovery_hashes: Vec<String>,
+}
+
+impl FactorRecord {
+    pub fn has_totp(&self) -> bool {
+        self.active_secret.is_some()
+    }
+}
+
+/// Authenticator state, one item per account. Every change that races is one conditional write.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    async fn factors(&self, user: &UserId) -> StoreResult<FactorRecord>;
+    /// Stores a pending enrolment, replacing an earlier pending one; false when an
+    /// authenticator is already active.
+    async fn start_enrolment(&self, user: &UserId, sealed_secret: &str, expires_at: UnixTime) -> StoreResult<bool>;
+    /// Activates the pending secret `sealed_secret` (still pending, unexpired), consumes `step`
+    /// (above the last accepted one) and stores the recovery-code hashes, in one write; false
+    /// when any condition failed.
+    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, recovery_hashes: &[String], now: UnixTime) -> StoreResult<bool>;
+    /// Consumes a time step of the active authenticator: true only for the first request to
+    /// present a step newer than every accepted one.
+    async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool>;
+    /// Consumes one unused recovery code; true for exactly one of any number of racing requests.
+    async fn consume_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool>;
+    /// Replaces every recovery code with a new set, while the authenticator is active.
+    async fn replace_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<bool>;
+    /// Removes the authenticator and its recovery codes; the last accepted step stays, so a
+    /// code seen before cannot be replayed later.
+    async fn remove_totp(&self, user: &UserId) -> StoreResult<()>;
+    /// Turns a pending `totp` challenge into a `phone` one (after a code was sent to the phone).
+    async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()>;
+    /// Reserves one check under a fixed-window limit before the answer is compared (so parallel
+    /// guesses cannot exceed it), atomically, like `RateLimiter::hit` on the same counter.
+    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation>;
+    /// Gives back a reservation of the window of `reserved_at`: a right answer is no failure.
+    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()>;
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CheckReservation {
+    /// Counted; `remaining` more checks fit in the window.
+    Reserved { remaining: u32 },
+    Exceeded { retry_after: Duration },
+}
+
+/// Encrypts authenticator secrets at rest under a key that is not in the table, bound to the
+/// account (AEAD with the user id as associated data: a sealed secret copied to another
+/// account does not open).
+pub trait SecretSealer: Send + Sync {
+    fn seal(&self, user: &UserId, plaintext: &[u8]) -> Result<String, crate::error::AuthError>;
+    fn open(&self, user: &UserId, sealed: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, crate::error::AuthError>;
+}

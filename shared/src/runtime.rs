@@ -7,6 +7,7 @@ use crate::{
         dynamodb::DynamoStore,
         jwt::TokenKeys,
         password::Argon2Hasher,
+        secret_box::AesGcmSealer,
         outbound_http,
         twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     },
@@ -143,16 +144,26 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
         (OtpProviderKind::TwilioVerify, None) => unreachable!("DeliveryConfig requires Twilio for Verify"),
     };
 
+    let totp = TotpConfig::from_env(&env)?;
+    let sealer = match &totp.key {
+        TotpKeySource::Raw(key) => AesGcmSealer::from_key(key.expose_secret()).expect("32 bytes is an AES-256 key"),
+        TotpKeySource::SecretsManager { arn } => {
+            AesGcmSealer::from_passphrase(aws.secret("TOTP_KEY_SECRET_ARN", arn).await?.expose_secret())
+        }
+    };
+
     let keys = Arc::new(keys);
     let sessions = session_service(&store, keys, &token_config);
     let store = Arc::new(store);
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
-        limiter: store,
+        limiter: store.clone(),
         otp,
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),
+        factors: store,
+        sealer: Arc::new(sealer),
     };
-    Ok(AuthService::new(ports, sessions, limits))
+    Ok(AuthService::new(ports, sessions, limits).with_totp_issuer(totp.issuer))
 }

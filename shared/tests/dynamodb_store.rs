@@ -59,6 +59,7 @@ fn challenge(expires_in: i64) -> Challenge {
         created_at: now(),
         last_sent_at: now(),
         expires_at: now() + expires_in,
+        factor: ChallengeFactor::Phone,
     }
 }
 

@@ -595,3 +595,5 @@ impl SessionStore for DynamoStore {
         Ok(())
     }
 }
+
+mod factors;

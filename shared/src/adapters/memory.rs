@@ -28,6 +28,7 @@ pub struct MemoryStore {
     /// token hash → (record, spent at, sealed successor)
     refresh: Mutex<HashMap<String, StoredRefresh>>,
     revoked: Mutex<HashMap<String, UnixTime>>,
+    factors: Mutex<HashMap<UserId, FactorRecord>>,
 }
 
 impl MemoryStore {
@@ -322,5 +323,96 @@ impl OtpProvider for RecordingOtp {
 
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {
         Ok(challenge.code_hash.as_deref() == Some(code.expose()))
+    }
+}
+
+#[async_trait]
+impl FactorStore for MemoryStore {
+    async fn factors(&self, user: &UserId) -> StoreResult<FactorRecord> {
+        Ok(self.factors.lock().unwrap().get(user).cloned().unwrap_or_default())
+    }
+
+    async fn start_enrolment(&self, user: &UserId, sealed_secret: &str, expires_at: UnixTime) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let record = factors.entry(user.clone()).or_default();
+        if record.has_totp() {
+            return Ok(false);
+        }
+        record.pending = Some((sealed_secret.to_owned(), expires_at));
+        Ok(true)
+    }
+
+    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, hashes: &[String], now: UnixTime) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let Some(record) = factors.get_mut(user) else { return Ok(false) };
+        let pending_ok = matches!(&record.pending, Some((sealed, expires_at)) if sealed == sealed_secret && *expires_at > now);
+        if !pending_ok || record.has_totp() || record.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        record.active_secret = record.pending.take().map(|(sealed, _)| sealed);
+        record.last_step = Some(step);
+        record.recovery_hashes = hashes.to_vec();
+        Ok(true)
+    }
+
+    async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        Ok(match factors.get_mut(user) {
+            Some(record) if record.has_totp() && record.last_step.is_none_or(|last| last < step) => {
+                record.last_step = Some(step);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn consume_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let Some(record) = factors.get_mut(user).filter(|r| r.has_totp()) else { return Ok(false) };
+        let before = record.recovery_hashes.len();
+        record.recovery_hashes.retain(|h| h != hash);
+        Ok(record.recovery_hashes.len() < before)
+    }
+
+    async fn replace_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let Some(record) = factors.get_mut(user).filter(|r| r.has_totp()) else { return Ok(false) };
+        record.recovery_hashes = hashes.to_vec();
+        Ok(true)
+    }
+
+    async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
+        if let Some(record) = self.factors.lock().unwrap().get_mut(user) {
+            record.active_secret = None;
+            record.pending = None;
+            record.recovery_hashes.clear();
+        }
+        Ok(())
+    }
+
+    async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()> {
+        if let Some(stored) = self.challenges.lock().unwrap().get_mut(challenge) {
+            stored.factor = ChallengeFactor::Phone;
+        }
+        Ok(())
+    }
+
+    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
+        let (key, end) = window_key(key, window, now);
+        let mut counters = self.counters.lock().unwrap();
+        let count = counters.entry(key).or_default();
+        if *count >= limit {
+            return Ok(CheckReservation::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) });
+        }
+        *count += 1;
+        Ok(CheckReservation::Reserved { remaining: limit - *count })
+    }
+
+    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
+        let (key, _) = window_key(key, window, reserved_at);
+        if let Some(count) = self.counters.lock().unwrap().get_mut(&key) {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
     }
 }

@@ -12,7 +12,14 @@ use crate::{
 
 pub struct VerifyCommand {
     pub challenge_id: ChallengeId,
-    pub code: OtpCode,
+    pub proof: ChallengeProof,
+}
+
+/// What completes a challenge: the code it waits for (sent to the phone, or a TOTP code for a
+/// `totp` challenge), or, for a login of an account with an authenticator, a recovery code.
+pub enum ChallengeProof {
+    Code(OtpCode),
+    RecoveryCode(RecoveryCode),
 }
 
 pub struct ResendCommand {
@@ -25,6 +32,9 @@ pub enum Verified {
     Tokens(TokenPair),
     PhoneChanged(UserView),
 }
+
+/// The private `amr` value of a login completed with a recovery code (RFC 8176 has none).
+pub const RECOVERY_CODE_AMR: &str = "x-recovery-code";
 
 impl AuthService {
     /// Every code that goes out passes these caps: per phone (SMS pumping to one number),
@@ -56,6 +66,7 @@ impl AuthService {
             created_at: now,
             last_sent_at: now,
             expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            factor: ChallengeFactor::Phone,
         };
         self.ports.challenges.put(&challenge).await?;
         match self.send_new(&challenge, generated.as_ref()).await {
@@ -74,6 +85,31 @@ impl AuthService {
         }
         tracing::info!(challenge = %id.0, purpose = ?purpose, channel = channel.as_str(), to = %to, "code sent");
         Ok(ChallengeView::of(&challenge, now))
+    }
+
+    /// A login challenge answered from the authenticator app: nothing is sent. It keeps the
+    /// account's phone, so a resend can still turn it into a phone challenge, and counts as
+    /// never sent, so that first resend needs no cooldown.
+    pub(super) async fn start_totp_challenge(&self, user: &User) -> Result<ChallengeView, AuthError> {
+        let now = self.now();
+        let challenge = Challenge {
+            id: ChallengeId::new(),
+            user_id: user.id.clone(),
+            purpose: Purpose::Login,
+            phone: user.phone.clone(),
+            channel: Channel::Sms,
+            provider_ref: None,
+            code_hash: None,
+            attempts: 0,
+            max_attempts: self.limits.otp_max_attempts,
+            status: ChallengeStatus::Pending,
+            created_at: now,
+            last_sent_at: 0,
+            expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            factor: ChallengeFactor::Totp,
+        };
+        self.ports.challenges.put(&challenge).await?;
+        Ok(ChallengeView::of(&challenge, now).with_authenticator(true))
     }
 
     /// Sends the first code of a new challenge. Twilio Verify re-sends a verification still
@@ -98,11 +134,10 @@ impl AuthService {
             AttemptOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
             AttemptOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
-        if !self.ports.otp.check(&challenge, &cmd.code).await? {
-            audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(&challenge, caller));
-            return Err(AuthError::InvalidCode {
-                attempts_remaining: challenge.max_attempts.saturating_sub(challenge.attempts),
-            });
+        let challenge_remaining = challenge.max_attempts.saturating_sub(challenge.attempts);
+        let (passed, account_remaining, factor_amr) = self.check_challenge_proof(&challenge, &cmd.proof, caller).await?;
+        if !passed {
+            return Err(AuthError::InvalidCode { attempts_remaining: challenge_remaining.min(account_remaining) });
         }
         // Single use, even when two right answers race.
         if !self.ports.challenges.consume(&challenge.id, now).await? {
@@ -124,12 +159,46 @@ impl AuthService {
                 Ok(Verified::PhoneChanged(UserView::from(&user)))
             }
             Purpose::Signup | Purpose::Login => {
-                let amr = ["pwd", challenge.channel.amr(), "mfa"].map(String::from).to_vec();
+                let amr = factor_amr.iter().map(|v| v.to_string()).collect();
                 let tokens = self.sessions.start(&user, amr).await?;
                 audit::record(audit::Event::LoginCompleted, audit::Subject::of(&user, caller));
                 Ok(Verified::Tokens(tokens))
             }
         }
+    }
+
+    /// Compares the proof with what the challenge waits for, counted first under the account's
+    /// second-factor limit (every factor, every challenge): whether it passed, the checks the
+    /// account has left, and the `amr` it earns.
+    async fn check_challenge_proof(&self, challenge: &Challenge, proof: &ChallengeProof, caller: &Caller) -> Result<(bool, u32, Vec<&'static str>), AuthError> {
+        let needs_authenticator = challenge.factor == ChallengeFactor::Totp || matches!(proof, ChallengeProof::RecoveryCode(_));
+        if needs_authenticator {
+            if matches!(proof, ChallengeProof::RecoveryCode(_)) && challenge.purpose != Purpose::Login {
+                return Err(AuthError::InvalidRequest("a recovery_code completes login challenges only".into()));
+            }
+            let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
+            let record = self.ports.factors.factors(&user.id).await?;
+            let (factor_proof, amr) = match proof {
+                ChallengeProof::RecoveryCode(code) => (FactorProof::Recovery(code.clone()), vec!["pwd", "mfa", RECOVERY_CODE_AMR]),
+                ChallengeProof::Code(code) => match TotpCode::parse(code.expose()) {
+                    Some(code) => (FactorProof::Totp(code), vec!["pwd", "otp", "mfa"]),
+                    None => return Err(AuthError::InvalidRequest("code must be the 6 digits your authenticator app shows".into())),
+                },
+            };
+            let check = self.check_factor(&user, &record, &factor_proof, caller).await?;
+            return Ok((check.passed, check.remaining, amr));
+        }
+        let ChallengeProof::Code(code) = proof else { unreachable!("recovery codes are handled above") };
+        let reserved_at = self.now();
+        let remaining = self.reserve_factor_check(&challenge.user_id, reserved_at).await?;
+        let passed = self.ports.otp.check(challenge, code).await?;
+        if passed {
+            let key = super::factors::factor_failures_key(&challenge.user_id);
+            self.ports.factors.release_check(&key, Limits::SHORT_WINDOW, reserved_at).await?;
+        } else {
+            audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(challenge, caller));
+        }
+        Ok((passed, remaining, vec!["pwd", challenge.channel.amr(), "mfa"]))
     }
 
     async fn save_verified_phone(&self, user: User, phone: &Phone) -> Result<User, AuthError> {
@@ -164,7 +233,13 @@ impl AuthService {
             ResendOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
             ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
+        // A totp challenge's first phone code is a first send: a verification still pending
+        // at the provider for this phone belongs to another challenge.
+        let was_totp = challenge.factor == ChallengeFactor::Totp;
+        let mut challenge = challenge;
+        challenge.channel = channel;
         let sent = match self.count_send(&challenge.phone, caller).await {
+            Ok(()) if was_totp => self.send_new(&challenge, generated.as_ref()).await.map_err(AuthError::from),
             Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(AuthError::from),
             Err(limit) => Err(limit),
         };
@@ -172,8 +247,16 @@ impl AuthService {
             Ok(provider_ref) => {
                 if let Some(provider_ref) = provider_ref.filter(|r| Some(r) != challenge.provider_ref.as_ref()) {
                     self.ports.challenges.set_provider_ref(&challenge.id, &provider_ref).await?;
+                    if was_totp {
+                        self.ports.challenges.remember_pending_ref(&challenge.phone, &provider_ref, challenge.expires_at).await?;
+                    }
                 }
-                Ok(ChallengeView::of(&challenge, now))
+                if was_totp {
+                    self.ports.factors.switch_to_phone(&challenge.id).await?;
+                    challenge.factor = ChallengeFactor::Phone;
+                }
+                let has_totp = challenge.purpose == Purpose::Login && self.has_totp(&challenge.user_id).await?;
+                Ok(ChallengeView::of(&challenge, now).with_authenticator(has_totp))
             }
             Err(err) => {
                 self.ports.challenges.release_resend(&challenge.id, now).await?;

@@ -7,6 +7,8 @@ pub struct LoginCommand {
     pub email: Email,
     pub password: Password,
     pub channel: Channel,
+    /// `totp` or `phone`; unset: the authenticator when the account has one.
+    pub factor: Option<ChallengeFactor>,
 }
 
 impl AuthService {
@@ -14,9 +16,19 @@ impl AuthService {
         self.hit(format!("login#ip#{}", caller.ip()), self.limits.logins_per_ip_hour, Limits::HOUR).await?;
         self.ensure_channel(cmd.channel)?;
         let user = self.check_password(&cmd.email, &cmd.password).await?;
-        // Only now, with the password proven, does a code go out.
-        let phone = user.phone.clone();
-        let challenge = self.start_challenge(&user, Purpose::Login, &phone, cmd.channel, caller).await?;
+        // Only now, with the password proven, does a code go out (or, with an authenticator
+        // app, nothing: the app makes the code).
+        let has_totp = self.has_totp(&user.id).await?;
+        let challenge = match (cmd.factor, has_totp) {
+            (None | Some(ChallengeFactor::Totp), true) => self.start_totp_challenge(&user).await?,
+            (Some(ChallengeFactor::Totp), false) => {
+                return Err(AuthError::InvalidRequest("factor totp needs an authenticator app on the account; use phone".into()))
+            }
+            (_, has_totp) => {
+                let phone = user.phone.clone();
+                self.start_challenge(&user, Purpose::Login, &phone, cmd.channel, caller).await?.with_authenticator(has_totp)
+            }
+        };
         audit::record(audit::Event::LoginStarted, audit::Subject::of(&user, caller));
         Ok(challenge)
     }
