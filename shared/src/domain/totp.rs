@@ -37,6 +37,21 @@ impl TotpSecret {
         Ok(TotpSecret(bytes))
     }
 
+    /// From the base32 text an authenticator app is given (what a client of the API holds).
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let (mut bytes, mut buffer, mut bits) = (Zeroizing::new(Vec::new()), 0u32, 0u32);
+        for c in text.trim_end_matches('=').bytes() {
+            let value = BASE32.iter().position(|&b| b == c.to_ascii_uppercase())? as u32;
+            buffer = (buffer << 5) | value;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push((buffer >> bits) as u8);
+            }
+        }
+        Self::from_bytes(bytes).ok()
+    }
+
     pub fn expose_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -248,6 +263,8 @@ mod tests {
         assert_eq!(a.expose_bytes().len(), 20);
         assert_ne!(a.expose_bytes(), b.expose_bytes());
         assert_eq!(a.base32().len(), 32);
+        assert_eq!(TotpSecret::from_base32(&a.base32()).unwrap().expose_bytes(), a.expose_bytes());
+        assert!(TotpSecret::from_base32("GEZDGNBV").is_none(), "wrong length");
         assert_eq!(format!("{a:?}"), "TotpSecret(******)");
     }
 
