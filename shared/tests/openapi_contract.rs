@@ -553,10 +553,10 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
 
 fn all_purposes() -> Vec<Purpose> {
     // Exhaustive on purpose: a new variant fails to compile until it is listed.
-    let list = vec![Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
+    let list = vec![Purpose::Signup, Purpose::Login, Purpose::PhoneChange, Purpose::PasswordReset];
     for p in &list {
         match p {
-            Purpose::Signup | Purpose::Login | Purpose::PhoneChange => {}
+            Purpose::Signup | Purpose::Login | Purpose::PhoneChange | Purpose::PasswordReset => {}
         }
     }
     list
