@@ -41,6 +41,8 @@ fn user(email: &Email) -> User {
         phone: Phone::parse("+447911123456").unwrap(),
         phone_verified: false,
         created_at: now(),
+        tokens_valid_after: 0,
+        kept_session: None,
     }
 }
 
@@ -60,6 +62,7 @@ fn challenge(expires_in: i64) -> Challenge {
         last_sent_at: now(),
         expires_at: now() + expires_in,
         factor: ChallengeFactor::Phone,
+        decoy: false,
     }
 }
 

@@ -54,8 +54,8 @@ fn pw(p: &str) -> Password {
     Password::for_check(SecretString::from(p.to_owned())).unwrap()
 }
 
-/// A signed-up account with a verified phone; returns its id.
-async fn account(w: &World, email: &str, phone: &str) -> UserId {
+/// A signed-up account with a verified phone, as the holder of its first access token.
+async fn account(w: &World, email: &str, phone: &str) -> Holder {
     let cmd = RegisterCommand {
         email: Email::parse(email).unwrap(),
         password: PasswordPolicy::check(SecretString::from(PASSWORD.to_owned())).unwrap(),
@@ -64,8 +64,8 @@ async fn account(w: &World, email: &str, phone: &str) -> UserId {
     };
     let registered = w.auth.register(cmd, &w.caller).await.unwrap();
     let code = w.otp.last_code_to(&Phone::parse(phone).unwrap()).unwrap();
-    w.auth.verify(verify_code(&registered.challenge.id, &code), &w.caller).await.unwrap();
-    UserId(registered.user_id)
+    let Verified::Tokens(tokens) = w.auth.verify(verify_code(&registered.challenge.id, &code), &w.caller).await.unwrap() else { panic!("tokens") };
+    w.auth.holder(&tokens.access_token).await.unwrap()
 }
 
 fn verify_code(challenge: &str, code: &str) -> VerifyCommand {
@@ -87,7 +87,7 @@ fn app_code(w: &World, secret: &TotpSecret, steps_ahead: i64) -> TotpCode {
 }
 
 /// Enrols and confirms an authenticator; returns its secret and the recovery codes.
-async fn with_authenticator(w: &World, user: &UserId) -> (TotpSecret, Vec<String>) {
+async fn with_authenticator(w: &World, user: &Holder) -> (TotpSecret, Vec<String>) {
     let enrolment = w.auth.enrol_totp(user, &pw(PASSWORD), &w.caller).await.unwrap();
     let secret = TotpSecret::from_base32(&enrolment.secret).unwrap();
     let codes = w.auth.confirm_totp(user, &app_code(w, &secret, 0), &w.caller).await.unwrap();
@@ -129,7 +129,7 @@ async fn enrolment_answers_the_contract_shape_and_the_secret_only_once() {
     assert!(matches!(w.auth.confirm_totp(&user, &app_code(&w, &secret, 1), &w.caller).await, Err(AuthError::FactorExists)));
 
     // Stored: the secret sealed, the recovery codes hashed; neither in clear.
-    let record = w.store.factors(&user).await.unwrap();
+    let record = w.store.factors(&user.user.id).await.unwrap();
     let stored = format!("{record:?}");
     assert!(!stored.contains(&second.secret), "no base32 secret in the store");
     assert!(!stored.contains(&String::from_utf8_lossy(secret.expose_bytes()).to_string()));
@@ -351,7 +351,7 @@ async fn recovery_codes_complete_a_login_once_and_a_new_set_retires_the_old() {
         }
     }
     assert_eq!(wins, 1);
-    assert_eq!(w.store.factors(&user).await.unwrap().recovery_hashes.len(), 8);
+    assert_eq!(w.store.factors(&user.user.id).await.unwrap().recovery_hashes.len(), 8);
 
     // A new set (password plus a current code) invalidates every older code.
     w.clock.advance(15 * 60); // past the failures of the parallel test
@@ -377,7 +377,7 @@ async fn removal_needs_password_and_code_then_login_is_by_sms_again() {
     let wrong = FactorProof::parse("code", "abcd-efgh-ijkl-mnop").unwrap();
     assert!(matches!(w.auth.remove_totp(&user, &pw(PASSWORD), &wrong, &w.caller).await, Err(AuthError::InvalidCode { attempts_remaining: 9 })));
     w.auth.remove_totp(&user, &pw(PASSWORD), &code, &w.caller).await.unwrap();
-    assert!(!w.auth.has_totp(&user).await.unwrap());
+    assert!(!w.auth.has_totp(&user.user.id).await.unwrap());
 
     let sends = w.otp.sent().len();
     let challenge = w.auth.login(login_cmd("ju@example.com", None), &w.caller).await.unwrap();
@@ -386,4 +386,54 @@ async fn removal_needs_password_and_code_then_login_is_by_sms_again() {
     // Re-enrolling works, with a new secret.
     let again = w.auth.enrol_totp(&user, &pw(PASSWORD), &w.caller).await.unwrap();
     assert_ne!(again.secret, secret.base32().as_str());
+}
+
+fn reset_cmd(challenge: &str, code: &str, totp: Option<&str>, recovery: Option<&str>) -> ResetCommand {
+    ResetCommand {
+        challenge_id: ChallengeId::parse(challenge).unwrap(),
+        code: OtpCode::parse(code).unwrap(),
+        new_password: PasswordPolicy::check(SecretString::from("a brand new passphrase".to_owned())).unwrap(),
+        totp_code: totp.map(|c| SecretString::from(c.to_owned())),
+        recovery_code: recovery.map(|c| SecretString::from(c.to_owned())),
+    }
+}
+
+/// NIST SP 800-63B-4 §4.2: one SMS does not recover an account with two factors.
+#[tokio::test]
+async fn a_password_reset_of_an_account_with_an_authenticator_needs_it_too() {
+    let w = world();
+    let holder = account(&w, "ka@example.com", "+447400000111").await;
+    let (secret, codes) = with_authenticator(&w, &holder).await;
+    w.clock.advance(30);
+    let forgot = ForgotCommand { email: Email::parse("ka@example.com").unwrap(), channel: Channel::Sms };
+    let challenge = w.auth.forgot_password(forgot, &w.caller).await.unwrap();
+    let sms = w.otp.last_code_to(&Phone::parse("+447400000111").unwrap()).unwrap();
+
+    let missing = w.auth.reset_password(reset_cmd(&challenge.id, &sms, None, None), &w.caller).await;
+    assert!(matches!(missing, Err(AuthError::FactorRequired)), "{missing:?}");
+    // The challenge lives on (not consumed): the same SMS code with the factor completes it.
+    let wrong = w.auth.reset_password(reset_cmd(&challenge.id, &sms, Some("000000"), None), &w.caller).await;
+    let right_now = now_code(&w, &secret);
+    assert!(right_now == "000000" || matches!(wrong, Err(AuthError::InvalidCode { .. })), "{wrong:?}");
+    w.auth.reset_password(reset_cmd(&challenge.id, &sms, None, Some(&codes[3])), &w.caller).await.unwrap();
+    // The recovery code is spent, and the account still has its authenticator.
+    let login = LoginCommand { email: Email::parse("ka@example.com").unwrap(), password: pw("a brand new passphrase"), channel: Channel::Sms, factor: None };
+    let challenge = w.auth.login(login, &w.caller).await.unwrap();
+    assert_eq!(challenge.factor, ChallengeFactor::Totp);
+    assert!(matches!(w.auth.verify(verify_recovery(&challenge.id, &codes[3]), &w.caller).await, Err(AuthError::InvalidCode { .. })));
+}
+
+#[tokio::test]
+async fn my_account_lists_the_authenticator_and_the_recovery_codes_left() {
+    let w = world();
+    let holder = account(&w, "le@example.com", "+447400000112").await;
+    assert_eq!(w.auth.user_info(&holder).await.unwrap().factors, ["phone"]);
+    assert_eq!(w.auth.user_info(&holder).await.unwrap().recovery_codes_remaining, None);
+    let (_, codes) = with_authenticator(&w, &holder).await;
+    let challenge = w.auth.login(login_cmd("le@example.com", None), &w.caller).await.unwrap();
+    w.auth.verify(verify_recovery(&challenge.id, &codes[0]), &w.caller).await.unwrap();
+    let info = w.auth.user_info(&holder).await.unwrap();
+    assert_eq!((info.factors.clone(), info.recovery_codes_remaining), (vec!["phone", "totp"], Some(9)));
+    let json = serde_json::to_string(&info).unwrap();
+    assert!(!json.contains("secret"), "{json}");
 }

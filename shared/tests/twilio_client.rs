@@ -58,6 +58,7 @@ fn challenge(phone: &Phone, provider_ref: Option<String>) -> Challenge {
         last_sent_at: 0,
         expires_at: i64::MAX,
         factor: ChallengeFactor::Phone,
+        decoy: false,
     }
 }
 

@@ -132,6 +132,7 @@ mod tests {
             last_sent_at: 0,
             expires_at: 600,
             factor: ChallengeFactor::Phone,
+            decoy: false,
         }
     }
 

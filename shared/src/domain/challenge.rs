@@ -38,6 +38,8 @@ pub enum Purpose {
     Signup,
     Login,
     PhoneChange,
+    /// Forgot password: completed only at `/auth/password/reset`, never at `/auth/verify`.
+    PasswordReset,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -109,6 +111,10 @@ pub struct Challenge {
     /// code. Challenges stored before v2 have none: phone.
     #[serde(default)]
     pub factor: ChallengeFactor,
+    /// A forgot-password challenge for an email with no usable account: stored, counted and
+    /// resent like a real one, but nothing is sent and no code completes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decoy: bool,
 }
 
 /// The second factor a challenge waits for.

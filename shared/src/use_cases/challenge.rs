@@ -7,7 +7,7 @@ use crate::{
     domain::*,
     error::{AuthError, DeliveryError},
     ports::*,
-    use_cases::sessions::TokenPair,
+    use_cases::{sessions::TokenPair, Notice},
 };
 
 pub struct VerifyCommand {
@@ -39,7 +39,7 @@ pub const RECOVERY_CODE_AMR: &str = "x-recovery-code";
 impl AuthService {
     /// Every code that goes out passes these caps: per phone (SMS pumping to one number),
     /// per source IP, and the global cost fuse.
-    async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
+    pub(super) async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
         let l = &self.limits;
         self.hit(format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
         self.hit(format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
@@ -67,6 +67,7 @@ impl AuthService {
             last_sent_at: now,
             expires_at: now + self.limits.otp_ttl.as_secs() as i64,
             factor: ChallengeFactor::Phone,
+            decoy: false,
         };
         self.ports.challenges.put(&challenge).await?;
         match self.send_new(&challenge, generated.as_ref()).await {
@@ -107,6 +108,7 @@ impl AuthService {
             last_sent_at: 0,
             expires_at: now + self.limits.otp_ttl.as_secs() as i64,
             factor: ChallengeFactor::Totp,
+            decoy: false,
         };
         self.ports.challenges.put(&challenge).await?;
         Ok(ChallengeView::of(&challenge, now).with_authenticator(true))
@@ -126,24 +128,41 @@ impl AuthService {
         self.ports.otp.send(&challenge.phone, challenge.channel, code).await
     }
 
-    pub async fn verify(&self, cmd: VerifyCommand, caller: &Caller) -> Result<Verified, AuthError> {
+    /// Counts one check of the code and compares it. The challenge must serve one of
+    /// `purposes`: a reset challenge never yields tokens, a login challenge never resets a
+    /// password (refused before a check is counted). A decoy's code is never right, and takes
+    /// as long to be wrong as the provider's check would.
+    /// Answers the challenge and the `amr` its proof earns.
+    pub(super) async fn check_code(&self, id: &ChallengeId, proof: &ChallengeProof, purposes: &[Purpose], caller: &Caller) -> Result<(Challenge, Vec<&'static str>), AuthError> {
         let now = self.now();
+        match self.ports.challenges.get(id).await? {
+            Some(c) if purposes.contains(&c.purpose) => {}
+            _ => return Err(AuthError::ChallengeInvalid),
+        }
         // Counted before the code is compared: parallel guesses cannot exceed the limit.
-        let challenge = match self.ports.challenges.count_attempt(&cmd.challenge_id, now).await? {
+        let challenge = match self.ports.challenges.count_attempt(id, now).await? {
             AttemptOutcome::Counted { challenge } => challenge,
             AttemptOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
             AttemptOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         let challenge_remaining = challenge.max_attempts.saturating_sub(challenge.attempts);
-        let (passed, account_remaining, factor_amr) = self.check_challenge_proof(&challenge, &cmd.proof, caller).await?;
+        let (passed, account_remaining, amr) = self.check_challenge_proof(&challenge, proof, caller).await?;
         if !passed {
             return Err(AuthError::InvalidCode { attempts_remaining: challenge_remaining.min(account_remaining) });
         }
+        Ok((*challenge, amr))
+    }
+
+    pub async fn verify(&self, cmd: VerifyCommand, caller: &Caller) -> Result<Verified, AuthError> {
+        let now = self.now();
+        let signs_in = [Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
+        let (challenge, factor_amr) = self.check_code(&cmd.challenge_id, &cmd.proof, &signs_in, caller).await?;
         // Single use, even when two right answers race.
         if !self.ports.challenges.consume(&challenge.id, now).await? {
             return Err(AuthError::ChallengeInvalid);
         }
         let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
+        let previous_phone = user.phone_verified.then(|| user.phone.clone());
         let user = match challenge.purpose {
             // The stored phone changes only here, after the new number proved itself.
             Purpose::PhoneChange => self.save_verified_phone(user, &challenge.phone).await?,
@@ -156,8 +175,13 @@ impl AuthService {
         match challenge.purpose {
             Purpose::PhoneChange => {
                 audit::record(audit::Event::PhoneChanged, audit::Subject::of(&user, caller));
+                // The number that was verified until now hears of it: that is where the holder is.
+                if let Some(previous) = previous_phone.filter(|p| *p != user.phone) {
+                    self.notify(&previous, Notice::PhoneChanged).await;
+                }
                 Ok(Verified::PhoneChanged(UserView::from(&user)))
             }
+            Purpose::PasswordReset => Err(AuthError::ChallengeInvalid),
             Purpose::Signup | Purpose::Login => {
                 let amr = factor_amr.iter().map(|v| v.to_string()).collect();
                 let tokens = self.sessions.start(&user, amr).await?;
@@ -191,7 +215,15 @@ impl AuthService {
         let ChallengeProof::Code(code) = proof else { unreachable!("recovery codes are handled above") };
         let reserved_at = self.now();
         let remaining = self.reserve_factor_check(&challenge.user_id, reserved_at).await?;
-        let passed = self.ports.otp.check(challenge, code).await?;
+        let started = std::time::Instant::now();
+        let passed = if challenge.decoy {
+            self.check_latency.pad(started).await;
+            false
+        } else {
+            let right = self.ports.otp.check(challenge, code).await?;
+            self.check_latency.record(started.elapsed());
+            right
+        };
         if passed {
             let key = super::factors::factor_failures_key(&challenge.user_id);
             self.ports.factors.release_check(&key, Limits::SHORT_WINDOW, reserved_at).await?;
@@ -219,7 +251,7 @@ impl AuthService {
             .ok_or(AuthError::ChallengeInvalid)?;
         let channel = cmd.channel.unwrap_or(current.channel);
         self.ensure_channel(channel)?;
-        let generated = self.ports.otp.generate(&current.id);
+        let generated = if current.decoy { None } else { self.ports.otp.generate(&current.id) };
         let new_expiry = now + self.limits.otp_ttl.as_secs() as i64;
         let hash = generated.as_ref().map(|g| g.hash.as_str());
         let claimed = self
@@ -238,7 +270,13 @@ impl AuthService {
         let was_totp = challenge.factor == ChallengeFactor::Totp;
         let mut challenge = challenge;
         challenge.channel = channel;
+        let started = std::time::Instant::now();
         let sent = match self.count_send(&challenge.phone, caller).await {
+            // A decoy counts like a send and takes as long; nothing goes out.
+            Ok(()) if challenge.decoy => {
+                self.send_latency.pad(started).await;
+                Ok(None)
+            }
             Ok(()) if was_totp => self.send_new(&challenge, generated.as_ref()).await.map_err(AuthError::from),
             Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(AuthError::from),
             Err(limit) => Err(limit),

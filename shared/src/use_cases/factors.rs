@@ -3,7 +3,7 @@
 //! removal, regeneration): counted per account before comparing, each TOTP step and each
 //! recovery code consumed by one conditional write.
 
-use super::{AuthService, Caller};
+use super::{AuthService, Caller, Holder, Notice};
 use crate::{audit, config::Limits, domain::*, error::AuthError, ports::*};
 use serde::Serialize;
 
@@ -45,8 +45,8 @@ pub(super) struct FactorCheck {
 
 impl AuthService {
     /// `POST /me/factors/totp`: a new secret, pending until confirmed; replaces a pending one.
-    pub async fn enrol_totp(&self, user_id: &UserId, password: &Password, caller: &Caller) -> Result<TotpEnrolment, AuthError> {
-        let user = self.account_holder(user_id, password).await?;
+    pub async fn enrol_totp(&self, holder: &Holder, password: &Password, caller: &Caller) -> Result<TotpEnrolment, AuthError> {
+        let user = self.check_password(&holder.user.email, password).await?;
         if self.ports.factors.factors(&user.id).await?.has_totp() {
             return Err(AuthError::FactorExists);
         }
@@ -64,8 +64,8 @@ impl AuthService {
 
     /// `POST /me/factors/totp/confirm`: the first code activates the authenticator (and
     /// consumes its step) and answers the recovery codes, in one conditional write.
-    pub async fn confirm_totp(&self, user_id: &UserId, code: &TotpCode, caller: &Caller) -> Result<RecoveryCodes, AuthError> {
-        let user = self.ports.users.get(user_id).await?.ok_or(AuthError::InvalidToken)?;
+    pub async fn confirm_totp(&self, holder: &Holder, code: &TotpCode, caller: &Caller) -> Result<RecoveryCodes, AuthError> {
+        let user = holder.user.clone();
         let record = self.ports.factors.factors(&user.id).await?;
         if record.has_totp() {
             return Err(AuthError::FactorExists);
@@ -88,21 +88,23 @@ impl AuthService {
             return Err(AuthError::InvalidCode { attempts_remaining: remaining });
         }
         audit::record(audit::Event::FactorAdded, audit::Subject::of(&user, caller));
+        self.notify(&user.phone, Notice::FactorAdded).await;
         Ok(codes)
     }
 
     /// `DELETE /me/factors/totp`: the password and a current code (or a recovery code).
-    pub async fn remove_totp(&self, user_id: &UserId, password: &Password, proof: &FactorProof, caller: &Caller) -> Result<(), AuthError> {
-        let user = self.account_holder(user_id, password).await?;
+    pub async fn remove_totp(&self, holder: &Holder, password: &Password, proof: &FactorProof, caller: &Caller) -> Result<(), AuthError> {
+        let user = self.check_password(&holder.user.email, password).await?;
         self.require_second_factor(&user, proof, None, caller).await?;
         self.ports.factors.remove_totp(&user.id).await?;
         audit::record(audit::Event::FactorRemoved, audit::Subject::of(&user, caller));
+        self.notify(&user.phone, Notice::FactorRemoved).await;
         Ok(())
     }
 
     /// `POST /me/recovery-codes`: a new set; every older code stops working.
-    pub async fn regenerate_recovery_codes(&self, user_id: &UserId, password: &Password, proof: &FactorProof, caller: &Caller) -> Result<RecoveryCodes, AuthError> {
-        let user = self.account_holder(user_id, password).await?;
+    pub async fn regenerate_recovery_codes(&self, holder: &Holder, password: &Password, proof: &FactorProof, caller: &Caller) -> Result<RecoveryCodes, AuthError> {
+        let user = self.check_password(&holder.user.email, password).await?;
         self.require_second_factor(&user, proof, None, caller).await?;
         let (codes, hashes) = new_recovery_codes(&user.id)?;
         if !self.ports.factors.replace_recovery_codes(&user.id, &hashes).await? {
@@ -110,12 +112,6 @@ impl AuthService {
         }
         audit::record(audit::Event::RecoveryCodesRegenerated, audit::Subject::of(&user, caller));
         Ok(codes)
-    }
-
-    /// The account behind a Bearer token, re-proven with its password.
-    async fn account_holder(&self, user_id: &UserId, password: &Password) -> Result<User, AuthError> {
-        let user = self.ports.users.get(user_id).await?.ok_or(AuthError::InvalidToken)?;
-        self.check_password(&user.email, password).await
     }
 
     /// A TOTP code or recovery code for an account that must have an authenticator; a wrong

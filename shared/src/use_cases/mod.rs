@@ -6,20 +6,29 @@
 //! | `login.rs` | the password step of login (and of every route that re-checks the password) |
 //! | `challenge.rs` | starting a challenge (send caps, first send), verify, resend |
 //! | `phone.rs` | phone change |
-//! | `sessions.rs` | token pairs: issue, refresh rotation, logout |
+//! | `sessions.rs` | token pairs: issue, refresh rotation, logout (local and global) |
+//! | `password.rs` | forgot and reset password (with enumeration-safe decoys), change password |
+//! | `account.rs` | the account routes' token check, my account (UserInfo), delete account |
+//! | `notify.rs` | security notifications by SMS |
 //! | `factors.rs` | authenticator apps (TOTP) and recovery codes: enrol, confirm, remove, check |
 //!
 //! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
 
+mod account;
 mod challenge;
 mod factors;
 mod login;
+mod notify;
+mod password;
 mod phone;
 pub mod sessions;
 mod signup;
 
+pub use account::{Holder, UserInfo};
 pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
 pub use factors::{RecoveryCodes, TotpEnrolment};
+pub use notify::Notice;
+pub use password::{ChangePasswordCommand, DecoyPhones, ForgotCommand, ResetCommand};
 pub use login::LoginCommand;
 pub use phone::PhoneChangeCommand;
 pub use signup::{RegisterCommand, Registered};
@@ -106,6 +115,12 @@ pub struct AuthService {
     sessions: SessionService,
     limits: Limits,
     totp_issuer: String,
+    /// Security notifications (None: off or no Messaging sender).
+    notifier: Option<Arc<dyn SmsSender>>,
+    decoys: DecoyPhones,
+    /// How long real sends and provider checks took lately, for the decoys to match.
+    send_latency: password::LatencyEstimate,
+    check_latency: password::LatencyEstimate,
 }
 
 fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
@@ -116,8 +131,32 @@ fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
 }
 
 impl AuthService {
+    /// Decoys get a per-instance random key until `with_decoy_secret` gives the shared one;
+    /// notifications are off until `with_notifier`.
     pub fn new(ports: Ports, sessions: SessionService, limits: Limits) -> Self {
-        AuthService { ports, sessions, limits, totp_issuer: "sms-mfa".into() }
+        AuthService {
+            ports,
+            sessions,
+            limits,
+            totp_issuer: "sms-mfa".into(),
+            notifier: None,
+            decoys: DecoyPhones::random(),
+            send_latency: password::LatencyEstimate::for_sends(),
+            check_latency: password::LatencyEstimate::for_checks(),
+        }
+    }
+
+    /// The secret the decoy phones of unknown emails are derived from: the same on every
+    /// instance, so an email's decoy looks the same wherever it is asked for.
+    pub fn with_decoy_secret(mut self, secret: &[u8]) -> Self {
+        self.decoys = DecoyPhones::new(secret);
+        self
+    }
+
+    /// Sends security notifications (API.md "Notifications") through this sender.
+    pub fn with_notifier(mut self, sender: Arc<dyn SmsSender>) -> Self {
+        self.notifier = Some(sender);
+        self
     }
 
     /// The issuer authenticator apps show (`TOTP_ISSUER`).

@@ -1,5 +1,6 @@
-//! The `factors` function: authenticator apps and recovery codes (POST and DELETE
-//! /me/factors/totp, POST /me/factors/totp/confirm, POST /me/recovery-codes).
+//! The `account` function: forgot and reset password, and the account routes (GET /me,
+//! POST /me/password, DELETE /me). One function because they share the same state (the user
+//! store, argon2, the code provider) and a cold start: see README "Account lifecycle".
 //! Configuration, clients and services are built once per cold start, then shared by requests.
 
 mod http_handler;
