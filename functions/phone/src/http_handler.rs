@@ -17,7 +17,7 @@ struct PhoneBody {
 pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
     respond(&req, async {
         expect_route(&req, Method::POST, "/me/phone")?;
-        let claims = auth.sessions().keys().verify(bearer_token(&req)?)?;
+        let claims = auth.sessions().keys().verify(bearer_token(&req)?).await?;
         let body: PhoneBody = json_body(&req)?;
         let command = PhoneChangeCommand {
             phone: Phone::parse(&body.phone)?,
