@@ -31,7 +31,7 @@ use serde::Deserialize;
 use sms_mfa::{
     adapters::{
         dynamodb::DynamoStore,
-        jwt::{generate_p256_signing_key_pem, generate_signing_key_pem, TokenKeys},
+        jwt::{generate_p256_signing_key_pem, generate_signing_key_pem, Grant, TokenKeys},
         kms::{KmsPublicKeys, KmsSigner},
         password::{Argon2Hasher, DUMMY_HASH},
         twilio::{TwilioHttp, TwilioMessaging},
@@ -187,7 +187,8 @@ fn bench_jwt(c: &mut Criterion) {
         let keys = keys(&pem);
         let now = SystemClock.now();
         let amr = vec!["pwd".to_owned(), "sms".to_owned()];
-        let token = block_on(keys.issue("0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", "ada@example.com", &amr, now)).unwrap();
+        let grant = Grant { sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", email: "ada@example.com", sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11", amr: &amr };
+        let token = block_on(keys.issue(&grant, now)).unwrap();
         assert!(block_on(keys.verify(&token)).is_ok());
         let mut tampered = token.clone();
         tampered.replace_range(tampered.len() - 4.., "AAAA");
@@ -196,7 +197,7 @@ fn bench_jwt(c: &mut Criterion) {
 
         // No I/O in these futures (the keys are in memory): block_on only polls them once.
         let mut g = quick(c, &format!("jwt/{alg}"));
-        g.bench_function("issue", |b| b.iter(|| block_on(keys.issue(black_box("0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11"), "ada@example.com", &amr, now)).unwrap()));
+        g.bench_function("issue", |b| b.iter(|| block_on(keys.issue(black_box(&grant), now)).unwrap()));
         g.bench_function("verify_valid", |b| b.iter(|| block_on(keys.verify(black_box(&token))).unwrap()));
         g.bench_function("verify_bad_signature", |b| b.iter(|| block_on(keys.verify(black_box(&tampered))).is_err()));
         // functions/protected/src/http_handler.rs without the tracing line: route, bearer, verify, body.
@@ -243,7 +244,8 @@ fn bench_kms(c: &mut Criterion) {
     let keys = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900)).signing_with(Arc::new(signer), "JWT_SIGNING_KMS_KEY_ID").unwrap();
     let amr = vec!["pwd".to_owned(), "sms".to_owned()];
     let now = SystemClock.now();
-    let token = rt.block_on(keys.issue("0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", "ada@example.com", &amr, now)).unwrap();
+    let grant = Grant { sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", email: "ada@example.com", sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11", amr: &amr };
+    let token = rt.block_on(keys.issue(&grant, now)).unwrap();
 
     // A verifying function's first check: GetPublicKey, then the RS256 verify.
     let verifier = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900))
@@ -256,7 +258,7 @@ fn bench_kms(c: &mut Criterion) {
     println!("oneshot: a verifier's first token check with the key in KMS (GetPublicKey + verify): {} (second {})", ms(first), ms(t.elapsed()));
 
     let mut g = quick(c, "kms");
-    g.bench_function("issue_rs256", |b| b.iter(|| rt.block_on(keys.issue(black_box("0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11"), "ada@example.com", &amr, now)).unwrap()));
+    g.bench_function("issue_rs256", |b| b.iter(|| rt.block_on(keys.issue(black_box(&grant), now)).unwrap()));
     g.finish();
 }
 

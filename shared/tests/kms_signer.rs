@@ -9,7 +9,7 @@ use aws_sdk_kms::{
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256};
 use sms_mfa::{
     adapters::{
-        jwt::TokenKeys,
+        jwt::{Grant, TokenKeys},
         kms::{KmsPublicKeys, KmsSigner},
         outbound_http,
     },
@@ -99,7 +99,7 @@ async fn a_kms_ecdsa_signature_becomes_a_jws_signature() {
     assert!(key.verify(b"other", &signature).is_err());
 
     let keys = issuer(&client, &arn).await;
-    let token = keys.issue("u", "a@b.co", &[], now()).await.unwrap();
+    let token = keys.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await.unwrap();
     assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, jsonwebtoken::Algorithm::ES256);
     assert!(keys.verify(&token).await.is_ok());
 }
@@ -112,7 +112,7 @@ async fn tokens_signed_in_kms_verify_where_only_the_public_key_is_read() {
     client.create_alias().alias_name(&alias).target_key_id(&arn).send().await.unwrap();
 
     let keys = issuer(&client, &alias).await;
-    let token = keys.issue("user-1", "ada@example.com", &["pwd".into(), "sms".into()], now()).await.unwrap();
+    let token = keys.issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now()).await.unwrap();
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
     assert_eq!(header.kid.as_deref(), Some(keys.signing_key().unwrap().kid()));
@@ -125,7 +125,7 @@ async fn tokens_signed_in_kms_verify_where_only_the_public_key_is_read() {
     assert_eq!((jwk["kty"].as_str(), jwk["alg"].as_str(), jwk["use"].as_str()), (Some("RSA"), Some("RS256"), Some("sig")));
     assert_eq!(jwk["kid"], header.kid.unwrap().as_str());
     assert_eq!(jwk["e"], "AQAB");
-    assert!(matches!(verifier.issue("u", "a@b.co", &[], now()).await, Err(AuthError::Internal(_))), "a verifier cannot sign");
+    assert!(matches!(verifier.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await, Err(AuthError::Internal(_))), "a verifier cannot sign");
 
     // Tampered claims under a real KMS signature are refused.
     let (head, rest) = token.split_once('.').unwrap();
@@ -146,7 +146,7 @@ async fn rotation_keeps_the_old_kms_key_published_and_accepted_while_listed() {
     let client = client();
     let (old, new) = (signing_key(&client, KeySpec::Rsa2048).await, signing_key(&client, KeySpec::Rsa2048).await);
     let before = issuer(&client, &old).await;
-    let old_token = before.issue("u", "a@b.co", &[], now()).await.unwrap();
+    let old_token = before.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await.unwrap();
     let old_kid = before.signing_key().unwrap().kid().to_owned();
 
     // 1 + 2: the new key signs, the old one is still listed.
@@ -154,7 +154,7 @@ async fn rotation_keeps_the_old_kms_key_published_and_accepted_while_listed() {
     let new_kid = during.signing_key().unwrap().kid().to_owned();
     assert_ne!(old_kid, new_kid);
     assert!(during.verify(&old_token).await.is_ok(), "tokens of the listed old key are still accepted");
-    let new_token = during.issue("u", "a@b.co", &[], now()).await.unwrap();
+    let new_token = during.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await.unwrap();
     assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(), Some(new_kid.as_str()));
     let kids: Vec<String> =
         during.jwks().await.unwrap()["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
@@ -196,7 +196,7 @@ async fn only_issuers_call_kms_at_cold_start() {
     let live = runtime::Aws::from_config(sdk_config(&endpoint()));
     let (issuing, _, pem) = runtime::token_keys(&env, Some(&live), TokenRole::Issues).await.unwrap();
     assert!(pem.is_none(), "no private key in memory");
-    let token = issuing.issue("u", "a@b.co", &[], now()).await.unwrap();
+    let token = issuing.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await.unwrap();
     let (verifying, _, _) = runtime::token_keys(&env, Some(&live), TokenRole::Verifies).await.unwrap();
     assert!(verifying.signing_key().is_none());
     assert!(verifying.verify(&token).await.is_ok());

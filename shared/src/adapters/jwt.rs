@@ -41,6 +41,19 @@ pub struct AccessClaims {
     pub jti: String,
     pub amr: Vec<String>,
     pub email: String,
+    /// The session: the id of the refresh-token family this token was issued in. Tokens issued
+    /// before the claim existed decode with an empty one (they expire within the access TTL).
+    #[serde(default)]
+    pub sid: String,
+}
+
+/// Who an access token is for and in which session.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    pub sub: &'a str,
+    pub email: &'a str,
+    pub sid: &'a str,
+    pub amr: &'a [String],
 }
 
 /// The three algorithms this service signs and accepts; the key's type decides which.
@@ -246,17 +259,18 @@ impl TokenKeys {
         self.signing.as_ref().map(|s| &s.key)
     }
 
-    pub async fn issue(&self, sub: &str, email: &str, amr: &[String], now: UnixTime) -> Result<String, AuthError> {
+    pub async fn issue(&self, grant: &Grant<'_>, now: UnixTime) -> Result<String, AuthError> {
         let signing = self.signing.as_ref().ok_or_else(|| AuthError::internal("this function checks tokens only: it has no signer"))?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            sub: sub.to_owned(),
+            sub: grant.sub.to_owned(),
             aud: self.audience.clone(),
             exp: now + self.access_ttl.as_secs() as i64,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
-            amr: amr.to_vec(),
-            email: email.to_owned(),
+            amr: grant.amr.to_vec(),
+            email: grant.email.to_owned(),
+            sid: grant.sid.to_owned(),
         };
         let header = serde_json::json!({ "alg": signing.key.alg.name(), "typ": ACCESS_TOKEN_TYP, "kid": signing.key.kid });
         let claims = serde_json::to_vec(&claims).map_err(AuthError::internal)?;
@@ -783,6 +797,10 @@ mod tests {
         crate::ports::Clock::now(&crate::ports::SystemClock)
     }
 
+    fn grant<'a>(sub: &'a str, email: &'a str) -> Grant<'a> {
+        Grant { sub, email, sid: "family-1", amr: &[] }
+    }
+
     fn forge(header: serde_json::Value, claims: &AccessClaims, signature: &str) -> String {
         format!("{}.{}.{}", B64.encode(header.to_string()), B64.encode(serde_json::to_vec(claims).unwrap()), signature)
     }
@@ -795,13 +813,13 @@ mod tests {
     async fn issued_token_round_trips_with_expected_claims() {
         for kind in KINDS {
             let (_, keys) = keys_with(kind, None);
-            let token = keys.issue("user-1", "ada@example.com", &["pwd".into(), "sms".into()], now()).await.unwrap();
+            let token = keys.issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now()).await.unwrap();
             let header = jsonwebtoken::decode_header(&token).unwrap();
             assert_eq!(header.alg, alg_of(kind), "{kind:?}");
             assert_eq!(header.typ.as_deref(), Some("at+jwt"));
             assert_eq!(header.kid.as_deref(), Some(kid(&keys).as_str()));
             let claims = keys.verify(&token).await.unwrap();
-            assert_eq!((claims.sub.as_str(), claims.aud.as_str()), ("user-1", "sms-mfa"));
+            assert_eq!((claims.sub.as_str(), claims.aud.as_str(), claims.sid.as_str()), ("user-1", "sms-mfa", "family-1"));
             assert_eq!(claims.exp - claims.iat, 900);
         }
     }
@@ -827,7 +845,7 @@ mod tests {
             assert_eq!(members, expected, "{kind:?}: no private member, nothing missing");
             // An independent JWK reader (jsonwebtoken's) makes a key from it that checks our token.
             let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
-            let token = keys.issue("u", "a@b.co", &[], now()).await.unwrap();
+            let token = keys.issue(&grant("u", "a@b.co"), now()).await.unwrap();
             let mut validation = Validation::new(alg_of(kind));
             validation.set_audience(&["sms-mfa"]);
             jsonwebtoken::decode::<AccessClaims>(&token, &DecodingKey::from_jwk(&parsed).unwrap(), &validation).unwrap();
@@ -842,7 +860,7 @@ mod tests {
         for kind in KINDS {
             let (_, keys) = keys_with(kind, None);
             let kid = kid(&keys);
-            let token = keys.issue("user-1", "ada@example.com", &[], now()).await.unwrap();
+            let token = keys.issue(&grant("user-1", "ada@example.com"), now()).await.unwrap();
             let claims = keys.verify(&token).await.unwrap();
             let sig = token.rsplit('.').next().unwrap();
 
@@ -872,7 +890,7 @@ mod tests {
             let tampered = forge(serde_json::json!({"alg": alg_name(kind), "typ": "at+jwt", "kid": kid}), &tampered_claims, sig);
             assert!(refused(keys.verify(&tampered).await), "{kind:?}");
 
-            let expired = keys.issue("user-1", "a@b.co", &[], now() - 3600).await.unwrap();
+            let expired = keys.issue(&grant("user-1", "a@b.co"), now() - 3600).await.unwrap();
             assert!(refused(keys.verify(&expired).await), "{kind:?}");
             assert!(refused(keys.verify("garbage").await));
 
@@ -897,7 +915,7 @@ mod tests {
         let rsa_kid = keys_from(&rsa, None).signing_key().unwrap().kid().to_owned();
         let ed_kid = kid(&keys);
         assert_eq!(keys.accepted().await.unwrap().len(), 2);
-        let claims = keys.verify(&keys.issue("u", "a@b.co", &[], now()).await.unwrap()).await.unwrap();
+        let claims = keys.verify(&keys.issue(&grant("u", "a@b.co"), now()).await.unwrap()).await.unwrap();
         for (signing_kind, signing_pem, kid) in [(Kind::Ed25519, &ed, &rsa_kid), (Kind::Rsa, &rsa, &ed_kid)] {
             let mut header = Header::new(alg_of(signing_kind));
             header.typ = Some("at+jwt".into());
@@ -951,14 +969,14 @@ mod tests {
             let other_aud = TokenKeys::from_pem(&pem, None, "https://issuer.test", "other", Duration::from_secs(900)).unwrap();
             let other_iss = TokenKeys::from_pem(&pem, None, "https://evil.test", "sms-mfa", Duration::from_secs(900)).unwrap();
             for foreign in [&other_aud, &other_iss] {
-                let token = foreign.issue("u", "a@b.co", &[], now()).await.unwrap();
+                let token = foreign.issue(&grant("u", "a@b.co"), now()).await.unwrap();
                 assert!(refused(keys.verify(&token).await), "{kind:?}");
             }
             let stranger = keys_from(&other_pem_of(kind), None);
-            let token = stranger.issue("u", "a@b.co", &[], now()).await.unwrap();
+            let token = stranger.issue(&grant("u", "a@b.co"), now()).await.unwrap();
             assert!(refused(keys.verify(&token).await), "{kind:?}");
 
-            let claims = keys.verify(&keys.issue("u", "a@b.co", &[], now()).await.unwrap()).await.unwrap();
+            let claims = keys.verify(&keys.issue(&grant("u", "a@b.co"), now()).await.unwrap()).await.unwrap();
             let mut id_token = Header::new(alg_of(kind));
             id_token.typ = Some("JWT".into());
             id_token.kid = Some(kid(&keys));
@@ -972,7 +990,7 @@ mod tests {
         for kind in KINDS {
             let old_pem = pem_of(kind);
             let old_keys = keys_from(&old_pem, None);
-            let old_token = old_keys.issue("u", "a@b.co", &[], now()).await.unwrap();
+            let old_token = old_keys.issue(&grant("u", "a@b.co"), now()).await.unwrap();
             let old_public = public_pem_of(&old_pem).unwrap();
 
             let new_pem = other_pem_of(kind);
@@ -981,7 +999,7 @@ mod tests {
             let jwks = rotated.jwks().await.unwrap();
             let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
             assert_eq!(kids, [kid(&rotated), kid(&old_keys)], "{kind:?}: the new key first, the old one still published");
-            let new_token = rotated.issue("u", "a@b.co", &[], now()).await.unwrap();
+            let new_token = rotated.issue(&grant("u", "a@b.co"), now()).await.unwrap();
             assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid, Some(kid(&rotated)), "new tokens carry the new kid");
 
             let rotated_out = keys_from(&new_pem, None);
@@ -1069,8 +1087,8 @@ mod tests {
         let verifier = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900))
             .accepting_pems(&public_pem_of(&pem).unwrap())
             .unwrap();
-        let token = issuer.issue("u", "a@b.co", &[], now()).await.unwrap();
+        let token = issuer.issue(&grant("u", "a@b.co"), now()).await.unwrap();
         assert!(verifier.verify(&token).await.is_ok());
-        assert!(matches!(verifier.issue("u", "a@b.co", &[], now()).await, Err(AuthError::Internal(_))));
+        assert!(matches!(verifier.issue(&grant("u", "a@b.co"), now()).await, Err(AuthError::Internal(_))));
     }
 }
