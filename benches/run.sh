@@ -78,6 +78,8 @@ start_local_stack() {
   start_moto
   create_table "$TABLE" >/dev/null
   export DYNAMODB_ENDPOINT="$MOTO_URL" TABLE_NAME="$TABLE"
+  # moto is the local KMS too (the bench's `kms` group signs there).
+  export KMS_ENDPOINT="$MOTO_URL" AWS_ENDPOINT_URL_KMS="$MOTO_URL"
   if [[ "${1:-}" == twilio ]]; then
     start_twilio_fake
     export TWILIO_FAKE_URL

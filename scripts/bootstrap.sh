@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's local tooling into .venv (gitignored), idempotently:
 #   moto's server (local DynamoDB), boto3 + pyyaml (scripts/create_table.py), cfn-lint,
-#   cargo-lambda + ziglang (cargo lambda watch/build), cryptography (key fallback without openssl).
+#   cargo-lambda + ziglang (cargo lambda watch/build), cryptography (key fallback without openssl),
+#   PyJWT (interop tests).
 # A stamp file keyed on the requirement list makes a second run a no-op (well under a second).
 # Exports nothing: other scripts source scripts/lib.sh and call activate_venv.
 set -euo pipefail
@@ -20,6 +21,8 @@ REQUIREMENTS=(
   "cargo-lambda>=1.8,<2"
   "ziglang>=0.13"
   "cryptography>=42"
+  # A verifier nobody here wrote, for the interop tests (tests/interop/pyjwt_verify.py).
+  "PyJWT>=2.8,<3"
 )
 
 stamp_key() {

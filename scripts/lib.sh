@@ -20,6 +20,7 @@ CONFIG_VARS=(
   TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_VERIFY_SERVICE_SID TWILIO_MESSAGING_SERVICE_SID
   TWILIO_FROM_NUMBER TWILIO_SECRET_ARN TWILIO_VERIFY_BASE_URL TWILIO_API_BASE_URL
   JWT_ISSUER JWT_AUDIENCE JWT_SIGNING_KEY JWT_SIGNING_KEY_SECRET_ARN JWT_VERIFY_KEYS
+  JWT_SIGNING_KMS_KEY_ID JWT_VERIFY_KMS_KEY_IDS AWS_ENDPOINT_URL_KMS OTP_HASH_KEY OTP_HASH_KEY_SECRET_ARN
   ACCESS_TOKEN_TTL_SECONDS REFRESH_TOKEN_TTL_SECONDS OTP_TTL_SECONDS OTP_MAX_ATTEMPTS
   RESEND_COOLDOWN_SECONDS OTP_SENDS_PER_PHONE LOGIN_FAILURES_PER_ACCOUNT
   REGISTRATIONS_PER_IP_HOUR LOGINS_PER_IP_HOUR SENDS_PER_IP_HOUR SENDS_GLOBAL_HOUR
@@ -196,7 +197,8 @@ wait_for_line() {
 # ---------------------------------------------------------------------------------------------
 # Services
 
-# start_moto [PREFERRED_PORT] : local DynamoDB; sets MOTO_PORT, MOTO_URL. Prefers the project's
+# start_moto [PREFERRED_PORT] : local DynamoDB and KMS (one moto server answers every AWS
+# service; KMS signs for real); sets MOTO_PORT, MOTO_URL. Prefers the project's
 # scripts/dynamodb_local.py (moto with requests serialized, so conditional writes and
 # transactions are atomic as in DynamoDB); plain `moto_server` otherwise.
 start_moto() {
@@ -210,6 +212,15 @@ start_moto() {
   wait_for_port "$MOTO_PORT" 60 "$BG_PID" || { tail -n 20 "$LOG_DIR/moto.log" >&2; die "moto did not start"; }
   MOTO_URL="http://127.0.0.1:$MOTO_PORT"
   log "moto (local DynamoDB) at $MOTO_URL"
+}
+
+# create_kms_key ALIAS PUBLIC_PEM_FILE [SPEC] : a SIGN_VERIFY key (default RSA_2048, like the
+# template's) in the moto server, with ALIAS; its public key (GetPublicKey) goes to
+# PUBLIC_PEM_FILE. Sets KMS_KEY_ARN.
+create_kms_key() {
+  KMS_KEY_ARN="$(python3 "$REPO_ROOT/scripts/create_kms_key.py" --endpoint "$MOTO_URL" --alias "$1" \
+                 --public-pem "$2" --spec "${3:-RSA_2048}")" || die "could not create a KMS key in moto"
+  log "KMS key $1 ($KMS_KEY_ARN)"
 }
 
 # create_table NAME : creates NAME in the moto server from template.yaml's definition.
@@ -294,13 +305,15 @@ write_env_file() {
 # Stack environments: STACK_ENV (an associative array) holds one stack's settings.
 
 # new_stack_env PORT TABLE : the settings every local stack shares. Twilio points at the fake
-# (TWILIO_FAKE_URL), DynamoDB at moto (MOTO_URL), the signing key is .local/jwt.pem.
+# (TWILIO_FAKE_URL), DynamoDB and KMS at moto (MOTO_URL), the signing key is .local/jwt.pem
+# (a stack that signs in KMS unsets JWT_SIGNING_KEY and sets JWT_SIGNING_KMS_KEY_ID).
 new_stack_env() {
   local port="$1" table="$2"
   unset STACK_ENV
   declare -gA STACK_ENV=(
     [TABLE_NAME]="$table"
     [AWS_ENDPOINT_URL_DYNAMODB]="$MOTO_URL"
+    [AWS_ENDPOINT_URL_KMS]="$MOTO_URL"
     [AWS_REGION]=us-east-1
     [AWS_ACCESS_KEY_ID]=local
     [AWS_SECRET_ACCESS_KEY]=local
@@ -342,7 +355,7 @@ describe_stack_env() {
   local key
   while read -r key; do
     case "$key" in
-      JWT_SIGNING_KEY|TWILIO_AUTH_TOKEN|AWS_SECRET_ACCESS_KEY|TOTP_ENCRYPTION_KEY) echo "  $key=<set>" ;;
+      JWT_SIGNING_KEY|TWILIO_AUTH_TOKEN|AWS_SECRET_ACCESS_KEY|TOTP_ENCRYPTION_KEY|OTP_HASH_KEY) echo "  $key=<set>" ;;
       *) echo "  $key=${STACK_ENV[$key]}" ;;
     esac
   done < <(printf '%s\n' "${!STACK_ENV[@]}" | sort)

@@ -5,6 +5,8 @@
 #
 #   scripts/local.sh                              # codes are printed in this log (SMS_SENDER=log)
 #   OTP_PROVIDER=twilio_verify scripts/local.sh   # codes go through the Twilio Verify fake
+#   LOCAL_SIGNING=kms scripts/local.sh            # tokens signed RS256 in moto's KMS, as deployed
+#                                                 # (default: EdDSA with the PEM .local/jwt.pem)
 #
 # Any configuration variable of API.md set in the shell overrides the local default
 # (e.g. RESEND_COOLDOWN_SECONDS=5, RUST_LOG=debug). WATCH_PORT (9000) and MOTO_PORT (8000) pick
@@ -35,6 +37,13 @@ new_stack_env "$PORT" "$TABLE"
 STACK_ENV[OTP_PROVIDER]=builtin
 # Local development only: the template cannot deploy this sender.
 STACK_ENV[SMS_SENDER]=log
+if [[ "${LOCAL_SIGNING:-pem}" == kms ]]; then
+  create_kms_key alias/sms-mfa-local "$LOCAL_DIR/kms-local.pub.pem"
+  unset 'STACK_ENV[JWT_SIGNING_KEY]'
+  STACK_ENV[JWT_SIGNING_KMS_KEY_ID]=alias/sms-mfa-local
+  # No PEM to derive the builtin code-hash key from: a random one for this run.
+  STACK_ENV[OTP_HASH_KEY]="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+fi
 stack_env_from_environment
 ENV_FILE="$LOCAL_DIR/local.env"
 write_stack_env "$ENV_FILE"

@@ -2,12 +2,16 @@
 # shellcheck disable=SC2119  # start_* helpers take optional arguments, not the script's
 # Runs every test: cfn-lint on the template, then `cargo test --workspace --all-targets` with the
 # real components running locally:
-#   moto_server        local DynamoDB: tables sms-mfa-e2e, sms-mfa-e2e-tight, sms-mfa-store
+#   moto_server        local DynamoDB: tables sms-mfa-e2e, sms-mfa-e2e-tight, sms-mfa-store;
+#                      local KMS: the key alias/sms-mfa-e2e (RSA_2048, SIGN_VERIFY)
 #   twilio-fake        Twilio Verify v2 + Messaging
 #   watch "default"    every function under cargo lambda watch, OTP_PROVIDER=twilio_verify,
-#                      per-IP and global limits out of the way
+#                      per-IP and global limits out of the way; tokens signed RS256 in KMS
+#                      (moto), as the template deploys it
 #   watch "tight"      OTP_PROVIDER=builtin sending through the fake's Messaging API, a 2 s resend
-#                      cooldown and 5 registrations per IP, for the limit tests
+#                      cooldown and 5 registrations per IP, for the limit tests; tokens signed
+#                      EdDSA with the PEM .local/jwt.pem (the other signer adapter)
+#   interop            PyJWT and npm `jose` (tests/interop) verify the default stack's tokens
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
 #
 #   scripts/test.sh                 # everything
@@ -23,6 +27,13 @@ cd "$REPO_ROOT"
 
 "$REPO_ROOT/scripts/bootstrap.sh"
 activate_venv
+# npm's `jose` for the interop tests, from the committed lock file, into a gitignored folder.
+INTEROP_DIR="$REPO_ROOT/tests/interop"
+if [[ ! -f "$INTEROP_DIR/node_modules/.package-lock.json" || "$INTEROP_DIR/package-lock.json" -nt "$INTEROP_DIR/node_modules/.package-lock.json" ]]; then
+  command -v npm >/dev/null || die "npm (Node.js 20 or later) is needed for the interop tests"
+  log "npm ci in tests/interop"
+  (cd "$INTEROP_DIR" && npm ci --no-audit --no-fund --silent)
+fi
 install_cleanup_trap
 mkdir -p "$LOG_DIR"
 
@@ -54,12 +65,19 @@ for table in sms-mfa-e2e sms-mfa-e2e-tight sms-mfa-store; do
 done
 start_twilio_fake
 
+KMS_PUBLIC_KEY_FILE="$LOCAL_DIR/kms-e2e.pub.pem"
+create_kms_key alias/sms-mfa-e2e "$KMS_PUBLIC_KEY_FILE"
+
 DEFAULT_PORT="$(free_port)"
-# Both stacks sign with .local/jwt.pem and the same issuer, so the tests check all tokens alike.
-ISSUER="http://127.0.0.1:$DEFAULT_PORT"
+# Each stack's issuer is where its jwks function answers, so `{issuer}/.well-known/openid-configuration`
+# and the jwks_uri in it work as behind API Gateway (verifiers in tests follow them).
+ISSUER="http://127.0.0.1:$DEFAULT_PORT/lambda-url/jwks"
 
 new_stack_env "$DEFAULT_PORT" sms-mfa-e2e
 STACK_ENV[JWT_ISSUER]="$ISSUER"
+# Signs in KMS through the alias, as the template's default does (RS256).
+unset 'STACK_ENV[JWT_SIGNING_KEY]'
+STACK_ENV[JWT_SIGNING_KMS_KEY_ID]=alias/sms-mfa-e2e
 STACK_ENV[OTP_PROVIDER]=twilio_verify
 STACK_ENV[REGISTRATIONS_PER_IP_HOUR]=100000
 STACK_ENV[LOGINS_PER_IP_HOUR]=100000
@@ -72,8 +90,9 @@ start_watch default "$DEFAULT_PORT" "$LOCAL_DIR/e2e-default.env" --ignore-change
 DEFAULT_PID="$WATCH_PID"
 
 TIGHT_PORT="$(free_port)"
+TIGHT_ISSUER="http://127.0.0.1:$TIGHT_PORT/lambda-url/jwks"
 new_stack_env "$TIGHT_PORT" sms-mfa-e2e-tight
-STACK_ENV[JWT_ISSUER]="$ISSUER"
+STACK_ENV[JWT_ISSUER]="$TIGHT_ISSUER"
 STACK_ENV[OTP_PROVIDER]=builtin
 STACK_ENV[SMS_SENDER]=twilio
 STACK_ENV[RESEND_COOLDOWN_SECONDS]=2
@@ -122,7 +141,7 @@ cargo_args=(test --no-fail-fast)
 ((want_all_targets)) && cargo_args+=(--all-targets)
 cargo_args+=("$@")
 
-export DYNAMODB_ENDPOINT="$MOTO_URL"
+export DYNAMODB_ENDPOINT="$MOTO_URL" KMS_ENDPOINT="$MOTO_URL"
 export STORE_TEST_TABLE=sms-mfa-store
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 unset AWS_PROFILE AWS_SESSION_TOKEN
@@ -131,7 +150,13 @@ export E2E_URL E2E_TIGHT_URL
 export E2E_TABLE_NAME=sms-mfa-e2e E2E_TIGHT_TABLE_NAME=sms-mfa-e2e-tight
 export E2E_JWT_ISSUER="$ISSUER"
 export E2E_JWT_AUDIENCE=sms-mfa
-export E2E_JWT_PUBLIC_KEY_PEM_FILE="$JWT_PUBLIC_KEY_FILE"
+# The default stack's public key as moto's GetPublicKey gave it to the setup, not the service.
+export E2E_JWT_PUBLIC_KEY_PEM_FILE="$KMS_PUBLIC_KEY_FILE"
+export E2E_KMS_ENDPOINT="$MOTO_URL" E2E_JWT_KMS_KEY_ID="$KMS_KEY_ARN"
+export E2E_TIGHT_JWT_ISSUER="$TIGHT_ISSUER"
+export E2E_TIGHT_JWT_SIGNING_KEY_PEM_FILE="$JWT_KEY_FILE" E2E_TIGHT_JWT_PUBLIC_KEY_PEM_FILE="$JWT_PUBLIC_KEY_FILE"
+# Verifiers nobody here wrote (tests/e2e/tests/interop.rs runs them).
+export E2E_INTEROP_PYTHON="$VENV_DIR/bin/python" E2E_INTEROP_DIR="$INTEROP_DIR"
 
 log "cargo ${cargo_args[*]}"
 status=0

@@ -5,8 +5,11 @@
 //!     benches/run.sh bench                                     # also DynamoDB and Twilio round trips
 //!
 //! Groups:
-//! - `jwt`: issue and verify an access token (`TokenKeys`), and the whole protected route's work
-//!   on a `lambda_http` request (route check, bearer token, verify, JSON response).
+//! - `jwt/EdDSA`, `jwt/ES256`, `jwt/RS256`: issue and verify an access token (`TokenKeys`) with a
+//!   key of each type, and the whole protected route's work on a `lambda_http` request (route
+//!   check, bearer token, verify, JSON response).
+//! - `kms`: issuing with the key in KMS (one `Sign` round trip) against `KMS_ENDPOINT` (moto);
+//!   skipped when unset.
 //! - `argon2`: hash and verify at the production parameters (`Argon2Hasher::default()`,
 //!   m=19456 KiB, t=2, p=1), on a tokio current_thread runtime as in the functions.
 //! - `json`: `sms_mfa::http::json_body` of a register body, then Email/PasswordPolicy/Phone/Channel.
@@ -28,7 +31,8 @@ use serde::Deserialize;
 use sms_mfa::{
     adapters::{
         dynamodb::DynamoStore,
-        jwt::{generate_signing_key_pem, Grant, TokenKeys},
+        jwt::{generate_p256_signing_key_pem, generate_signing_key_pem, Grant, TokenKeys},
+        kms::{KmsPublicKeys, KmsSigner},
         password::{Argon2Hasher, DUMMY_HASH},
         twilio::{TwilioHttp, TwilioMessaging},
     },
@@ -38,7 +42,11 @@ use sms_mfa::{
     ports::{Clock, PasswordHasher, RateLimiter, SmsSender, SystemClock, UserStore},
     runtime,
 };
-use std::time::{Duration, Instant};
+use futures::executor::block_on;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::runtime::Runtime;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -148,7 +156,7 @@ fn oneshot(pem: &SecretString) {
     println!("oneshot: TokenKeys::from_pem first call: {} (second call {})", ms(first), ms(t.elapsed()));
 
     let t = Instant::now();
-    let _ = black_box(rt.block_on(runtime::auth_from_env()).ok().unwrap());
+    let _ = black_box(rt.block_on(runtime::auth_from_env(runtime::TokenRole::Issues)).ok().unwrap());
     println!("oneshot: runtime::auth_from_env after the above (all of register's eager init, warm): {}", ms(t.elapsed()));
 
     let t = Instant::now();
@@ -165,38 +173,92 @@ fn oneshot(pem: &SecretString) {
     println!("oneshot: PasswordPolicy::check first call: {}", ms(t.elapsed()));
 }
 
-fn bench_jwt(c: &mut Criterion) {
-    let pem = generate_signing_key_pem();
-    let keys = keys(&pem);
-    let now = SystemClock.now();
-    let amr = vec!["pwd".to_owned(), "sms".to_owned()];
-    let grant = Grant { sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", email: "ada@example.com", sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11", amr: &amr };
-    let token = keys.issue(&grant, now).unwrap();
-    assert!(keys.verify(&token).is_ok());
-    let mut tampered = token.clone();
-    tampered.replace_range(tampered.len() - 4.., "AAAA");
-    assert!(keys.verify(&tampered).is_err());
-    let request = protected_request(&token);
+/// The three key types side by side (the key decides the algorithm).
+fn signing_keys() -> [(&'static str, SecretString); 3] {
+    [
+        ("EdDSA", generate_signing_key_pem()),
+        ("ES256", generate_p256_signing_key_pem()),
+        ("RS256", SecretString::from(include_str!("../src/adapters/testdata/rsa2048.pem").to_owned())),
+    ]
+}
 
-    let mut g = quick(c, "jwt");
-    g.bench_function("issue", |b| b.iter(|| keys.issue(black_box(&grant), now).unwrap()));
-    g.bench_function("verify_valid", |b| b.iter(|| keys.verify(black_box(&token)).unwrap()));
-    g.bench_function("verify_bad_signature", |b| b.iter(|| keys.verify(black_box(&tampered)).is_err()));
-    // functions/protected/src/http_handler.rs without the tracing line: route, bearer, verify, body.
-    g.bench_function("protected_route", |b| {
-        b.iter(|| {
-            let req = black_box(&request);
-            expect_route(req, http::Method::GET, "/protected").unwrap();
-            let claims = keys.verify(bearer_token(req).unwrap()).unwrap();
-            json(
-                http::StatusCode::OK,
-                &serde_json::json!({
-                    "message": format!("Hello, {}: your phone-verified session is valid.", claims.email),
-                    "user": { "id": claims.sub, "email": claims.email },
-                }),
-            )
-        })
-    });
+fn bench_jwt(c: &mut Criterion) {
+    for (alg, pem) in signing_keys() {
+        let keys = keys(&pem);
+        let now = SystemClock.now();
+        let amr = vec!["pwd".to_owned(), "sms".to_owned()];
+        let grant = Grant { sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", email: "ada@example.com", sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11", amr: &amr };
+        let token = block_on(keys.issue(&grant, now)).unwrap();
+        assert!(block_on(keys.verify(&token)).is_ok());
+        let mut tampered = token.clone();
+        tampered.replace_range(tampered.len() - 4.., "AAAA");
+        assert!(block_on(keys.verify(&tampered)).is_err());
+        let request = protected_request(&token);
+
+        // No I/O in these futures (the keys are in memory): block_on only polls them once.
+        let mut g = quick(c, &format!("jwt/{alg}"));
+        g.bench_function("issue", |b| b.iter(|| block_on(keys.issue(black_box(&grant), now)).unwrap()));
+        g.bench_function("verify_valid", |b| b.iter(|| block_on(keys.verify(black_box(&token))).unwrap()));
+        g.bench_function("verify_bad_signature", |b| b.iter(|| block_on(keys.verify(black_box(&tampered))).is_err()));
+        // functions/protected/src/http_handler.rs without the tracing line: route, bearer, verify, body.
+        g.bench_function("protected_route", |b| {
+            b.iter(|| {
+                let req = black_box(&request);
+                expect_route(req, http::Method::GET, "/protected").unwrap();
+                let claims = block_on(keys.verify(bearer_token(req).unwrap())).unwrap();
+                json(
+                    http::StatusCode::OK,
+                    &serde_json::json!({
+                        "message": format!("Hello, {}: your phone-verified session is valid.", claims.email),
+                        "user": { "id": claims.sub, "email": claims.email },
+                    }),
+                )
+            })
+        });
+        g.finish();
+    }
+}
+
+/// Issuing with the key in KMS (`KmsSigner`: one `Sign` round trip per token) against
+/// `KMS_ENDPOINT` (moto; benches/run.sh bench starts it), beside the same with a PEM above.
+/// Skipped when unset.
+fn bench_kms(c: &mut Criterion) {
+    let Ok(endpoint) = std::env::var("KMS_ENDPOINT") else {
+        println!("skipping group kms: KMS_ENDPOINT is not set (benches/run.sh bench starts a local one)");
+        return;
+    };
+    let rt = rt();
+    let aws = rt.block_on(runtime::Aws::load());
+    let client = aws.kms();
+    let created = rt.block_on(client.create_key().key_spec(aws_sdk_kms::types::KeySpec::Rsa2048).key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify).send());
+    let arn = match created {
+        Ok(out) => out.key_metadata.unwrap().arn.unwrap(),
+        Err(err) => {
+            println!("skipping group kms: CreateKey on {endpoint} failed: {}", aws_sdk_kms::error::DisplayErrorContext(err));
+            return;
+        }
+    };
+    let t = Instant::now();
+    let signer = rt.block_on(KmsSigner::connect(client.clone(), &arn)).unwrap();
+    println!("oneshot: KMS GetPublicKey at an issuer's cold start (plain HTTP to {endpoint}): {}", ms(t.elapsed()));
+    let keys = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900)).signing_with(Arc::new(signer), "JWT_SIGNING_KMS_KEY_ID").unwrap();
+    let amr = vec!["pwd".to_owned(), "sms".to_owned()];
+    let now = SystemClock.now();
+    let grant = Grant { sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", email: "ada@example.com", sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11", amr: &amr };
+    let token = rt.block_on(keys.issue(&grant, now)).unwrap();
+
+    // A verifying function's first check: GetPublicKey, then the RS256 verify.
+    let verifier = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900))
+        .accepting_from(Arc::new(KmsPublicKeys::with_client(client.clone(), vec![arn.clone()])));
+    let t = Instant::now();
+    rt.block_on(verifier.verify(&token)).unwrap();
+    let first = t.elapsed();
+    let t = Instant::now();
+    rt.block_on(verifier.verify(&token)).unwrap();
+    println!("oneshot: a verifier's first token check with the key in KMS (GetPublicKey + verify): {} (second {})", ms(first), ms(t.elapsed()));
+
+    let mut g = quick(c, "kms");
+    g.bench_function("issue_rs256", |b| b.iter(|| rt.block_on(keys.issue(black_box(&grant), now)).unwrap()));
     g.finish();
 }
 
@@ -255,7 +317,7 @@ fn bench_init(c: &mut Criterion, pem: &SecretString) {
     // protected and jwks: env + AWS config + signing key.
     g.bench_function("keys_from_env", |b| b.iter(|| rt.block_on(runtime::keys_from_env()).unwrap()));
     // register, login, verify, phone: everything above + DynamoDB client, limits, OTP, argon2.
-    g.bench_function("auth_from_env", |b| b.iter(|| rt.block_on(runtime::auth_from_env()).ok().unwrap()));
+    g.bench_function("auth_from_env", |b| b.iter(|| rt.block_on(runtime::auth_from_env(runtime::TokenRole::Issues)).ok().unwrap()));
     g.bench_function("sessions_from_env", |b| b.iter(|| rt.block_on(runtime::sessions_from_env()).ok().unwrap()));
     g.finish();
 }
@@ -342,5 +404,6 @@ fn main() {
     bench_init(&mut c, &pem);
     bench_dynamodb(&mut c);
     bench_twilio(&mut c);
+    bench_kms(&mut c);
     c.final_summary();
 }

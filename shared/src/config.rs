@@ -77,6 +77,8 @@ pub struct TokenConfig {
     pub signing_key: KeySource,
     /// Older public keys (PEM, concatenated) still accepted during a key rotation.
     pub previous_public_keys: Option<String>,
+    /// Older KMS keys still accepted (and published) during a key rotation.
+    pub previous_kms_key_ids: Vec<String>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
@@ -84,20 +86,36 @@ pub struct TokenConfig {
 pub enum KeySource {
     Pem(SecretString),
     SecretsManager { arn: String },
+    /// An asymmetric SIGN_VERIFY key in AWS KMS (id, ARN or alias): the key never leaves it.
+    Kms { key_id: String },
 }
 
 impl TokenConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let signing_key = match (env.optional("JWT_SIGNING_KEY"), env.optional("JWT_SIGNING_KEY_SECRET_ARN")) {
-            (Some(pem), _) => KeySource::Pem(SecretString::from(pem.replace("\\n", "\n"))),
-            (None, Some(arn)) => KeySource::SecretsManager { arn },
-            (None, None) => return Err(problem("JWT_SIGNING_KEY", "is missing (or set JWT_SIGNING_KEY_SECRET_ARN)")),
+        let signing_key = match (
+            env.optional("JWT_SIGNING_KEY"),
+            env.optional("JWT_SIGNING_KEY_SECRET_ARN"),
+            env.optional("JWT_SIGNING_KMS_KEY_ID"),
+        ) {
+            (None, None, Some(key_id)) => KeySource::Kms { key_id },
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(problem("JWT_SIGNING_KMS_KEY_ID", "is set together with JWT_SIGNING_KEY(_SECRET_ARN): set one signing key"))
+            }
+            (Some(pem), _, None) => KeySource::Pem(SecretString::from(pem.replace("\\n", "\n"))),
+            (None, Some(arn), None) => KeySource::SecretsManager { arn },
+            (None, None, None) => {
+                return Err(problem("JWT_SIGNING_KEY", "is missing (or set JWT_SIGNING_KMS_KEY_ID or JWT_SIGNING_KEY_SECRET_ARN)"))
+            }
         };
         Ok(TokenConfig {
             issuer: env.optional("JWT_ISSUER").unwrap_or_else(|| "sms-mfa".into()),
             audience: env.optional("JWT_AUDIENCE").unwrap_or_else(|| "sms-mfa".into()),
             signing_key,
             previous_public_keys: env.optional("JWT_VERIFY_KEYS").map(|k| k.replace("\\n", "\n")),
+            previous_kms_key_ids: env
+                .optional("JWT_VERIFY_KMS_KEY_IDS")
+                .map(|ids| ids.split([',', ' ', '\n']).filter(|id| !id.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default(),
             access_ttl: env.seconds("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)?,
             refresh_ttl: env.seconds("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)?,
         })
@@ -204,6 +222,14 @@ pub struct DeliveryConfig {
     pub twilio: TwilioSource,
     pub verify_base_url: String,
     pub api_base_url: String,
+    /// The builtin provider's code-hash key, when it is not derived from a PEM signing key
+    /// (a KMS key has no private bytes to derive from).
+    pub code_hash_key: Option<CodeHashKeySource>,
+}
+
+pub enum CodeHashKeySource {
+    Env(SecretString),
+    SecretsManager { arn: String },
 }
 
 pub enum TwilioSource {
@@ -310,6 +336,12 @@ impl DeliveryConfig {
             twilio,
             verify_base_url: env.url("TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com")?,
             api_base_url: env.url("TWILIO_API_BASE_URL", "https://api.twilio.com")?,
+            code_hash_key: match (env.optional("OTP_HASH_KEY"), env.optional("OTP_HASH_KEY_SECRET_ARN")) {
+                (Some(key), _) if key.len() < 32 => return Err(problem("OTP_HASH_KEY", "must be at least 32 characters of random text")),
+                (Some(key), _) => Some(CodeHashKeySource::Env(SecretString::from(key))),
+                (None, Some(arn)) => Some(CodeHashKeySource::SecretsManager { arn }),
+                (None, None) => None,
+            },
         })
     }
 }
@@ -438,7 +470,7 @@ mod tests {
         let config = TokenConfig::from_env(&Env::from_pairs([("JWT_SIGNING_KEY", escaped.as_str())])).unwrap();
         match config.signing_key {
             KeySource::Pem(pem) => assert_eq!(secrecy::ExposeSecret::expose_secret(&pem), KEY),
-            KeySource::SecretsManager { .. } => panic!("expected a PEM"),
+            _ => panic!("expected a PEM"),
         }
         assert_eq!(config.access_ttl, Duration::from_secs(900));
     }
@@ -458,5 +490,24 @@ mod tests {
         assert_eq!(config.issuer, "Acme");
         let err = TotpConfig::from_env(&Env::from_pairs([("TOTP_ENCRYPTION_KEY", key), ("TOTP_ISSUER", "a:b")])).err().unwrap();
         assert_eq!(err.var, "TOTP_ISSUER");
+    }
+
+    #[test]
+    fn a_kms_key_is_an_alternative_to_the_pem_and_rotation_ids_are_a_list() {
+        let env = Env::from_pairs([
+            ("JWT_SIGNING_KMS_KEY_ID", "alias/sms-mfa-jwt"),
+            ("JWT_VERIFY_KMS_KEY_IDS", "1234abcd-old, arn:aws:kms:us-east-1:111122223333:key/older"),
+        ]);
+        let config = TokenConfig::from_env(&env).unwrap();
+        assert!(matches!(&config.signing_key, KeySource::Kms { key_id } if key_id == "alias/sms-mfa-jwt"));
+        assert_eq!(config.previous_kms_key_ids, ["1234abcd-old", "arn:aws:kms:us-east-1:111122223333:key/older"]);
+        let both = Env::from_pairs([("JWT_SIGNING_KMS_KEY_ID", "k"), ("JWT_SIGNING_KEY", KEY)]);
+        assert_eq!(TokenConfig::from_env(&both).err().unwrap().var, "JWT_SIGNING_KMS_KEY_ID");
+    }
+
+    #[test]
+    fn a_short_code_hash_key_is_refused() {
+        let env = Env::from_pairs([("OTP_PROVIDER", "builtin"), ("SMS_SENDER", "log"), ("OTP_HASH_KEY", "short")]);
+        assert_eq!(DeliveryConfig::from_env(&env).err().unwrap().var, "OTP_HASH_KEY");
     }
 }

@@ -206,6 +206,24 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify(&self, password: &Password, phc: &str) -> Result<bool, crate::error::AuthError>;
 }
 
+/// Signs access tokens: with a key held in memory (a PEM) or with one that never leaves AWS KMS.
+#[async_trait]
+pub trait TokenSigner: Send + Sync {
+    /// The key's public half as an X.509 SubjectPublicKeyInfo (DER); its type decides the algorithm.
+    fn public_key_der(&self) -> &[u8];
+    /// The JWS signature of `signing_input` (RFC 7518: PKCS#1 v1.5 bytes for RS256, `r || s`
+    /// for ES256, the 64 bytes of Ed25519).
+    async fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, crate::error::AuthError>;
+}
+
+/// Public keys kept elsewhere (AWS KMS: the current key of a verifying function, older keys
+/// during a rotation), fetched once per instance when a token is first checked.
+#[async_trait]
+pub trait PublicKeySource: Send + Sync {
+    /// SubjectPublicKeyInfo DER of every key, in order.
+    async fn public_keys_der(&self) -> Result<Vec<Vec<u8>>, crate::error::AuthError>;
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> UnixTime;
 }

@@ -5,7 +5,8 @@ use crate::{
     adapters::{
         builtin_otp::{BuiltinOtp, LogSender},
         dynamodb::DynamoStore,
-        jwt::TokenKeys,
+        jwt::{PemSigner, TokenKeys},
+        kms::{KmsPublicKeys, KmsSigner},
         password::Argon2Hasher,
         secret_box::AesGcmSealer,
         outbound_http,
@@ -61,8 +62,17 @@ impl Aws {
         Aws { config: loader.load().await }
     }
 
+    /// With a configuration made elsewhere (tests: a local endpoint, static credentials).
+    pub fn from_config(config: aws_config::SdkConfig) -> Self {
+        Aws { config }
+    }
+
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::new(&self.config)
     }
 
     /// Reads a secret once, at cold start; it is then kept only in memory, wrapped.
@@ -76,17 +86,57 @@ impl Aws {
     }
 }
 
-/// The signing key and token settings. `aws` is `None` where nothing else needs AWS: the SDK is
-/// then set up only if the key lives in Secrets Manager.
-pub async fn token_keys(env: &Env, aws: Option<&Aws>) -> Result<(TokenKeys, TokenConfig, SecretString), ConfigError> {
+/// What a function does with access tokens. It decides what the function asks of a KMS key at
+/// cold start: an issuer reads the signing key's public half there (`GetPublicKey`) and signs
+/// per token; a function that only checks tokens makes no KMS call (and sets up no SDK) until
+/// the first token it checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRole {
+    Issues,
+    Verifies,
+}
+
+/// The token keys and settings, and the signing key PEM when there is one (the builtin
+/// provider's code-hash key derives from it). `aws` is `None` where nothing else needs AWS: the
+/// SDK is then set up only if a key lives in Secrets Manager or (issuers) in KMS.
+pub async fn token_keys(env: &Env, aws: Option<&Aws>, role: TokenRole) -> Result<(TokenKeys, TokenConfig, Option<SecretString>), ConfigError> {
     let config = TokenConfig::from_env(env)?;
-    let pem = match (&config.signing_key, aws) {
-        (KeySource::Pem(pem), _) => pem.clone(),
-        (KeySource::SecretsManager { arn }, Some(aws)) => aws.secret("JWT_SIGNING_KEY_SECRET_ARN", arn).await?,
-        (KeySource::SecretsManager { arn }, None) => Aws::load().await.secret("JWT_SIGNING_KEY_SECRET_ARN", arn).await?,
+    let loaded;
+    let aws = match aws {
+        Some(aws) => Some(aws),
+        None if matches!(config.signing_key, KeySource::SecretsManager { .. }) || (matches!(config.signing_key, KeySource::Kms { .. }) && role == TokenRole::Issues) => {
+            loaded = Aws::load().await;
+            Some(&loaded)
+        }
+        None => None,
     };
-    let keys = TokenKeys::from_pem(&pem, config.previous_public_keys.as_deref(), &config.issuer, &config.audience, config.access_ttl)?;
-    Ok((keys, config, pem))
+    let mut keys = TokenKeys::new(&config.issuer, &config.audience, config.access_ttl);
+    let mut kms_keys_to_accept = vec![];
+    let mut signing_pem = None;
+    match (&config.signing_key, aws) {
+        (KeySource::Pem(pem), _) => signing_pem = Some(pem.clone()),
+        (KeySource::SecretsManager { arn }, Some(aws)) => signing_pem = Some(aws.secret("JWT_SIGNING_KEY_SECRET_ARN", arn).await?),
+        (KeySource::Kms { key_id }, Some(aws)) if role == TokenRole::Issues => {
+            keys = keys.signing_with(Arc::new(KmsSigner::connect(aws.kms(), key_id).await?), "JWT_SIGNING_KMS_KEY_ID")?;
+        }
+        (KeySource::Kms { key_id }, _) => kms_keys_to_accept.push(key_id.clone()),
+        (KeySource::SecretsManager { .. }, None) => unreachable!("the SDK is loaded for a key in Secrets Manager"),
+    }
+    if let Some(pem) = &signing_pem {
+        keys = keys.signing_with(Arc::new(PemSigner::from_pem(pem)?), "JWT_SIGNING_KEY")?;
+    }
+    if let Some(pems) = &config.previous_public_keys {
+        keys = keys.accepting_pems(pems)?;
+    }
+    kms_keys_to_accept.extend(config.previous_kms_key_ids.iter().cloned());
+    if !kms_keys_to_accept.is_empty() {
+        let source = match aws {
+            Some(aws) => KmsPublicKeys::with_client(aws.kms(), kms_keys_to_accept),
+            None => KmsPublicKeys::lazy(kms_keys_to_accept),
+        };
+        keys = keys.accepting_from(Arc::new(source));
+    }
+    Ok((keys, config, signing_pem))
 }
 
 fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConfig) -> SessionService {
@@ -99,25 +149,27 @@ pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
     let env = Env::from_process();
     let aws = Aws::load().await;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
-    let (keys, config, _) = token_keys(&env, Some(&aws)).await?;
+    let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Issues).await?;
     Ok(session_service(&store, Arc::new(keys), &config))
 }
 
 /// For functions that only check or publish tokens (protected, jwks): with the key in the
-/// environment they make no AWS call, so their cold start sets up no SDK or TLS at all.
+/// environment or in KMS they make no AWS call at start, so their cold start sets up no SDK or
+/// TLS at all (a KMS public key is read at the first request that needs it).
 pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
     let env = Env::from_process();
-    Ok(token_keys(&env, None).await?.0)
+    Ok(token_keys(&env, None, TokenRole::Verifies).await?.0)
 }
 
-/// For the functions that send and check codes: register, login, verify, phone.
-pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
+/// For the functions that send and check codes: register, login, verify, phone. Only verify
+/// issues tokens (`TokenRole::Issues`); the others check them at most.
+pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> {
     let env = Env::from_process();
     let aws = Aws::load().await;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
     let limits = Limits::from_env(&env)?;
     let delivery = DeliveryConfig::from_env(&env)?;
-    let (keys, token_config, signing_pem) = token_keys(&env, Some(&aws)).await?;
+    let (keys, token_config, signing_pem) = token_keys(&env, Some(&aws), role).await?;
 
     let credentials = match &delivery.twilio {
         TwilioSource::Env(credentials) => Some(credentials.clone()),
@@ -130,11 +182,9 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
         TwilioSource::NotNeeded => None,
     };
     // Decoy phones (forgot password) are derived from a secret every instance has, whichever
-    // way tokens are signed: the Twilio auth token, or locally (log sender) the signing key.
-    let decoy_secret = credentials
-        .as_ref()
-        .map(|c| c.auth_token.clone())
-        .unwrap_or_else(|| signing_pem.clone());
+    // way tokens are signed: the Twilio auth token, else a PEM signing key, else (builtin codes
+    // with KMS signing) the code-hash key.
+    let mut decoy_secret = credentials.as_ref().map(|c| c.auth_token.clone()).or_else(|| signing_pem.clone());
     let messaging_configured = match &credentials {
         Some(c) => c.messaging_service_sid.is_some() || c.from_number.is_some(),
         None => delivery.sms_sender == SmsSenderKind::Log,
@@ -154,8 +204,22 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
                 (SmsSenderKind::Twilio, Some(twilio)) => Arc::new(TwilioMessaging::new(twilio, &delivery.api_base_url)),
                 _ => Arc::new(LogSender),
             };
-            // The code-hash key is derived from the signing key: one less secret to provision.
-            Arc::new(BuiltinOtp::new(signing_pem.expose_secret().as_bytes(), sender, "sms-mfa"))
+            // The code-hash key is derived from a PEM signing key (one less secret to provision);
+            // a KMS key has no private bytes, so then it is a setting of its own.
+            let code_key = match (&delivery.code_hash_key, signing_pem) {
+                (Some(CodeHashKeySource::Env(key)), _) => key.clone(),
+                (Some(CodeHashKeySource::SecretsManager { arn }), _) => aws.secret("OTP_HASH_KEY_SECRET_ARN", arn).await?,
+                (None, Some(pem)) => pem,
+                (None, None) => {
+                    return Err(ConfigError {
+                        var: "OTP_HASH_KEY",
+                        problem: "is missing: OTP_PROVIDER=builtin with JWT_SIGNING_KMS_KEY_ID needs it (or OTP_HASH_KEY_SECRET_ARN)".into(),
+                    })
+                }
+            };
+            let otp = BuiltinOtp::new(code_key.expose_secret().as_bytes(), sender, "sms-mfa");
+            decoy_secret.get_or_insert(code_key);
+            Arc::new(otp)
         }
         (OtpProviderKind::TwilioVerify, None) => unreachable!("DeliveryConfig requires Twilio for Verify"),
     };
@@ -181,6 +245,8 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
         factors: store,
         sealer: Arc::new(sealer),
     };
+    // Twilio Verify needs credentials and builtin codes a code-hash key, so one of them is set.
+    let decoy_secret = decoy_secret.ok_or(ConfigError { var: "TWILIO_AUTH_TOKEN", problem: "is missing".into() })?;
     let auth = AuthService::new(ports, sessions, limits).with_totp_issuer(totp.issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
     Ok(match notifier {
         Some(sender) => auth.with_notifier(sender),

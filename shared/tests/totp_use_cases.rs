@@ -94,9 +94,9 @@ async fn with_authenticator(w: &World, user: &Holder) -> (TotpSecret, Vec<String
     (secret, codes.recovery_codes)
 }
 
-fn amr_of(w: &World, verified: Verified) -> Vec<String> {
+async fn amr_of(w: &World, verified: Verified) -> Vec<String> {
     let Verified::Tokens(tokens) = verified else { panic!("tokens") };
-    w.keys.verify(&tokens.access_token).unwrap().amr
+    w.keys.verify(&tokens.access_token).await.unwrap().amr
 }
 
 #[tokio::test]
@@ -169,7 +169,7 @@ async fn login_defaults_to_the_authenticator_and_sends_no_sms() {
     let wrong = w.auth.verify(verify_code(&challenge.id, "000000"), &w.caller).await;
     assert!(matches!(wrong, Err(AuthError::InvalidCode { attempts_remaining: 4 })), "{wrong:?}");
     let previous_step = secret.code_at_step(step_at(sms_mfa::ports::Clock::now(w.clock.as_ref())) - 1);
-    let amr = amr_of(&w, w.auth.verify(verify_code(&challenge.id, &previous_step), &w.caller).await.unwrap());
+    let amr = amr_of(&w, w.auth.verify(verify_code(&challenge.id, &previous_step), &w.caller).await.unwrap()).await;
     assert_eq!(amr, ["pwd", "otp", "mfa"]);
 
     // Two steps of drift are too many.
@@ -296,7 +296,7 @@ async fn phone_only_accounts_keep_the_v1_challenge_plus_factor() {
     let asked = w.auth.login(login_cmd("gu@example.com", Some(ChallengeFactor::Totp)), &w.caller).await;
     assert!(matches!(asked, Err(AuthError::InvalidRequest(_))), "no authenticator to use");
     let code = w.otp.last_code_to(&Phone::parse("+447400000107").unwrap()).unwrap();
-    let amr = amr_of(&w, w.auth.verify(verify_code(&challenge.id, &code), &w.caller).await.unwrap());
+    let amr = amr_of(&w, w.auth.verify(verify_code(&challenge.id, &code), &w.caller).await.unwrap()).await;
     assert_eq!(amr, ["pwd", "sms", "mfa"]);
 }
 
@@ -321,7 +321,7 @@ async fn resend_turns_a_totp_challenge_into_a_phone_challenge() {
     let again = w.auth.resend(ResendCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), channel: None }, &w.caller).await;
     assert!(matches!(again, Err(AuthError::ResendTooSoon { .. })));
     let code = w.otp.last_code_to(&Phone::parse("+447400000108").unwrap()).unwrap();
-    let amr = amr_of(&w, w.auth.verify(verify_code(&challenge.id, &code), &w.caller).await.unwrap());
+    let amr = amr_of(&w, w.auth.verify(verify_code(&challenge.id, &code), &w.caller).await.unwrap()).await;
     assert_eq!(amr, ["pwd", "sms", "mfa"]);
 }
 
@@ -332,7 +332,7 @@ async fn recovery_codes_complete_a_login_once_and_a_new_set_retires_the_old() {
     let (secret, codes) = with_authenticator(&w, &user).await;
 
     let challenge = w.auth.login(login_cmd("io@example.com", None), &w.caller).await.unwrap();
-    let amr = amr_of(&w, w.auth.verify(verify_recovery(&challenge.id, &codes[0].to_uppercase()), &w.caller).await.unwrap());
+    let amr = amr_of(&w, w.auth.verify(verify_recovery(&challenge.id, &codes[0].to_uppercase()), &w.caller).await.unwrap()).await;
     assert_eq!(amr, ["pwd", "mfa", "x-recovery-code"]);
     let again = w.auth.login(login_cmd("io@example.com", None), &w.caller).await.unwrap();
     assert!(matches!(w.auth.verify(verify_recovery(&again.id, &codes[0]), &w.caller).await, Err(AuthError::InvalidCode { .. })), "used once");

@@ -1,6 +1,7 @@
 use lambda_http::{http::{header, HeaderValue, Method, StatusCode}, Body, Error, Request, Response};
 use sms_mfa::{
     adapters::jwt::TokenKeys,
+    error::AuthError,
     http::{expect_route, json, respond, route_path},
 };
 
@@ -8,10 +9,10 @@ pub async fn handle(keys: &TokenKeys, req: Request) -> Result<Response<Body>, Er
     respond(&req, async {
         let mut response = if route_path(&req) == "/.well-known/openid-configuration" {
             expect_route(&req, Method::GET, "/.well-known/openid-configuration")?;
-            json(StatusCode::OK, &discovery(keys, &req))
+            json(StatusCode::OK, &discovery(keys, &req).await?)
         } else {
             expect_route(&req, Method::GET, "/.well-known/jwks.json")?;
-            json(StatusCode::OK, &keys.jwks())
+            json(StatusCode::OK, &keys.jwks().await?)
         };
         // Public documents: resource servers may cache them briefly (a rotation adds a key
         // well before it signs, so five minutes of staleness is harmless).
@@ -22,7 +23,7 @@ pub async fn handle(keys: &TokenKeys, req: Request) -> Result<Response<Body>, Er
 }
 
 /// OpenID Connect Discovery: enough for API Gateway's JWT authorizer and generic JWT libraries.
-fn discovery(keys: &TokenKeys, req: &Request) -> serde_json::Value {
+async fn discovery(keys: &TokenKeys, req: &Request) -> Result<serde_json::Value, AuthError> {
     let issuer = keys.issuer();
     let jwks_uri = if issuer.starts_with("https://") || issuer.starts_with("http://") {
         format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))
@@ -32,15 +33,17 @@ fn discovery(keys: &TokenKeys, req: &Request) -> serde_json::Value {
         let path = req.uri().path().trim_end_matches("/openid-configuration");
         format!("https://{host}{path}/jwks.json")
     };
-    serde_json::json!({
+    let base = issuer.trim_end_matches('/');
+    Ok(serde_json::json!({
         "issuer": issuer,
         "jwks_uri": jwks_uri,
-        "token_endpoint": format!("{}/auth/verify", issuer.trim_end_matches('/')),
-        "userinfo_endpoint": format!("{}/me", issuer.trim_end_matches('/')),
+        "token_endpoint": format!("{base}/auth/verify"),
+        "userinfo_endpoint": format!("{base}/me"),
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        // The algorithms of the published keys: what a verifier must allow, nothing more.
+        "id_token_signing_alg_values_supported": keys.algorithms().await?,
         "token_endpoint_auth_methods_supported": ["none"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "amr", "email"],
-    })
+    }))
 }

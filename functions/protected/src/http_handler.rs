@@ -7,7 +7,7 @@ use sms_mfa::{
 pub async fn handle(keys: &TokenKeys, req: Request) -> Result<Response<Body>, Error> {
     respond(&req, async {
         expect_route(&req, Method::GET, "/protected")?;
-        let claims = keys.verify(bearer_token(&req)?)?;
+        let claims = keys.verify(bearer_token(&req)?).await?;
         Ok(json(
             StatusCode::OK,
             &serde_json::json!({

@@ -1,21 +1,35 @@
-//! EdDSA access tokens (RFC 9068 profile): signing with the current key, verifying against the
-//! current key and any older keys still listed, and publishing them as a JWKS.
+//! Access tokens (RFC 9068 profile), signed with whatever the key is: RSA (2048 bits or more) →
+//! RS256, P-256 → ES256, Ed25519 → EdDSA. Each key (`kid`) is bound to that one algorithm.
+//! Tokens are signed through a [`TokenSigner`] (a PEM in memory, [`PemSigner`], or AWS KMS,
+//! `adapters::kms`) and checked against the current key and any older keys still listed,
+//! which are also published as a JWKS.
 
-use crate::{config::ConfigError, domain::UnixTime, error::AuthError};
-use ring::signature::{Ed25519KeyPair, KeyPair};
+use crate::{
+    config::ConfigError,
+    domain::UnixTime,
+    error::AuthError,
+    ports::{PublicKeySource, TokenSigner},
+};
+use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use ring::{
+    rand::SystemRandom,
+    rsa::PublicKeyComponents,
+    signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+use tokio::sync::OnceCell;
 
 /// The JOSE `typ` of an access token (RFC 9068 §2.1); it keeps an ID token or any other JWT
 /// signed by the same key from being accepted as an access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// Clock skew tolerated on `exp` and `iat` between Lambda instances and resource servers.
 const LEEWAY_SECONDS: u64 = 30;
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the raw key follows.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+/// RSA keys below this size are refused (NIST SP 800-57; API Gateway's authorizer asks the same).
+const MIN_RSA_BITS: usize = 2048;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
@@ -42,31 +56,181 @@ pub struct Grant<'a> {
     pub amr: &'a [String],
 }
 
-struct VerifyingKey {
+/// The three algorithms this service signs and accepts; the key's type decides which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+impl SigningAlg {
+    /// The JOSE name (`alg` of the header and of the JWK).
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::EdDsa => "EdDSA",
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            SigningAlg::Rs256 => Algorithm::RS256,
+            SigningAlg::Es256 => Algorithm::ES256,
+            SigningAlg::EdDsa => Algorithm::EdDSA,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum PublicParams {
+    /// Unsigned big-endian modulus and exponent, without leading zeros (RFC 7518 §6.3.1).
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    P256 { x: Vec<u8>, y: Vec<u8> },
+    Ed25519 { x: Vec<u8> },
+}
+
+/// A public key this service accepts, bound to the one algorithm its type allows.
+#[derive(Clone)]
+pub struct VerifyingKey {
     kid: String,
-    raw: [u8; 32],
+    alg: SigningAlg,
+    params: PublicParams,
     decoding: DecodingKey,
 }
 
 impl VerifyingKey {
-    fn from_raw(raw: [u8; 32]) -> Self {
-        VerifyingKey { kid: thumbprint(&raw), raw, decoding: DecodingKey::from_ed_der(&raw) }
+    /// From an X.509 SubjectPublicKeyInfo (DER): what `PUBLIC KEY` PEMs hold and KMS's
+    /// `GetPublicKey` returns.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, String> {
+        Ok(Self::from_params(spki::parse(der)?))
+    }
+
+    fn from_params(params: PublicParams) -> Self {
+        let (alg, decoding) = match &params {
+            PublicParams::Rsa { n, e } => (SigningAlg::Rs256, DecodingKey::from_rsa_raw_components(n, e)),
+            PublicParams::P256 { x, y } => (SigningAlg::Es256, DecodingKey::from_ec_der(&[&[0x04], &x[..], &y[..]].concat())),
+            PublicParams::Ed25519 { x } => (SigningAlg::EdDsa, DecodingKey::from_ed_der(x)),
+        };
+        VerifyingKey { kid: thumbprint(&params), alg, params, decoding }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// The RFC 7517 JWK: `kty`, `kid`, `alg`, `use` and the public parameters, nothing private.
+    pub fn jwk(&self) -> serde_json::Value {
+        let mut jwk = match &self.params {
+            PublicParams::Rsa { n, e } => serde_json::json!({ "kty": "RSA", "n": B64.encode(n), "e": B64.encode(e) }),
+            PublicParams::P256 { x, y } => serde_json::json!({ "kty": "EC", "crv": "P-256", "x": B64.encode(x), "y": B64.encode(y) }),
+            PublicParams::Ed25519 { x } => serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": B64.encode(x) }),
+        };
+        jwk["kid"] = self.kid.clone().into();
+        jwk["alg"] = self.alg.name().into();
+        jwk["use"] = "sig".into();
+        jwk
+    }
+
+    pub fn spki_der(&self) -> Vec<u8> {
+        spki::encode(&self.params)
+    }
+
+    /// The `PUBLIC KEY` PEM: what `JWT_VERIFY_KEYS` lists after a rotation.
+    pub fn to_pem(&self) -> String {
+        pem::encode(&pem::Pem::new("PUBLIC KEY", self.spki_der()))
     }
 }
 
+/// RFC 7638 JWK thumbprint: a `kid` that follows from the key itself, so no one has to pick one.
+fn thumbprint(params: &PublicParams) -> String {
+    let canonical = match params {
+        PublicParams::Rsa { n, e } => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, B64.encode(e), B64.encode(n)),
+        PublicParams::P256 { x, y } => format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, B64.encode(x), B64.encode(y)),
+        PublicParams::Ed25519 { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, B64.encode(x)),
+    };
+    B64.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
+}
+
+/// The signer in use and its key (the `kid` and `alg` of every token it makes).
+struct Signing {
+    signer: Arc<dyn TokenSigner>,
+    key: VerifyingKey,
+}
+
+/// Issues and checks access tokens and publishes the accepted keys. Functions that only check
+/// tokens have no signer; keys kept in KMS are fetched when a token is first checked.
 pub struct TokenKeys {
     issuer: String,
     audience: String,
     access_ttl: Duration,
-    kid: String,
-    encoding: EncodingKey,
-    /// The current key first, then older keys still accepted during a rotation.
-    verifying: Vec<VerifyingKey>,
+    signing: Option<Signing>,
+    /// Keys known at start (the signer's own first, then `JWT_VERIFY_KEYS`).
+    fixed: Vec<VerifyingKey>,
+    remote: Option<Arc<dyn PublicKeySource>>,
+    /// `fixed` plus the remote keys, once fetched.
+    accepted: OnceCell<Vec<VerifyingKey>>,
 }
 
 impl TokenKeys {
-    /// `private_pem`: PKCS#8 Ed25519 (`openssl genpkey -algorithm ed25519`); `previous_public_pems`:
-    /// zero or more `PUBLIC KEY` (or private key) PEM blocks of keys being rotated out.
+    /// Keys for `issuer` and `audience`, as yet with no signer and no accepted key.
+    pub fn new(issuer: &str, audience: &str, access_ttl: Duration) -> Self {
+        ring_backend::install();
+        TokenKeys {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            access_ttl,
+            signing: None,
+            fixed: vec![],
+            remote: None,
+            accepted: OnceCell::new(),
+        }
+    }
+
+    /// Signs with `signer` (and accepts its key). `var` names the setting, for a key that
+    /// cannot sign tokens.
+    pub fn signing_with(mut self, signer: Arc<dyn TokenSigner>, var: &'static str) -> Result<Self, ConfigError> {
+        let key = VerifyingKey::from_spki_der(signer.public_key_der()).map_err(|problem| ConfigError { var, problem })?;
+        self.fixed.retain(|k| k.kid != key.kid);
+        self.fixed.insert(0, key.clone());
+        self.signing = Some(Signing { signer, key });
+        Ok(self)
+    }
+
+    /// Also accepts the keys of `pems`: `PUBLIC KEY` (or private key) PEM blocks of any of
+    /// the three types (`JWT_VERIFY_KEYS`).
+    pub fn accepting_pems(mut self, pems: &str) -> Result<Self, ConfigError> {
+        let bad = |problem: String| ConfigError { var: "JWT_VERIFY_KEYS", problem };
+        let blocks = match pem::parse_many(pems) {
+            Ok(blocks) if !blocks.is_empty() => blocks,
+            _ => return Err(bad("must be PEM blocks (-----BEGIN PUBLIC KEY-----)".into())),
+        };
+        for block in blocks {
+            let key = match block.tag() {
+                "PUBLIC KEY" => VerifyingKey::from_spki_der(block.contents()).map_err(&bad)?,
+                "PRIVATE KEY" => PemSigner::from_pkcs8(block.contents()).map_err(&bad)?.key,
+                other => return Err(bad(format!("holds a {other:?} block; give PUBLIC KEY PEMs"))),
+            };
+            if self.fixed.iter().all(|k| k.kid != key.kid) {
+                self.fixed.push(key);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Also accepts the keys of `source`, fetched when a token is first checked.
+    pub fn accepting_from(mut self, source: Arc<dyn PublicKeySource>) -> Self {
+        self.remote = Some(source);
+        self
+    }
+
+    /// `private_pem`: a PKCS#8 PEM private key (RSA 2048+, P-256 or Ed25519);
+    /// `previous_public_pems`: zero or more PEM blocks of keys being rotated out.
     pub fn from_pem(
         private_pem: &SecretString,
         previous_public_pems: Option<&str>,
@@ -74,41 +238,12 @@ impl TokenKeys {
         audience: &str,
         access_ttl: Duration,
     ) -> Result<Self, ConfigError> {
-        eddsa_on_ring::install();
-        let bad_key = |why: &str| ConfigError { var: "JWT_SIGNING_KEY", problem: why.to_owned() };
-        let block = pem::parse(private_pem.expose_secret().trim())
-            .map_err(|_| bad_key("is not a PEM block"))?;
-        if block.tag() != "PRIVATE KEY" {
-            return Err(bad_key("must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----) Ed25519 key"));
+        let keys = TokenKeys::new(issuer, audience, access_ttl)
+            .signing_with(Arc::new(PemSigner::from_pem(private_pem)?), "JWT_SIGNING_KEY")?;
+        match previous_public_pems {
+            Some(pems) => keys.accepting_pems(pems),
+            None => Ok(keys),
         }
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(block.contents())
-            .map_err(|_| bad_key("is not an Ed25519 private key"))?;
-        let raw: [u8; 32] = pair.public_key().as_ref().try_into().map_err(|_| bad_key("has an odd public key"))?;
-        let current = VerifyingKey::from_raw(raw);
-        let mut verifying = vec![];
-        let bad_list = || ConfigError { var: "JWT_VERIFY_KEYS", problem: "must be Ed25519 PEM blocks".into() };
-        let previous_blocks = match previous_public_pems {
-            None => vec![],
-            Some(text) => match pem::parse_many(text) {
-                Ok(blocks) if !blocks.is_empty() => blocks,
-                _ => return Err(bad_list()),
-            },
-        };
-        for previous in previous_blocks {
-            let raw = public_key_from_pem(&previous).ok_or_else(bad_list)?;
-            if raw != current.raw && verifying.iter().all(|k: &VerifyingKey| k.raw != raw) {
-                verifying.push(VerifyingKey::from_raw(raw));
-            }
-        }
-        verifying.insert(0, current);
-        Ok(TokenKeys {
-            issuer: issuer.to_owned(),
-            audience: audience.to_owned(),
-            access_ttl,
-            kid: verifying[0].kid.clone(),
-            encoding: EncodingKey::from_ed_der(block.contents()),
-            verifying,
-        })
     }
 
     pub fn access_ttl(&self) -> Duration {
@@ -119,7 +254,13 @@ impl TokenKeys {
         &self.issuer
     }
 
-    pub fn issue(&self, grant: &Grant<'_>, now: UnixTime) -> Result<String, AuthError> {
+    /// The `kid` and algorithm of new tokens (None in a function that only checks tokens).
+    pub fn signing_key(&self) -> Option<&VerifyingKey> {
+        self.signing.as_ref().map(|s| &s.key)
+    }
+
+    pub async fn issue(&self, grant: &Grant<'_>, now: UnixTime) -> Result<String, AuthError> {
+        let signing = self.signing.as_ref().ok_or_else(|| AuthError::internal("this function checks tokens only: it has no signer"))?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.sub.to_owned(),
@@ -131,24 +272,47 @@ impl TokenKeys {
             email: grant.email.to_owned(),
             sid: grant.sid.to_owned(),
         };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(ACCESS_TOKEN_TYP.into());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(AuthError::internal)
+        let header = serde_json::json!({ "alg": signing.key.alg.name(), "typ": ACCESS_TOKEN_TYP, "kid": signing.key.kid });
+        let claims = serde_json::to_vec(&claims).map_err(AuthError::internal)?;
+        let signing_input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims));
+        let signature = signing.signer.sign(signing_input.as_bytes()).await?;
+        Ok(format!("{signing_input}.{}", B64.encode(signature)))
     }
 
-    /// Checks algorithm (EdDSA only, whatever the header says), `typ`, `kid`, signature,
-    /// `exp`, `iss` and `aud`. Every failure is the same `InvalidToken`.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
+    /// Every accepted key: the fixed ones, then those of the remote source (fetched once; a
+    /// failed fetch is retried by the next call).
+    pub async fn accepted(&self) -> Result<&[VerifyingKey], AuthError> {
+        let keys = self
+            .accepted
+            .get_or_try_init(|| async {
+                let mut keys = self.fixed.clone();
+                if let Some(source) = &self.remote {
+                    for der in source.public_keys_der().await? {
+                        let key = VerifyingKey::from_spki_der(&der).map_err(AuthError::internal)?;
+                        if keys.iter().all(|k| k.kid != key.kid) {
+                            keys.push(key);
+                        }
+                    }
+                }
+                Ok::<_, AuthError>(keys)
+            })
+            .await?;
+        Ok(keys)
+    }
+
+    /// Checks `typ`, `kid`, the algorithm (the one bound to that key, whatever else the header
+    /// says), signature, `exp`, `iss` and `aud`. Every failure is the same `InvalidToken`.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
-        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
             return Err(AuthError::InvalidToken);
         }
-        let key = header
-            .kid
-            .and_then(|kid| self.verifying.iter().find(|k| k.kid == kid))
-            .ok_or(AuthError::InvalidToken)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
+        let kid = header.kid.ok_or(AuthError::InvalidToken)?;
+        let key = self.accepted().await?.iter().find(|k| k.kid == kid).ok_or(AuthError::InvalidToken)?;
+        if header.alg != key.alg.jwt() {
+            return Err(AuthError::InvalidToken);
+        }
+        let mut validation = Validation::new(key.alg.jwt());
         validation.leeway = LEEWAY_SECONDS;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -159,38 +323,241 @@ impl TokenKeys {
     }
 
     /// RFC 7517 key set of every accepted key.
-    pub fn jwks(&self) -> serde_json::Value {
-        let keys: Vec<_> = self
-            .verifying
-            .iter()
-            .map(|k| {
-                serde_json::json!({
-                    "kty": "OKP", "crv": "Ed25519", "x": B64.encode(k.raw),
-                    "kid": k.kid, "alg": "EdDSA", "use": "sig",
-                })
-            })
-            .collect();
-        serde_json::json!({ "keys": keys })
+    pub async fn jwks(&self) -> Result<serde_json::Value, AuthError> {
+        let keys: Vec<_> = self.accepted().await?.iter().map(VerifyingKey::jwk).collect();
+        Ok(serde_json::json!({ "keys": keys }))
+    }
+
+    /// The algorithms of the accepted keys, each once, the signing key's first.
+    pub async fn algorithms(&self) -> Result<Vec<&'static str>, AuthError> {
+        let mut algs: Vec<&'static str> = vec![];
+        for key in self.accepted().await? {
+            if !algs.contains(&key.alg.name()) {
+                algs.push(key.alg.name());
+            }
+        }
+        Ok(algs)
     }
 }
 
-/// jsonwebtoken's crypto backend: EdDSA on ring and nothing else, so no other algorithm can even
-/// be verified, and the binaries carry no RSA, ECDSA or HMAC code for tokens (the crate's own
-/// backends bring aws-lc or the RustCrypto suite).
-mod eddsa_on_ring {
+enum PrivateKey {
+    Rsa(RsaKeyPair),
+    P256(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+/// The signer for a PKCS#8 private key held in memory (`JWT_SIGNING_KEY`, or the template's
+/// optional override in Secrets Manager).
+pub struct PemSigner {
+    private: PrivateKey,
+    key: VerifyingKey,
+    spki: Vec<u8>,
+    rng: SystemRandom,
+}
+
+impl PemSigner {
+    pub fn from_pem(private_pem: &SecretString) -> Result<Self, ConfigError> {
+        let bad_key = |problem: String| ConfigError { var: "JWT_SIGNING_KEY", problem };
+        let block = pem::parse(private_pem.expose_secret().trim()).map_err(|_| bad_key("is not a PEM block".into()))?;
+        if block.tag() != "PRIVATE KEY" {
+            return Err(bad_key(
+                "must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----; `openssl pkcs8 -topk8 -nocrypt` converts others)".into(),
+            ));
+        }
+        Self::from_pkcs8(block.contents()).map_err(bad_key)
+    }
+
+    fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
+        let rng = SystemRandom::new();
+        let (private, params) = if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+            let x = pair.public_key().as_ref().to_vec();
+            (PrivateKey::Ed25519(pair), PublicParams::Ed25519 { x })
+        } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng) {
+            let point = pair.public_key().as_ref();
+            let (x, y) = (point[1..33].to_vec(), point[33..65].to_vec());
+            (PrivateKey::P256(pair), PublicParams::P256 { x, y })
+        } else if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
+            let components = PublicKeyComponents::<Vec<u8>>::from(pair.public());
+            let (n, e) = (strip_zeros(&components.n).to_vec(), strip_zeros(&components.e).to_vec());
+            if bit_length(&n) < MIN_RSA_BITS {
+                return Err(format!("is an RSA key of {} bits; RS256 needs {MIN_RSA_BITS} or more", bit_length(&n)));
+            }
+            (PrivateKey::Rsa(pair), PublicParams::Rsa { n, e })
+        } else {
+            return Err("is not an RSA (2048 bits or more), P-256 or Ed25519 private key".into());
+        };
+        let key = VerifyingKey::from_params(params);
+        Ok(PemSigner { private, spki: key.spki_der(), key, rng })
+    }
+}
+
+#[async_trait]
+impl TokenSigner for PemSigner {
+    fn public_key_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    async fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, AuthError> {
+        match &self.private {
+            PrivateKey::Ed25519(pair) => Ok(pair.sign(signing_input).as_ref().to_vec()),
+            PrivateKey::P256(pair) => Ok(pair.sign(&self.rng, signing_input).map_err(|_| AuthError::internal("ECDSA signing failed"))?.as_ref().to_vec()),
+            PrivateKey::Rsa(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &self.rng, signing_input, &mut signature)
+                    .map_err(|_| AuthError::internal("RSA signing failed"))?;
+                Ok(signature)
+            }
+        }
+    }
+}
+
+fn strip_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+    &bytes[first..]
+}
+
+fn bit_length(unsigned: &[u8]) -> usize {
+    match unsigned.first() {
+        None => 0,
+        Some(top) => unsigned.len() * 8 - top.leading_zeros() as usize,
+    }
+}
+
+/// ECDSA signatures as KMS returns them (DER `SEQUENCE { r, s }`) in the JWS form, `r || s`
+/// of 32 bytes each (RFC 7518 §3.4).
+pub fn ecdsa_der_to_jws(der: &[u8]) -> Option<Vec<u8>> {
+    let (0x30, body, []) = der::read(der)? else { return None };
+    let (0x02, r, rest) = der::read(body)? else { return None };
+    let (0x02, s, []) = der::read(rest)? else { return None };
+    let mut out = vec![0u8; 64];
+    for (value, end) in [(strip_zeros(r), 32), (strip_zeros(s), 64)] {
+        if value.len() > 32 {
+            return None;
+        }
+        out[end - value.len()..end].copy_from_slice(value);
+    }
+    Some(out)
+}
+
+/// Just enough DER for public keys (SubjectPublicKeyInfo) and ECDSA signatures.
+mod der {
+    /// One tag-length-value: `(tag, value, rest)`. Definite lengths up to 4 bytes only.
+    pub fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let count = (first & 0x7f) as usize;
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            (rest[..count].iter().fold(0usize, |acc, b| acc << 8 | *b as usize), &rest[count..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+
+    pub fn write(tag: u8, value: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = value.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// A non-negative INTEGER from unsigned big-endian bytes.
+    pub fn unsigned(value: &[u8]) -> Vec<u8> {
+        match value.first() {
+            Some(b) if *b >= 0x80 => write(0x02, &[&[0u8][..], value].concat()),
+            _ => write(0x02, value),
+        }
+    }
+}
+
+/// X.509 SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) of the three key types.
+mod spki {
+    use super::{bit_length, der, strip_zeros, PublicParams, MIN_RSA_BITS};
+
+    const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+
+    const UNSUPPORTED: &str = "is not an RSA (2048 bits or more), P-256 or Ed25519 public key";
+
+    pub(super) fn parse(input: &[u8]) -> Result<PublicParams, String> {
+        let malformed = || "is not a DER SubjectPublicKeyInfo".to_owned();
+        let Some((0x30, body, [])) = der::read(input) else { return Err(malformed()) };
+        let Some((0x30, algorithm, rest)) = der::read(body) else { return Err(malformed()) };
+        let Some((0x03, bits, [])) = der::read(rest) else { return Err(malformed()) };
+        let Some((0x06, oid, parameters)) = der::read(algorithm) else { return Err(malformed()) };
+        let Some((0, key)) = bits.split_first() else { return Err(malformed()) };
+        match oid {
+            RSA_ENCRYPTION => {
+                let Some((0x30, body, [])) = der::read(key) else { return Err(malformed()) };
+                let Some((0x02, n, rest)) = der::read(body) else { return Err(malformed()) };
+                let Some((0x02, e, [])) = der::read(rest) else { return Err(malformed()) };
+                let (n, e) = (strip_zeros(n).to_vec(), strip_zeros(e).to_vec());
+                if bit_length(&n) < MIN_RSA_BITS {
+                    return Err(format!("is an RSA key of {} bits; RS256 needs {MIN_RSA_BITS} or more", bit_length(&n)));
+                }
+                Ok(PublicParams::Rsa { n, e })
+            }
+            EC_PUBLIC_KEY => match der::read(parameters) {
+                Some((0x06, PRIME256V1, [])) if key.len() == 65 && key[0] == 0x04 => {
+                    Ok(PublicParams::P256 { x: key[1..33].to_vec(), y: key[33..].to_vec() })
+                }
+                _ => Err("is an elliptic-curve key that is not an uncompressed P-256 point (ES256 only)".into()),
+            },
+            ED25519 if key.len() == 32 => Ok(PublicParams::Ed25519 { x: key.to_vec() }),
+            _ => Err(UNSUPPORTED.into()),
+        }
+    }
+
+    pub(super) fn encode(params: &PublicParams) -> Vec<u8> {
+        let (algorithm, key) = match params {
+            PublicParams::Rsa { n, e } => (
+                [der::write(0x06, RSA_ENCRYPTION), der::write(0x05, &[])].concat(),
+                der::write(0x30, &[der::unsigned(n), der::unsigned(e)].concat()),
+            ),
+            PublicParams::P256 { x, y } => {
+                ([der::write(0x06, EC_PUBLIC_KEY), der::write(0x06, PRIME256V1)].concat(), [&[0x04], &x[..], &y[..]].concat())
+            }
+            PublicParams::Ed25519 { x } => (der::write(0x06, ED25519), x.clone()),
+        };
+        let bits = der::write(0x03, &[&[0u8][..], &key].concat());
+        der::write(0x30, &[der::write(0x30, &algorithm), bits].concat())
+    }
+}
+
+/// jsonwebtoken's crypto backend: RS256, ES256 and EdDSA on ring and nothing else, so no other
+/// algorithm (HMAC above all) can even be verified, and the binaries carry no second crypto
+/// library (the crate's own backends bring aws-lc or the RustCrypto suite).
+mod ring_backend {
     use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
     use jsonwebtoken::errors::{ErrorKind, Result};
     use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
-    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-    use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, EncodingKey};
+    use ring::rand::SystemRandom;
+    use ring::rsa::PublicKeyComponents;
+    use ring::signature::{
+        EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+        ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    };
 
     static PROVIDER: CryptoProvider = CryptoProvider {
         signer_factory,
         verifier_factory,
         key_utils: KeyUtils {
-            rsa_pub_components_from_private_key: |_| Err(ErrorKind::InvalidAlgorithm.into()),
-            rsa_pub_components_from_public_key: |_| Err(ErrorKind::InvalidAlgorithm.into()),
-            ec_pub_components_from_private_key: |_, _| Err(ErrorKind::InvalidAlgorithm.into()),
+            rsa_pub_components_from_private_key,
+            rsa_pub_components_from_public_key,
+            ec_pub_components_from_private_key,
             ed_pub_components_from_private_key,
             compute_digest,
         },
@@ -202,48 +569,114 @@ mod eddsa_on_ring {
         let _ = PROVIDER.install_default();
     }
 
-    struct Signer(Ed25519KeyPair);
+    /// A PKCS#8 private key (the DER of an `EncodingKey::from_*_der`).
+    enum Signer {
+        Rsa(RsaKeyPair),
+        P256(EcdsaKeyPair),
+        Ed25519(Ed25519KeyPair),
+    }
 
     impl signature::Signer<Vec<u8>> for Signer {
         fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
-            Ok(self.0.sign(message).as_ref().to_vec())
+            let rng = SystemRandom::new();
+            match self {
+                Signer::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+                Signer::P256(pair) => Ok(pair.sign(&rng, message).map_err(|_| signature::Error::new())?.as_ref().to_vec()),
+                Signer::Rsa(pair) => {
+                    let mut out = vec![0; pair.public().modulus_len()];
+                    pair.sign(&RSA_PKCS1_SHA256, &rng, message, &mut out).map_err(|_| signature::Error::new())?;
+                    Ok(out)
+                }
+            }
         }
     }
 
     impl JwtSigner for Signer {
         fn algorithm(&self) -> Algorithm {
-            Algorithm::EdDSA
+            match self {
+                Signer::Rsa(_) => Algorithm::RS256,
+                Signer::P256(_) => Algorithm::ES256,
+                Signer::Ed25519(_) => Algorithm::EdDSA,
+            }
         }
     }
 
-    struct Verifier(Vec<u8>);
+    struct Verifier {
+        algorithm: Algorithm,
+        key: DecodingKey,
+    }
 
     impl signature::Verifier<Vec<u8>> for Verifier {
         fn verify(&self, message: &[u8], signature: &Vec<u8>) -> std::result::Result<(), signature::Error> {
-            UnparsedPublicKey::new(&ED25519, &self.0).verify(message, signature).map_err(|_| signature::Error::new())
+            let checked = match (self.algorithm, self.key.kind()) {
+                (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => {
+                    PublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+                }
+                (Algorithm::RS256, DecodingKeyKind::SecretOrDer(pkcs1)) => {
+                    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pkcs1).verify(message, signature)
+                }
+                (Algorithm::ES256, DecodingKeyKind::SecretOrDer(point)) => {
+                    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature)
+                }
+                (Algorithm::EdDSA, DecodingKeyKind::SecretOrDer(raw)) => UnparsedPublicKey::new(&ED25519, raw).verify(message, signature),
+                _ => return Err(signature::Error::new()),
+            };
+            checked.map_err(|_| signature::Error::new())
         }
     }
 
     impl JwtVerifier for Verifier {
         fn algorithm(&self) -> Algorithm {
-            Algorithm::EdDSA
+            self.algorithm
         }
     }
 
     fn signer_factory(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
-        match algorithm {
-            Algorithm::EdDSA => Ok(Box::new(Signer(
-                Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.as_bytes()).map_err(|_| ErrorKind::InvalidEddsaKey)?,
-            ))),
+        let der = key.as_bytes();
+        let signer = match (algorithm, key.family()) {
+            (Algorithm::RS256, AlgorithmFamily::Rsa) => Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|_| ErrorKind::InvalidRsaKey("not PKCS#8".into()))?),
+            (Algorithm::ES256, AlgorithmFamily::Ec) => Signer::P256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new()).map_err(|_| ErrorKind::InvalidEcdsaKey)?,
+            ),
+            (Algorithm::EdDSA, AlgorithmFamily::Ed) => {
+                Signer::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| ErrorKind::InvalidEddsaKey)?)
+            }
+            _ => return Err(ErrorKind::InvalidAlgorithm.into()),
+        };
+        Ok(Box::new(signer))
+    }
+
+    fn verifier_factory(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        match (algorithm, key.family()) {
+            (Algorithm::RS256, AlgorithmFamily::Rsa) | (Algorithm::ES256, AlgorithmFamily::Ec) | (Algorithm::EdDSA, AlgorithmFamily::Ed) => {
+                Ok(Box::new(Verifier { algorithm: *algorithm, key: key.clone() }))
+            }
             _ => Err(ErrorKind::InvalidAlgorithm.into()),
         }
     }
 
-    fn verifier_factory(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
-        match algorithm {
-            Algorithm::EdDSA => Ok(Box::new(Verifier(key.try_get_as_bytes()?.to_vec()))),
-            _ => Err(ErrorKind::InvalidAlgorithm.into()),
+    fn rsa_pub_components_from_private_key(pkcs8: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| ErrorKind::InvalidRsaKey("not PKCS#8".into()))?;
+        let components = PublicKeyComponents::<Vec<u8>>::from(pair.public());
+        Ok((components.n, components.e))
+    }
+
+    /// From a PKCS#1 `RSAPublicKey` (what `DecodingKey::from_rsa_der` holds).
+    fn rsa_pub_components_from_public_key(pkcs1: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        let invalid = || ErrorKind::InvalidRsaKey("not a PKCS#1 RSAPublicKey".into());
+        let Some((0x30, body, [])) = super::der::read(pkcs1) else { return Err(invalid().into()) };
+        let Some((0x02, n, rest)) = super::der::read(body) else { return Err(invalid().into()) };
+        let Some((0x02, e, [])) = super::der::read(rest) else { return Err(invalid().into()) };
+        Ok((super::strip_zeros(n).to_vec(), super::strip_zeros(e).to_vec()))
+    }
+
+    fn ec_pub_components_from_private_key(pkcs8: &[u8], algorithm: Algorithm) -> Result<(EllipticCurve, Vec<u8>, Vec<u8>)> {
+        if algorithm != Algorithm::ES256 {
+            return Err(ErrorKind::InvalidAlgorithm.into());
         }
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new()).map_err(|_| ErrorKind::InvalidEcdsaKey)?;
+        let point = pair.public_key().as_ref();
+        Ok((EllipticCurve::P256, point[1..33].to_vec(), point[33..].to_vec()))
     }
 
     fn ed_pub_components_from_private_key(pkcs8: &[u8], curve: &EllipticCurve) -> Result<Vec<u8>> {
@@ -268,49 +701,96 @@ mod eddsa_on_ring {
     }
 }
 
-/// RFC 7638 JWK thumbprint: a `kid` that follows from the key itself, so no one has to pick one.
-fn thumbprint(raw: &[u8; 32]) -> String {
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, B64.encode(raw));
-    B64.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
-}
-
-fn public_key_from_pem(block: &pem::Pem) -> Option<[u8; 32]> {
-    match block.tag() {
-        "PUBLIC KEY" => {
-            let der = block.contents();
-            (der.len() == 44 && der[..12] == ED25519_SPKI_PREFIX).then(|| der[12..].try_into().ok())?
-        }
-        "PRIVATE KEY" => Ed25519KeyPair::from_pkcs8_maybe_unchecked(block.contents())
-            .ok()
-            .and_then(|pair| pair.public_key().as_ref().try_into().ok()),
-        _ => None,
-    }
-}
-
 /// A fresh PKCS#8 PEM Ed25519 key: for tests, benches and local setup.
 pub fn generate_signing_key_pem() -> SecretString {
-    let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
-        .expect("the system RNG works");
+    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("the system RNG works");
+    SecretString::from(pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref())))
+}
+
+/// A fresh PKCS#8 PEM P-256 key (ES256): for tests and benches.
+pub fn generate_p256_signing_key_pem() -> SecretString {
+    let rng = SystemRandom::new();
+    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("the system RNG works");
     SecretString::from(pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref())))
 }
 
 /// The `PUBLIC KEY` PEM of a private key PEM: what JWT_VERIFY_KEYS lists after a rotation.
 pub fn public_pem_of(private_pem: &SecretString) -> Option<String> {
-    let block = pem::parse(private_pem.expose_secret().trim()).ok()?;
-    let raw = public_key_from_pem(&block)?;
-    let mut der = ED25519_SPKI_PREFIX.to_vec();
-    der.extend_from_slice(&raw);
-    Some(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
+    PemSigner::from_pem(private_pem).ok().map(|signer| signer.key.to_pem())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
 
-    fn keys_with(previous: Option<&str>) -> (SecretString, TokenKeys) {
-        let pem = generate_signing_key_pem();
-        let keys = TokenKeys::from_pem(&pem, previous, "https://issuer.test", "sms-mfa", Duration::from_secs(900)).unwrap();
+    const RSA_2048: &str = include_str!("testdata/rsa2048.pem");
+    const RSA_2048_OTHER: &str = include_str!("testdata/rsa2048-other.pem");
+    const RSA_1024: &str = include_str!("testdata/rsa1024.pem");
+    const P384: &str = include_str!("testdata/p384.pem");
+
+    /// The three key types: every behaviour below is checked with each.
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        Ed25519,
+        P256,
+        Rsa,
+    }
+    const KINDS: [Kind; 3] = [Kind::Ed25519, Kind::P256, Kind::Rsa];
+
+    fn pem_of(kind: Kind) -> SecretString {
+        match kind {
+            Kind::Ed25519 => generate_signing_key_pem(),
+            Kind::P256 => generate_p256_signing_key_pem(),
+            Kind::Rsa => SecretString::from(RSA_2048.to_owned()),
+        }
+    }
+
+    /// A second, different key of the same kind.
+    fn other_pem_of(kind: Kind) -> SecretString {
+        match kind {
+            Kind::Rsa => SecretString::from(RSA_2048_OTHER.to_owned()),
+            other => pem_of(other),
+        }
+    }
+
+    fn alg_of(kind: Kind) -> Algorithm {
+        match kind {
+            Kind::Ed25519 => Algorithm::EdDSA,
+            Kind::P256 => Algorithm::ES256,
+            Kind::Rsa => Algorithm::RS256,
+        }
+    }
+
+    fn alg_name(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Ed25519 => "EdDSA",
+            Kind::P256 => "ES256",
+            Kind::Rsa => "RS256",
+        }
+    }
+
+    fn encoding_key(pem: &SecretString, kind: Kind) -> EncodingKey {
+        let der = pem::parse(pem.expose_secret()).unwrap().into_contents();
+        match kind {
+            Kind::Ed25519 => EncodingKey::from_ed_der(&der),
+            Kind::P256 => EncodingKey::from_ec_der(&der),
+            Kind::Rsa => EncodingKey::from_rsa_der(&der),
+        }
+    }
+
+    fn keys_from(pem: &SecretString, previous: Option<&str>) -> TokenKeys {
+        TokenKeys::from_pem(pem, previous, "https://issuer.test", "sms-mfa", Duration::from_secs(900)).unwrap()
+    }
+
+    fn keys_with(kind: Kind, previous: Option<&str>) -> (SecretString, TokenKeys) {
+        let pem = pem_of(kind);
+        let keys = keys_from(&pem, previous);
         (pem, keys)
+    }
+
+    fn kid(keys: &TokenKeys) -> String {
+        keys.signing_key().unwrap().kid().to_owned()
     }
 
     fn now() -> UnixTime {
@@ -325,95 +805,290 @@ mod tests {
         format!("{}.{}.{}", B64.encode(header.to_string()), B64.encode(serde_json::to_vec(claims).unwrap()), signature)
     }
 
-    #[test]
-    fn issued_token_round_trips_with_expected_claims() {
-        let (_, keys) = keys_with(None);
-        let token = keys.issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now()).unwrap();
-        let header = jsonwebtoken::decode_header(&token).unwrap();
-        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        assert_eq!(header.kid.as_deref(), Some(keys.kid.as_str()));
-        let claims = keys.verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.aud.as_str(), claims.sid.as_str()), ("user-1", "sms-mfa", "family-1"));
-        assert_eq!(claims.exp - claims.iat, 900);
+    fn refused(result: Result<AccessClaims, AuthError>) -> bool {
+        matches!(result, Err(AuthError::InvalidToken))
+    }
+
+    #[tokio::test]
+    async fn issued_token_round_trips_with_expected_claims() {
+        for kind in KINDS {
+            let (_, keys) = keys_with(kind, None);
+            let token = keys.issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now()).await.unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, alg_of(kind), "{kind:?}");
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+            assert_eq!(header.kid.as_deref(), Some(kid(&keys).as_str()));
+            let claims = keys.verify(&token).await.unwrap();
+            assert_eq!((claims.sub.as_str(), claims.aud.as_str(), claims.sid.as_str()), ("user-1", "sms-mfa", "family-1"));
+            assert_eq!(claims.exp - claims.iat, 900);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_key_decides_the_algorithm_and_the_jwks_publishes_it() {
+        for (kind, kty, public_members) in [
+            (Kind::Ed25519, "OKP", &["crv", "x"][..]),
+            (Kind::P256, "EC", &["crv", "x", "y"][..]),
+            (Kind::Rsa, "RSA", &["n", "e"][..]),
+        ] {
+            let (_, keys) = keys_with(kind, None);
+            let jwks = keys.jwks().await.unwrap();
+            let jwk = &jwks["keys"][0];
+            assert_eq!(jwk["kty"], kty);
+            assert_eq!(jwk["alg"], alg_name(kind));
+            assert_eq!(jwk["use"], "sig");
+            assert_eq!(jwk["kid"], kid(&keys).as_str());
+            let mut expected: Vec<&str> = [&["kty", "kid", "alg", "use"][..], public_members].concat();
+            expected.sort();
+            let mut members: Vec<&str> = jwk.as_object().unwrap().keys().map(String::as_str).collect();
+            members.sort();
+            assert_eq!(members, expected, "{kind:?}: no private member, nothing missing");
+            // An independent JWK reader (jsonwebtoken's) makes a key from it that checks our token.
+            let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+            let token = keys.issue(&grant("u", "a@b.co"), now()).await.unwrap();
+            let mut validation = Validation::new(alg_of(kind));
+            validation.set_audience(&["sms-mfa"]);
+            jsonwebtoken::decode::<AccessClaims>(&token, &DecodingKey::from_jwk(&parsed).unwrap(), &validation).unwrap();
+            // The RFC 7638 thumbprint, computed by jsonwebtoken, is the kid.
+            assert_eq!(parsed.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256).unwrap(), kid(&keys), "{kind:?}");
+            assert_eq!(keys.algorithms().await.unwrap(), vec![alg_name(kind)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_alg_none_confusion_tampering_and_expiry() {
+        for kind in KINDS {
+            let (_, keys) = keys_with(kind, None);
+            let kid = kid(&keys);
+            let token = keys.issue(&grant("user-1", "ada@example.com"), now()).await.unwrap();
+            let claims = keys.verify(&token).await.unwrap();
+            let sig = token.rsplit('.').next().unwrap();
+
+            let none = forge(serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": kid}), &claims, "");
+            assert!(refused(keys.verify(&none).await), "{kind:?}");
+
+            // HS256 keyed with the public key's bytes (SPKI, and the JWK members): the classic
+            // algorithm confusion.
+            let public = keys.signing_key().unwrap();
+            let jwk = public.jwk();
+            let mut secrets = vec![public.spki_der(), public.to_pem().into_bytes()];
+            for member in ["x", "n"] {
+                if let Some(value) = jwk[member].as_str() {
+                    secrets.push(value.as_bytes().to_vec());
+                    secrets.push(B64.decode(value).unwrap());
+                }
+            }
+            for secret in secrets {
+                let unsigned = forge(serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}), &claims, "");
+                let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret), unsigned.trim_end_matches('.').as_bytes());
+                let confused = format!("{unsigned}{}", B64.encode(mac.as_ref()));
+                assert!(refused(keys.verify(&confused).await), "{kind:?}");
+            }
+
+            let mut tampered_claims = claims.clone();
+            tampered_claims.sub = "admin".into();
+            let tampered = forge(serde_json::json!({"alg": alg_name(kind), "typ": "at+jwt", "kid": kid}), &tampered_claims, sig);
+            assert!(refused(keys.verify(&tampered).await), "{kind:?}");
+
+            let expired = keys.issue(&grant("user-1", "a@b.co"), now() - 3600).await.unwrap();
+            assert!(refused(keys.verify(&expired).await), "{kind:?}");
+            assert!(refused(keys.verify("garbage").await));
+
+            // Well signed by the right key but the header names another of the three algorithms.
+            for other in KINDS.into_iter().filter(|k| alg_of(*k) != alg_of(kind)) {
+                let mut header = Header::new(alg_of(other));
+                header.typ = Some("at+jwt".into());
+                header.kid = Some(kid.clone());
+                let wrong_alg = jsonwebtoken::encode(&header, &claims, &encoding_key(&pem_of(other), other)).unwrap();
+                assert!(refused(keys.verify(&wrong_alg).await), "{kind:?} key, {other:?} header");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kid_is_bound_to_its_algorithm() {
+        // A verifier that accepts an RSA and an Ed25519 key: a token signed by the Ed25519 key
+        // under the RSA key's kid (or the other way round) is refused, whichever alg it claims.
+        let ed = generate_signing_key_pem();
+        let rsa = SecretString::from(RSA_2048.to_owned());
+        let keys = keys_from(&ed, Some(&public_pem_of(&rsa).unwrap()));
+        let rsa_kid = keys_from(&rsa, None).signing_key().unwrap().kid().to_owned();
+        let ed_kid = kid(&keys);
+        assert_eq!(keys.accepted().await.unwrap().len(), 2);
+        let claims = keys.verify(&keys.issue(&grant("u", "a@b.co"), now()).await.unwrap()).await.unwrap();
+        for (signing_kind, signing_pem, kid) in [(Kind::Ed25519, &ed, &rsa_kid), (Kind::Rsa, &rsa, &ed_kid)] {
+            let mut header = Header::new(alg_of(signing_kind));
+            header.typ = Some("at+jwt".into());
+            header.kid = Some(kid.clone());
+            let token = jsonwebtoken::encode(&header, &claims, &encoding_key(signing_pem, signing_kind)).unwrap();
+            assert!(refused(keys.verify(&token).await), "{signing_kind:?} under the other kid");
+        }
+        // Under its own kid, the RSA key's token is fine: it is an accepted key.
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(rsa_kid);
+        let token = jsonwebtoken::encode(&header, &claims, &encoding_key(&rsa, Kind::Rsa)).unwrap();
+        assert!(keys.verify(&token).await.is_ok());
     }
 
     #[test]
-    fn refuses_alg_none_confusion_tampering_and_expiry() {
-        let (_, keys) = keys_with(None);
-        let token = keys.issue(&grant("user-1", "ada@example.com"), now()).unwrap();
-        let claims = keys.verify(&token).unwrap();
-        let sig = token.rsplit('.').next().unwrap();
-
-        let none = forge(serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": keys.kid}), &claims, "");
-        assert!(matches!(keys.verify(&none), Err(AuthError::InvalidToken)));
-
-        // HS256 keyed with the public key bytes: the classic algorithm confusion.
-        let unsigned = forge(serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": keys.kid}), &claims, "");
-        let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &keys.verifying[0].raw), unsigned.trim_end_matches('.').as_bytes());
-        let confused = format!("{unsigned}{}", B64.encode(mac.as_ref()));
-        assert!(matches!(keys.verify(&confused), Err(AuthError::InvalidToken)));
-
-        let mut tampered_claims = claims.clone();
-        tampered_claims.sub = "admin".into();
-        let tampered = forge(serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": keys.kid}), &tampered_claims, sig);
-        assert!(matches!(keys.verify(&tampered), Err(AuthError::InvalidToken)));
-
-        let expired = keys.issue(&grant("user-1", "a@b.co"), now() - 3600).unwrap();
-        assert!(matches!(keys.verify(&expired), Err(AuthError::InvalidToken)));
-        assert!(matches!(keys.verify("garbage"), Err(AuthError::InvalidToken)));
-    }
-
-    #[test]
-    fn the_token_backend_knows_only_eddsa() {
-        let _ = keys_with(None); // installs the provider
+    fn the_token_backend_knows_only_rs256_es256_and_eddsa() {
+        let _ = keys_with(Kind::Ed25519, None); // installs the provider
         let secret = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
-        for alg in [Algorithm::HS256, Algorithm::HS512, Algorithm::RS256, Algorithm::ES256, Algorithm::PS256] {
-            let header = Header::new(alg);
-            assert!(jsonwebtoken::encode(&header, &serde_json::json!({"sub": "x"}), &secret).is_err(), "{alg:?} signs");
+        let rsa = encoding_key(&SecretString::from(RSA_2048.to_owned()), Kind::Rsa);
+        let ec = encoding_key(&generate_p256_signing_key_pem(), Kind::P256);
+        let claims = serde_json::json!({"sub": "x"});
+        for (alg, key) in [
+            (Algorithm::HS256, &secret),
+            (Algorithm::HS512, &secret),
+            (Algorithm::RS384, &rsa),
+            (Algorithm::RS512, &rsa),
+            (Algorithm::PS256, &rsa),
+            (Algorithm::ES384, &ec),
+            (Algorithm::RS256, &secret),
+            (Algorithm::ES256, &rsa),
+        ] {
+            assert!(jsonwebtoken::encode(&Header::new(alg), &claims, key).is_err(), "{alg:?} signs");
+        }
+        for alg in [Algorithm::RS256, Algorithm::ES256] {
+            let key = if alg == Algorithm::RS256 { &rsa } else { &ec };
+            assert!(jsonwebtoken::encode(&Header::new(alg), &claims, key).is_ok(), "{alg:?} does not sign");
+        }
+        // Verification refuses HMAC even when handed a secret key.
+        let token = "eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo";
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        assert!(jsonwebtoken::decode::<serde_json::Value>(token, &DecodingKey::from_secret(b"secret"), &validation).is_err());
+    }
+
+    #[tokio::test]
+    async fn refuses_wrong_audience_issuer_typ_and_unknown_kid() {
+        for kind in KINDS {
+            let (pem, keys) = keys_with(kind, None);
+            let other_aud = TokenKeys::from_pem(&pem, None, "https://issuer.test", "other", Duration::from_secs(900)).unwrap();
+            let other_iss = TokenKeys::from_pem(&pem, None, "https://evil.test", "sms-mfa", Duration::from_secs(900)).unwrap();
+            for foreign in [&other_aud, &other_iss] {
+                let token = foreign.issue(&grant("u", "a@b.co"), now()).await.unwrap();
+                assert!(refused(keys.verify(&token).await), "{kind:?}");
+            }
+            let stranger = keys_from(&other_pem_of(kind), None);
+            let token = stranger.issue(&grant("u", "a@b.co"), now()).await.unwrap();
+            assert!(refused(keys.verify(&token).await), "{kind:?}");
+
+            let claims = keys.verify(&keys.issue(&grant("u", "a@b.co"), now()).await.unwrap()).await.unwrap();
+            let mut id_token = Header::new(alg_of(kind));
+            id_token.typ = Some("JWT".into());
+            id_token.kid = Some(kid(&keys));
+            let wrong_typ = jsonwebtoken::encode(&id_token, &claims, &encoding_key(&pem, kind)).unwrap();
+            assert!(refused(keys.verify(&wrong_typ).await), "{kind:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_tokens_of_listed_older_keys_valid() {
+        for kind in KINDS {
+            let old_pem = pem_of(kind);
+            let old_keys = keys_from(&old_pem, None);
+            let old_token = old_keys.issue(&grant("u", "a@b.co"), now()).await.unwrap();
+            let old_public = public_pem_of(&old_pem).unwrap();
+
+            let new_pem = other_pem_of(kind);
+            let rotated = keys_from(&new_pem, Some(&old_public));
+            assert!(rotated.verify(&old_token).await.is_ok(), "{kind:?}: older listed key still accepted");
+            let jwks = rotated.jwks().await.unwrap();
+            let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+            assert_eq!(kids, [kid(&rotated), kid(&old_keys)], "{kind:?}: the new key first, the old one still published");
+            let new_token = rotated.issue(&grant("u", "a@b.co"), now()).await.unwrap();
+            assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid, Some(kid(&rotated)), "new tokens carry the new kid");
+
+            let rotated_out = keys_from(&new_pem, None);
+            assert!(refused(rotated_out.verify(&old_token).await), "{kind:?}");
+            assert_eq!(rotated_out.jwks().await.unwrap()["keys"].as_array().unwrap().len(), 1);
         }
     }
 
     #[test]
-    fn refuses_wrong_audience_issuer_typ_and_unknown_kid() {
-        let (pem, keys) = keys_with(None);
-        let other_aud = TokenKeys::from_pem(&pem, None, "https://issuer.test", "other", Duration::from_secs(900)).unwrap();
-        let other_iss = TokenKeys::from_pem(&pem, None, "https://evil.test", "sms-mfa", Duration::from_secs(900)).unwrap();
-        for foreign in [&other_aud, &other_iss] {
-            let token = foreign.issue(&grant("u", "a@b.co"), now()).unwrap();
-            assert!(matches!(keys.verify(&token), Err(AuthError::InvalidToken)));
-        }
-        let (_, stranger) = keys_with(None);
-        let token = stranger.issue(&grant("u", "a@b.co"), now()).unwrap();
-        assert!(matches!(keys.verify(&token), Err(AuthError::InvalidToken)));
-
-        let claims = keys.verify(&keys.issue(&grant("u", "a@b.co"), now()).unwrap()).unwrap();
-        let mut id_token = Header::new(Algorithm::EdDSA);
-        id_token.typ = Some("JWT".into());
-        id_token.kid = Some(keys.kid.clone());
-        let wrong_typ = jsonwebtoken::encode(&id_token, &claims, &keys.encoding).unwrap();
-        assert!(matches!(keys.verify(&wrong_typ), Err(AuthError::InvalidToken)));
-    }
-
-    #[test]
-    fn rotation_keeps_tokens_of_listed_older_keys_valid() {
-        let (old_pem, old_keys) = keys_with(None);
-        let old_token = old_keys.issue(&grant("u", "a@b.co"), now()).unwrap();
-        let old_public = public_pem_of(&old_pem).unwrap();
-
-        let (_, rotated) = keys_with(Some(&old_public));
-        assert!(rotated.verify(&old_token).is_ok(), "older listed key still accepted");
-        assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
-
-        let (_, rotated_out) = keys_with(None);
-        assert!(matches!(rotated_out.verify(&old_token), Err(AuthError::InvalidToken)));
-    }
-
-    #[test]
-    fn malformed_keys_are_config_errors() {
+    fn malformed_and_weak_keys_are_config_errors() {
         let bad = SecretString::from("not a pem".to_owned());
         assert!(TokenKeys::from_pem(&bad, None, "i", "a", Duration::from_secs(1)).is_err());
-        let (pem, _) = keys_with(None);
+        for (pem, why) in [(RSA_1024, "1024 bits"), (P384, "not RSA, P-256 or Ed25519")] {
+            let err = TokenKeys::from_pem(&SecretString::from(pem.to_owned()), None, "i", "a", Duration::from_secs(1)).err().unwrap();
+            assert_eq!(err.var, "JWT_SIGNING_KEY", "{why}");
+        }
+        let (pem, _) = keys_with(Kind::Ed25519, None);
         let err = TokenKeys::from_pem(&pem, Some("junk"), "i", "a", Duration::from_secs(1)).err().unwrap();
         assert_eq!(err.var, "JWT_VERIFY_KEYS");
+        // Public keys of refused types are refused in JWT_VERIFY_KEYS too.
+        for private in [RSA_1024, P384] {
+            let block = pem::parse(private).unwrap();
+            let public = openssl_free_public_pem(block.contents());
+            let err = TokenKeys::from_pem(&pem, Some(&public), "i", "a", Duration::from_secs(1)).err().unwrap();
+            assert_eq!(err.var, "JWT_VERIFY_KEYS");
+        }
+    }
+
+    /// The SPKI of a PKCS#8 key whose type ring cannot sign with: its algorithm identifier and
+    /// the public key it carries, re-wrapped (RSA: a modulus, P-384: a point).
+    fn openssl_free_public_pem(pkcs8: &[u8]) -> String {
+        let (_, body, _) = der::read(pkcs8).unwrap();
+        let (_, _version, rest) = der::read(body).unwrap();
+        let (_, algorithm, rest) = der::read(rest).unwrap();
+        let (_, private, _) = der::read(rest).unwrap();
+        let (_, inner, _) = der::read(private).unwrap();
+        let key = if algorithm.starts_with(&der::write(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01])) {
+            // RSAPrivateKey: version, n, e, ...
+            let (_, _v, rest) = der::read(inner).unwrap();
+            let (_, n, rest) = der::read(rest).unwrap();
+            let (_, e, _) = der::read(rest).unwrap();
+            der::write(0x30, &[der::write(0x02, n), der::write(0x02, e)].concat())
+        } else {
+            // ECPrivateKey: version, d, [0] params, [1] BIT STRING public key.
+            let (_, _v, rest) = der::read(inner).unwrap();
+            let (_, _d, mut rest) = der::read(rest).unwrap();
+            loop {
+                let (tag, value, next) = der::read(rest).unwrap();
+                if tag == 0xa1 {
+                    let (_, bits, _) = der::read(value).unwrap();
+                    break bits[1..].to_vec();
+                }
+                rest = next;
+            }
+        };
+        let spki = der::write(0x30, &[der::write(0x30, algorithm), der::write(0x03, &[&[0u8][..], &key].concat())].concat());
+        pem::encode(&pem::Pem::new("PUBLIC KEY", spki))
+    }
+
+    #[test]
+    fn public_keys_survive_a_pem_round_trip() {
+        for kind in KINDS {
+            let signer = PemSigner::from_pem(&pem_of(kind)).unwrap();
+            let again = VerifyingKey::from_spki_der(&pem::parse(signer.key.to_pem()).unwrap().into_contents()).unwrap();
+            assert_eq!((again.kid(), again.alg()), (signer.key.kid(), signer.key.alg()));
+        }
+    }
+
+    #[test]
+    fn ecdsa_der_signatures_become_fixed_width() {
+        let r = [0x80u8; 32]; // high bit set: DER adds a zero byte
+        let s = [0x01u8, 0x02]; // short: DER drops leading zeros
+        let der = der::write(0x30, &[der::unsigned(&r), der::unsigned(&s)].concat());
+        let fixed = ecdsa_der_to_jws(&der).unwrap();
+        assert_eq!(&fixed[..32], &r);
+        assert_eq!(&fixed[32..62], &[0u8; 30]);
+        assert_eq!(&fixed[62..], &s);
+        assert!(ecdsa_der_to_jws(&der[..der.len() - 1]).is_none());
+        assert!(ecdsa_der_to_jws(&der::write(0x30, &[der::unsigned(&[1u8; 33]), der::unsigned(&s)].concat())).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_function_without_signer_checks_but_does_not_issue() {
+        let (pem, issuer) = keys_with(Kind::Rsa, None);
+        let verifier = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900))
+            .accepting_pems(&public_pem_of(&pem).unwrap())
+            .unwrap();
+        let token = issuer.issue(&grant("u", "a@b.co"), now()).await.unwrap();
+        assert!(verifier.verify(&token).await.is_ok());
+        assert!(matches!(verifier.issue(&grant("u", "a@b.co"), now()).await, Err(AuthError::Internal(_))));
     }
 }

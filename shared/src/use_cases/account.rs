@@ -34,7 +34,7 @@ impl AuthService {
     /// The token's account, if the token verifies, the account exists and the token was not
     /// ended by a reset, a password change, a global logout or a deletion (401 otherwise).
     pub async fn holder(&self, bearer: &str) -> Result<Holder, AuthError> {
-        let claims = self.sessions.keys().verify(bearer)?;
+        let claims = self.sessions.keys().verify(bearer).await?;
         let user = self.ports.users.get(&UserId(claims.sub.clone())).await?.ok_or(AuthError::InvalidToken)?;
         if !self.sessions.access_stands(&user, &claims).await? {
             return Err(AuthError::InvalidToken);

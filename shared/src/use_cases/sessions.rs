@@ -119,10 +119,10 @@ impl SessionService {
         }
     }
 
-    fn pair(&self, user: &User, family_id: &str, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
+    async fn pair(&self, user: &User, family_id: &str, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
         let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr };
         Ok(TokenPair {
-            access_token: self.keys.issue(&grant, now)?,
+            access_token: self.keys.issue(&grant, now).await?,
             token_type: "Bearer",
             expires_in: self.keys.access_ttl().as_secs(),
             refresh_token: refresh.text(),
@@ -136,7 +136,7 @@ impl SessionService {
         let token = self.new_token();
         let family = uuid::Uuid::new_v4().to_string();
         self.store.start_family(&self.record(&token, family.clone(), user, amr.clone(), now)).await?;
-        self.pair(user, &family, &amr, &token, now)
+        self.pair(user, &family, &amr, &token, now).await
     }
 
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair, AuthError> {
@@ -153,13 +153,13 @@ impl SessionService {
         let next = self.new_token();
         let next_record = self.record(&next, record.family_id.clone(), &user, record.amr.clone(), now);
         match self.store.rotate(&old.hash(), &next_record, &old.seal(&next), now).await? {
-            RotateOutcome::Rotated => self.pair(&user, &record.family_id, &record.amr, &next, now),
+            RotateOutcome::Rotated => self.pair(&user, &record.family_id, &record.amr, &next, now).await,
             RotateOutcome::AlreadySpent { spent_at, sealed_successor, record } => {
                 let within_grace = now - spent_at <= REUSE_GRACE.as_secs() as i64;
                 if within_grace {
                     if let Some(successor) = sealed_successor.as_deref().and_then(|s| old.unseal(s)) {
                         if self.store.find_active(&successor.hash(), now).await?.is_some() {
-                            return self.pair(&user, &record.family_id, &record.amr, &successor, now);
+                            return self.pair(&user, &record.family_id, &record.amr, &successor, now).await;
                         }
                     }
                 }

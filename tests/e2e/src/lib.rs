@@ -490,21 +490,195 @@ pub fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The PEM (SPKI) public key the stacks sign with.
+/// The default stack's public key (SPKI PEM), as the local KMS gave it to scripts/test.sh.
 pub fn public_key_pem() -> Vec<u8> {
-    let path = env("E2E_JWT_PUBLIC_KEY_PEM_FILE");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("E2E_JWT_PUBLIC_KEY_PEM_FILE {path}: {e}"))
+    read_env_file("E2E_JWT_PUBLIC_KEY_PEM_FILE")
 }
 
-/// The stacks' private signing key (the local key scripts/test.sh generates), to forge tokens
-/// that are well signed but otherwise wrong (expired, wrong issuer...). From
-/// E2E_JWT_SIGNING_KEY_PEM_FILE, else `jwt.pem` next to the public key file.
-pub fn signing_key_pem() -> Vec<u8> {
-    let path = std::env::var("E2E_JWT_SIGNING_KEY_PEM_FILE").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| {
-        let public = std::path::PathBuf::from(env("E2E_JWT_PUBLIC_KEY_PEM_FILE"));
-        public.with_file_name("jwt.pem").to_string_lossy().into_owned()
+fn read_env_file(var: &str) -> Vec<u8> {
+    let path = env(var);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{var} {path}: {e}"))
+}
+
+// ------------------------------------------------------------------------------------------------
+// The stacks' signing keys
+
+/// A stack's token issuer and signing key, so tests can make tokens that are well signed but
+/// otherwise wrong (expired, wrong issuer...). The default stack signs RS256 inside the local
+/// KMS (moto), the tight stack EdDSA with a PEM: both signer adapters, end to end.
+pub struct StackKey {
+    pub issuer: String,
+    pub audience: String,
+    /// SPKI PEM of the public key, obtained by scripts/test.sh, not from the service.
+    pub public_pem: Vec<u8>,
+    signer: Signer,
+}
+
+enum Signer {
+    Kms { endpoint: String, key_id: String, client: reqwest::Client },
+    Pem(jsonwebtoken::EncodingKey),
+}
+
+impl StackKey {
+    /// E2E_JWT_ISSUER, E2E_JWT_PUBLIC_KEY_PEM_FILE, and the KMS key E2E_JWT_KMS_KEY_ID at E2E_KMS_ENDPOINT.
+    pub fn default_stack() -> StackKey {
+        StackKey {
+            issuer: env("E2E_JWT_ISSUER"),
+            audience: env("E2E_JWT_AUDIENCE"),
+            public_pem: public_key_pem(),
+            signer: Signer::Kms { endpoint: env("E2E_KMS_ENDPOINT"), key_id: env("E2E_JWT_KMS_KEY_ID"), client: client() },
+        }
+    }
+
+    /// E2E_TIGHT_JWT_ISSUER and the Ed25519 PEM E2E_TIGHT_JWT_SIGNING_KEY_PEM_FILE.
+    pub fn tight() -> StackKey {
+        let pem = read_env_file("E2E_TIGHT_JWT_SIGNING_KEY_PEM_FILE");
+        StackKey {
+            issuer: env("E2E_TIGHT_JWT_ISSUER"),
+            audience: env("E2E_JWT_AUDIENCE"),
+            public_pem: read_env_file("E2E_TIGHT_JWT_PUBLIC_KEY_PEM_FILE"),
+            signer: Signer::Pem(jsonwebtoken::EncodingKey::from_ed_pem(&pem).expect("E2E_TIGHT_JWT_SIGNING_KEY_PEM_FILE is an Ed25519 PEM")),
+        }
+    }
+
+    /// The JOSE algorithm of the key.
+    pub fn alg(&self) -> &'static str {
+        match self.signer {
+            Signer::Kms { .. } => "RS256",
+            Signer::Pem(_) => "EdDSA",
+        }
+    }
+
+    /// A JWS of `claims` under `header` (sent as given: it names the algorithm), signed by the
+    /// stack's own key.
+    pub async fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+        let signature = match &self.signer {
+            Signer::Pem(key) => jsonwebtoken::crypto::sign(input.as_bytes(), key, jsonwebtoken::Algorithm::EdDSA).expect("signs"),
+            Signer::Kms { endpoint, key_id, client } => b64url(&kms_sign(client, endpoint, key_id, input.as_bytes()).await),
+        };
+        format!("{input}.{signature}")
+    }
+}
+
+/// KMS `Sign` (RSASSA_PKCS1_V1_5_SHA_256) on the local KMS, over its JSON protocol. moto routes
+/// by the credential scope and checks no signature, so no SigV4 is computed here.
+async fn kms_sign(client: &reqwest::Client, endpoint: &str, key_id: &str, message: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let std = base64::engine::general_purpose::STANDARD;
+    let body = json!({
+        "KeyId": key_id,
+        "Message": std.encode(message),
+        "MessageType": "RAW",
+        "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256",
     });
-    std::fs::read(&path).unwrap_or_else(|e| panic!("signing key {path} (set E2E_JWT_SIGNING_KEY_PEM_FILE): {e}"))
+    let response = client
+        .post(endpoint)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "TrentService.Sign")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("KMS Sign at {endpoint}: {}", error_chain(&e)));
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "KMS Sign: HTTP {status} {answer}");
+    std.decode(answer["Signature"].as_str().expect("a Signature")).expect("base64")
+}
+
+/// Every kind of bad access token is refused with 401 `invalid_token` by the routes that take
+/// one (`/protected`, `/me/phone`), on any stack: `tokens` is a real pair of `account` there,
+/// `key` the stack's signing key (for tokens well signed but wrong in another way).
+pub async fn assert_bad_access_tokens_refused(stack: &Stack, key: &StackKey, account: &Account, tokens: &Tokens) {
+    let real = tokens.access_token.clone();
+    stack.protected(&real).await.expect(200);
+
+    let header = jwt_part(&real, 0);
+    assert_eq!(header["alg"], key.alg(), "{header}");
+    let claims = jwt_part(&real, 1);
+    let signature = real.rsplit('.').next().unwrap().to_owned();
+    let kid = header["kid"].as_str().unwrap().to_owned();
+    let with = |changes: Value| {
+        let mut c = claims.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let alg = key.alg();
+    let at = json!({ "alg": alg, "typ": "at+jwt", "kid": kid });
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+
+    // The public key as the JWKS publishes it: the classic HS256 confusion keys.
+    let jwks = stack.get("jwks", "/.well-known/jwks.json", None).await.expect(200).clone();
+    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).expect("kid in JWKS").clone();
+    let public_member = jwk["x"].as_str().or(jwk["n"].as_str()).expect("x or n").to_owned();
+    use base64::Engine;
+    let raw_public = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&public_member).unwrap();
+    let hs256 = |secret: &[u8]| {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.typ = Some("at+jwt".into());
+        h.kid = Some(kid.clone());
+        jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_secret(secret)).expect("signs")
+    };
+    // The other of the two algorithms of this suite, signed by the stack's real key: a kid is
+    // bound to one algorithm.
+    let other_alg = if alg == "RS256" { "EdDSA" } else { "RS256" };
+
+    let mut cases: Vec<(&str, String)> = vec![
+        ("garbage", "garbage".into()),
+        ("three garbage segments", "a.b.c".into()),
+        ("truncated", real[..real.len() - 10].to_owned()),
+        ("no signature", format!("{}.", real.rsplit_once('.').unwrap().0)),
+        (
+            "tampered claims",
+            format!("{}.{}.{signature}", b64url(header.to_string().as_bytes()), b64url(with(json!({"sub": "admin"})).to_string().as_bytes())),
+        ),
+        (
+            "alg none",
+            format!("{}.{}.", b64url(json!({"alg": "none", "typ": "at+jwt", "kid": kid}).to_string().as_bytes()), b64url(claims.to_string().as_bytes())),
+        ),
+        (
+            "alg none with the real signature",
+            format!(
+                "{}.{}.{signature}",
+                b64url(json!({"alg": "none", "typ": "at+jwt", "kid": kid}).to_string().as_bytes()),
+                b64url(claims.to_string().as_bytes())
+            ),
+        ),
+        ("HS256 keyed with the raw public key", hs256(&raw_public)),
+        ("HS256 keyed with the public PEM", hs256(&key.public_pem)),
+        ("HS256 keyed with the JWK member", hs256(public_member.as_bytes())),
+        ("another algorithm in the header, the real key's signature", key.sign(&json!({"alg": other_alg, "typ": "at+jwt", "kid": kid}), &claims).await),
+        ("expired", key.sign(&at, &with(json!({"iat": now - 7200, "exp": now - 3600}))).await),
+        ("wrong issuer", key.sign(&at, &with(json!({"iss": "https://evil.example"}))).await),
+        ("wrong audience", key.sign(&at, &with(json!({"aud": "someone-else"}))).await),
+        ("no audience", key.sign(&at, &with(json!({"aud": null}))).await),
+        ("no exp", key.sign(&at, &with(json!({"exp": null}))).await),
+        ("typ JWT (not an access token)", key.sign(&json!({"alg": alg, "typ": "JWT", "kid": kid}), &claims).await),
+        ("unknown kid", key.sign(&json!({"alg": alg, "typ": "at+jwt", "kid": "not-a-key"}), &claims).await),
+        ("no kid", key.sign(&json!({"alg": alg, "typ": "at+jwt"}), &claims).await),
+    ];
+    // The refresh token is not an access token.
+    cases.push(("a refresh token", tokens.refresh_token.clone()));
+
+    // The forging itself works: the same claims, signed the same way, are accepted.
+    let control = key.sign(&at, &claims).await;
+    stack.protected(&control).await.expect(200);
+
+    for (what, token) in &cases {
+        let resp = stack.protected(token).await;
+        assert_eq!(resp.status, 401, "{what}: {}", resp.describe());
+        resp.expect_invalid_token();
+        let resp = stack.change_phone(token, &fresh_phone(), &account.password).await;
+        assert_eq!(resp.status, 401, "/me/phone, {what}: {}", resp.describe());
+        resp.expect_invalid_token();
+    }
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ async fn access_token_header_and_claims() {
     let token = &tokens.access_token;
 
     let header = jwt_part(token, 0);
-    assert_eq!(header["alg"], "EdDSA", "{header}");
+    // The default stack signs in KMS with an RSA_2048 key, as the template deploys it.
+    assert_eq!(header["alg"], "RS256", "{header}");
     assert_eq!(header["typ"], "at+jwt", "{header}");
     assert!(header["kid"].as_str().is_some_and(|k| !k.is_empty()), "{header}");
 
@@ -140,7 +141,7 @@ async fn access_token_header_and_claims() {
 }
 
 fn validation() -> Validation {
-    let mut validation = Validation::new(Algorithm::EdDSA);
+    let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[env("E2E_JWT_ISSUER")]);
     validation.set_audience(&[env("E2E_JWT_AUDIENCE")]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -158,7 +159,8 @@ async fn access_token_verifies_with_the_published_jwks_only() {
     let keys = jwks_doc["keys"].as_array().expect("keys array");
     assert!(!keys.is_empty());
     for key in keys {
-        assert_eq!((key["kty"].as_str(), key["crv"].as_str()), (Some("OKP"), Some("Ed25519")), "{key}");
+        assert_eq!((key["kty"].as_str(), key["alg"].as_str(), key["use"].as_str()), (Some("RSA"), Some("RS256"), Some("sig")), "{key}");
+        assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()) && key["n"].is_string() && key["e"] == "AQAB", "{key}");
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
             assert!(key.get(private).is_none(), "the JWKS publishes private member {private}: {key}");
         }
@@ -182,7 +184,8 @@ async fn access_token_verifies_with_the_published_jwks_only() {
 async fn access_token_verifies_with_the_public_key_pem() {
     let (stack, fake) = (Stack::default_stack(), Fake::from_env());
     let (account, tokens) = stack.register_and_verify(&fake).await;
-    let key = DecodingKey::from_ed_pem(&public_key_pem()).expect("E2E_JWT_PUBLIC_KEY_PEM_FILE is an Ed25519 PEM");
+    // The key as the local KMS gave it to scripts/test.sh, not as the service publishes it.
+    let key = DecodingKey::from_rsa_pem(&public_key_pem()).expect("E2E_JWT_PUBLIC_KEY_PEM_FILE is an RSA public key PEM");
     let data = jsonwebtoken::decode::<Value>(&tokens.access_token, &key, &validation()).expect("the token verifies with the PEM");
     assert_eq!(data.claims["email"], account.email.as_str());
 }
@@ -197,7 +200,16 @@ async fn openid_configuration() {
     assert!(jwks_uri.ends_with("/.well-known/jwks.json") && jwks_uri.starts_with("http"), "{jwks_uri}");
     let algs: Vec<&str> =
         doc["id_token_signing_alg_values_supported"].as_array().expect("algs").iter().filter_map(Value::as_str).collect();
-    assert!(algs.contains(&"EdDSA"), "{algs:?}");
+    assert_eq!(algs, ["RS256"], "exactly the algorithm of the published key");
+    let issuer = env("E2E_JWT_ISSUER");
+    assert_eq!(doc["userinfo_endpoint"], format!("{issuer}/me").as_str(), "{doc}");
+    // {issuer}/.well-known/openid-configuration is reachable where the issuer says (as API
+    // Gateway's authorizer fetches it), and its jwks_uri too.
+    let client = &stack.client;
+    let direct: Value = client.get(format!("{issuer}/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(&direct, doc);
+    let jwks: Value = client.get(jwks_uri).send().await.unwrap().json().await.unwrap();
+    assert!(jwks["keys"].as_array().is_some_and(|k| !k.is_empty()), "{jwks}");
 }
 
 #[tokio::test]

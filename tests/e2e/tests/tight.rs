@@ -97,6 +97,8 @@ async fn builtin_signup_and_login(stack: &Stack, fake: &Fake, alice: &Account, c
     assert_eq!(tokens.body["user"]["phone_verified"], true);
     assert_masked(&tokens.body["user"]["phone"], &alice.phone);
     stack.protected(&tokens.access_token).await.expect(200);
+    // This stack signs EdDSA with a PEM: every bad-token case of the default (KMS) stack here too.
+    assert_bad_access_tokens_refused(stack, &StackKey::tight(), alice, &tokens).await;
     // Single use.
     stack.verify(id, &code).await.expect_error(401, "challenge_invalid");
 
