@@ -13,5 +13,6 @@ pub mod http;
 pub mod ports;
 pub mod runtime;
 pub mod sessions;
+pub mod sharded_limit;
 
 pub use error::AuthError;
