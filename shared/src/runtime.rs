@@ -10,10 +10,10 @@ use crate::{
         outbound_http,
         twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     },
-    auth::{AuthService, Ports},
+    use_cases::{AuthService, Ports},
     config::*,
     ports::{OtpProvider, SmsSender, SystemClock},
-    sessions::SessionService,
+    use_cases::sessions::SessionService,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;

@@ -6,12 +6,12 @@ mod support;
 use secrecy::SecretString;
 use sms_mfa::{
     adapters::{builtin_otp::BuiltinOtp, dynamodb::DynamoStore, jwt::{generate_signing_key_pem, TokenKeys}, password::Argon2Hasher},
-    auth::{AuthService, Caller, Ports, RegisterCommand},
+    use_cases::{AuthService, Caller, Ports, RegisterCommand},
     config::Limits,
     domain::*,
     error::{DeliveryError, StoreError},
     ports::*,
-    sessions::SessionService,
+    use_cases::sessions::SessionService,
 };
 use std::{sync::{Arc, Mutex}, time::Duration};
 

@@ -14,10 +14,10 @@ use secrecy::SecretString;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sms_mfa::{
-    auth::{ChallengeView, Registered},
+    use_cases::{ChallengeView, Registered},
     domain::{Channel, Purpose, UserView},
     http::error_response,
-    sessions::TokenPair,
+    use_cases::sessions::TokenPair,
     AuthError,
 };
 use std::{

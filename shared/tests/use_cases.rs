@@ -7,11 +7,11 @@ use sms_mfa::{
         memory::{ManualClock, MemoryStore, RecordingOtp},
         password::Argon2Hasher,
     },
-    auth::*,
+    use_cases::*,
     config::Limits,
     domain::*,
     ports::PasswordHasher,
-    sessions::{SessionService, REUSE_GRACE},
+    use_cases::sessions::{SessionService, REUSE_GRACE},
     AuthError,
 };
 use secrecy::ExposeSecret;
@@ -46,6 +46,10 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(Limits::default())
+}
+
+fn world_with(limits: Limits) -> World {
     let store = Arc::new(MemoryStore::default());
     let otp = Arc::new(RecordingOtp::default());
     let hasher = Arc::new(CountingHasher::default());
@@ -60,7 +64,7 @@ fn world() -> World {
         hasher: hasher.clone(),
         clock: clock.clone(),
     };
-    let auth = AuthService::new(ports, sessions, Limits::default());
+    let auth = AuthService::new(ports, sessions, limits);
     World { auth, store, otp, hasher, clock, caller: Caller { source_ip: Some("203.0.113.7".into()) } }
 }
 
@@ -83,7 +87,7 @@ fn login_cmd(email: &str, pw: &str) -> LoginCommand {
 
 async fn verify(w: &World, challenge: &ChallengeView, phone: &str) -> Result<Verified, AuthError> {
     let code = w.otp.last_code_to(&Phone::parse(phone).unwrap()).unwrap();
-    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), code: OtpCode::parse(&code).unwrap() }).await
+    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), code: OtpCode::parse(&code).unwrap() }, &w.caller).await
 }
 
 #[tokio::test]
@@ -151,7 +155,7 @@ async fn wrong_codes_count_down_then_kill_the_challenge_and_resend_keeps_the_cou
     let id = ChallengeId::parse(&registered.challenge.id).unwrap();
     let right = w.otp.last_code_to(&Phone::parse("+447400000005").unwrap()).unwrap();
     let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
-    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), code: OtpCode::parse(code).unwrap() });
+    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), code: OtpCode::parse(code).unwrap() }, &w.caller);
     for remaining in [4, 3] {
         assert!(matches!(check(&wrong).await, Err(AuthError::InvalidCode { attempts_remaining }) if attempts_remaining == remaining));
     }
@@ -173,7 +177,7 @@ async fn a_code_completes_only_its_own_challenge_and_expires() {
     let a = w.auth.register(register_cmd("a@example.com", "+447400000006"), &w.caller).await.unwrap();
     let b = w.auth.register(register_cmd("b@example.com", "+447400000007"), &w.caller).await.unwrap();
     let code_a = w.otp.last_code_to(&Phone::parse("+447400000006").unwrap()).unwrap();
-    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), code: OtpCode::parse(&code_a).unwrap() }).await;
+    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), code: OtpCode::parse(&code_a).unwrap() }, &w.caller).await;
     assert!(matches!(cross, Err(AuthError::InvalidCode { .. })));
     w.clock.advance(600);
     assert!(matches!(verify(&w, &a.challenge, "+447400000006").await, Err(AuthError::ChallengeInvalid)), "expired");
@@ -236,4 +240,18 @@ async fn logout_revokes_the_family_and_is_idempotent() {
     assert!(matches!(sessions.refresh(tokens.refresh_token.expose_secret()).await, Err(AuthError::InvalidToken)));
     w.clock.advance(86400);
     assert!(matches!(sessions.refresh(tokens.refresh_token.expose_secret()).await, Err(AuthError::InvalidToken)));
+}
+
+#[tokio::test]
+async fn the_global_send_cap_refuses_the_send_past_it_until_the_next_window() {
+    // The sharding itself is tested in sms_mfa::sharded_limit; this is the use case's wiring.
+    let w = world_with(Limits { sends_global_hour: 3, ..Limits::default() });
+    for i in 0..3 {
+        assert!(w.auth.register(register_cmd(&format!("u{i}@example.com"), &format!("+44740000010{i}")), &w.caller).await.is_ok());
+    }
+    let refused = w.auth.register(register_cmd("u3@example.com", "+447400000103"), &w.caller).await;
+    assert!(matches!(refused, Err(AuthError::RateLimited { .. })), "{refused:?}");
+    assert_eq!(w.store.user_count(), 3, "the refused sign-up left no account");
+    w.clock.advance(3600);
+    assert!(w.auth.register(register_cmd("u3@example.com", "+447400000103"), &w.caller).await.is_ok());
 }

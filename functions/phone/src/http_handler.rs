@@ -2,7 +2,7 @@ use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sms_mfa::{
-    auth::{AuthService, PhoneChangeCommand},
+    use_cases::{AuthService, PhoneChangeCommand},
     domain::{Channel, Password, Phone, UserId},
     http::{bearer_token, caller, expect_route, json, json_body, respond},
 };

@@ -3,7 +3,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sms_mfa::{
     http::{expect_route, json, json_body, no_content, respond, route_path},
-    sessions::SessionService,
+    use_cases::sessions::SessionService,
 };
 
 #[derive(Deserialize)]

@@ -1,10 +1,11 @@
-//! Token pairs: short EdDSA access tokens and long opaque refresh tokens that rotate on every
+//! Token pairs: short signed access tokens and long opaque refresh tokens that rotate on every
 //! use. A spent refresh token presented again revokes its whole family (RFC 9700 §4.14.2),
 //! except within a short grace, where the successor already issued is handed out again so
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    adapters::jwt::TokenKeys,
+    audit,
+    adapters::jwt::{Grant, TokenKeys},
     domain::{UnixTime, User, UserView},
     error::AuthError,
     ports::{Clock, RefreshRecord, RotateOutcome, SessionStore, UserStore},
@@ -117,9 +118,10 @@ impl SessionService {
         }
     }
 
-    fn pair(&self, user: &User, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
+    fn pair(&self, user: &User, family_id: &str, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
+        let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr };
         Ok(TokenPair {
-            access_token: self.keys.issue(&user.id.0, user.email.as_str(), amr, now)?,
+            access_token: self.keys.issue(&grant, now)?,
             token_type: "Bearer",
             expires_in: self.keys.access_ttl().as_secs(),
             refresh_token: refresh.text(),
@@ -132,8 +134,8 @@ impl SessionService {
         let now = self.clock.now();
         let token = self.new_token();
         let family = uuid::Uuid::new_v4().to_string();
-        self.store.start_family(&self.record(&token, family, user, amr.clone(), now)).await?;
-        self.pair(user, &amr, &token, now)
+        self.store.start_family(&self.record(&token, family.clone(), user, amr.clone(), now)).await?;
+        self.pair(user, &family, &amr, &token, now)
     }
 
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair, AuthError> {
@@ -144,18 +146,19 @@ impl SessionService {
         let next = self.new_token();
         let next_record = self.record(&next, record.family_id.clone(), &user, record.amr.clone(), now);
         match self.store.rotate(&old.hash(), &next_record, &old.seal(&next), now).await? {
-            RotateOutcome::Rotated => self.pair(&user, &record.amr, &next, now),
+            RotateOutcome::Rotated => self.pair(&user, &record.family_id, &record.amr, &next, now),
             RotateOutcome::AlreadySpent { spent_at, sealed_successor, record } => {
                 let within_grace = now - spent_at <= REUSE_GRACE.as_secs() as i64;
                 if within_grace {
                     if let Some(successor) = sealed_successor.as_deref().and_then(|s| old.unseal(s)) {
                         if self.store.find_active(&successor.hash(), now).await?.is_some() {
-                            return self.pair(&user, &record.amr, &successor, now);
+                            return self.pair(&user, &record.family_id, &record.amr, &successor, now);
                         }
                     }
                 }
                 // Reuse of a spent token: assume it was stolen and end every token of the family.
                 tracing::warn!(family = %record.family_id, "refresh token reuse: family revoked");
+                audit::record(audit::Event::RefreshReuse, audit::Subject::user(&record.user_id));
                 self.revoke(&record.family_id, now).await?;
                 Err(AuthError::InvalidToken)
             }
