@@ -14,6 +14,7 @@ pub mod http;
 pub mod ports;
 pub mod runtime;
 pub mod sharded_limit;
+pub mod token_cache;
 pub mod use_cases;
 
 pub use error::AuthError;
