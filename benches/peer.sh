@@ -73,8 +73,8 @@ import json, sys
 who, rnd, path = sys.argv[1:]
 s = json.load(open(path))
 w = s["warm"]
-print(f"round {rnd} {who:5s} cpu_us/inv {w['function_cpu_us_per_invocation']:7.1f}  duration p50 {w['duration_ms']['p50']} ms"
-      f"  t_init p50 {s['cold']['t_init_ms']['p50']} ms  status {w['status_codes']}  load {s['loadavg_before_after']}")
+print(f"round {rnd} {who:5s} cpu_us/inv {w['function_cpu_us_per_invocation']:7.1f}  duration median {w['duration_ms']['median']} ms"
+      f"  t_init median {s['cold']['t_init_ms']['median']} ms  status {w['status_codes']}  load {s['loadavg_before_after']}")
 PY
     done
   done

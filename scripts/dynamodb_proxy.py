@@ -87,12 +87,6 @@ def items_of(op, body):
 
 def make_handler(upstream, counts, latency):
     target = urllib.parse.urlsplit(upstream)
-    local = threading.local()
-
-    def connection():
-        if getattr(local, "conn", None) is None:
-            local.conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-        return local.conn
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -132,20 +126,20 @@ def make_handler(upstream, counts, latency):
             self.forward(body)
 
         def forward(self, body):
+            # A fresh upstream connection per request and no retry here: a write resent after
+            # a lost answer would be applied twice (moto honours no idempotency token); the
+            # SDK decides about retries, as it would against DynamoDB.
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-            for attempt in (1, 2):
-                conn = connection()
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    response = conn.getresponse()
-                    data = response.read()
-                    break
-                except (OSError, http.client.HTTPException):
-                    conn.close()
-                    local.conn = None
-                    if attempt == 2:
-                        self.answer(502, {"message": "upstream unreachable"})
-                        return
+            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                self.answer(502, {"message": "upstream unreachable"})
+                return
+            finally:
+                conn.close()
             if latency:
                 time.sleep(latency)
             self.send_response(response.status)

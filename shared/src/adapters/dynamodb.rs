@@ -193,6 +193,8 @@ impl UserStore for DynamoStore {
         }
         let mut items = vec![user_put()];
         match self.get_as::<EmailGuard>(email_key(&user.email)).await? {
+            // Our own claim: an attempt the SDK retried after a lost answer had committed.
+            Some(ours) if ours.user_id == user.id.0 => return Ok(CreateUser::Created),
             Some(existing) if existing.verified || !is_abandoned(existing.created_at, user.created_at) => {
                 return Ok(CreateUser::EmailTaken)
             }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 const FLOWS: usize = 200;
 /// Flows in flight at once: the stack runs 8 instances per function (WATCH_CONCURRENCY), so
 /// more would only queue inside cargo lambda watch, past the client's timeout on 2 cores.
-const IN_FLIGHT: usize = 32;
+const IN_FLIGHT: usize = 16;
 const SHARDS: usize = 64;
 
 fn scale_stack() -> Stack {
