@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # CPU per warm invocation of protected against the Node baseline and a bare lambda_http binary,
-# all three under the peer folder's Runtime API stand-in (rapid.py), interleaved in one run.
+# all under the peer folder's Runtime API stand-in (rapid.py), interleaved in one run. protected
+# runs twice: with one token repeated (its verified-token cache hits) and with 600 different
+# tokens cycled (every check in full).
 #
 #   PEER_DIR=/path/to/shared/peer benches/peer.sh     # default: ../shared/peer of the repo
 #   ROUNDS=3 N=2000 REPEAT=3 benches/peer.sh
@@ -47,12 +49,22 @@ work = Path(sys.argv[1])
 key = coldstart.SigningKey(work)
 (work / "protected-rust.json").write_text(json.dumps(coldstart.event("GET", "/protected", bearer=key.access_token())))
 (work / "jwt-signing-key.pem").write_text(key.pem)
+# 600 different tokens, cycled: more than the instance's cache keeps (512), so every one of the
+# warm invocations pays the full signature check.
+with open(work / "protected-rust-new.jsonl", "w") as f:
+    for _ in range(600):
+        f.write(json.dumps(coldstart.event("GET", "/protected", bearer=key.access_token())) + "\n")
 PY
 
 rapid() { python3 "$WORK/rapid.py" --n "$N" --repeat "$REPEAT" "$@"; }
 run_hello() { rapid --cmd "$HELLO" --function hello --event "$WORK/node-baseline/events/protected.json"; }
 run_rust() {
   rapid --cmd "$REPO_ROOT/target/release/protected" --function protected --event "$WORK/protected-rust.json" \
+    --env "JWT_SIGNING_KEY=$(cat "$WORK/jwt-signing-key.pem")" --env JWT_ISSUER=sms-mfa --env JWT_AUDIENCE=sms-mfa \
+    --env TABLE_NAME=unused
+}
+run_new() {
+  rapid --cmd "$REPO_ROOT/target/release/protected" --function protected --event-list "$WORK/protected-rust-new.jsonl" \
     --env "JWT_SIGNING_KEY=$(cat "$WORK/jwt-signing-key.pem")" --env JWT_ISSUER=sms-mfa --env JWT_AUDIENCE=sms-mfa \
     --env TABLE_NAME=unused
 }
@@ -65,7 +77,7 @@ run_node() {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), loadavg $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
   echo "rapid.py --n $N --repeat $REPEAT; CPU = utime+stime of the process tree over the $N warm invocations"
   for round in $(seq 1 "$ROUNDS"); do
-    for who in hello rust node; do
+    for who in hello rust new node; do
       out="$RESULTS/peer-$who-$round.json"
       "run_$who" >"$out"
       python3 - "$who" "$round" "$out" <<'PY'
@@ -83,6 +95,7 @@ import json, sys
 res, rounds = sys.argv[1], int(sys.argv[2])
 cpu = lambda who, r: json.load(open(f"{res}/peer-{who}-{r}.json"))["warm"]["function_cpu_us_per_invocation"]
 for r in range(1, rounds + 1):
-    print(f"round {r}: node / rust protected = {cpu('node', r) / cpu('rust', r):.2f}x; rust protected - hello = {cpu('rust', r) - cpu('hello', r):.1f} us")
+    print(f"round {r}: node / rust protected = {cpu('node', r) / cpu('rust', r):.2f}x (repeated token), "
+          f"{cpu('node', r) / cpu('new', r):.2f}x (every token new); rust protected - hello = {cpu('rust', r) - cpu('hello', r):.1f} us")
 PY
 } | tee "$RESULTS/peer.txt"
