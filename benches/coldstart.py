@@ -105,12 +105,13 @@ def event(method, path, body=None, bearer=None):
 class Scenario:
     """One function binary and the request it gets: `make(n)` is the n-th event (0 = cold)."""
 
-    def __init__(self, label, binary, expect, make, what, needs_db=False, path=None):
+    def __init__(self, label, binary, expect, make, what, needs_db=False, path=None, env=None):
         self.label, self.binary, self.expect, self.make, self.what, self.needs_db = label, binary, expect, make, what, needs_db
         self.path = path  # a binary outside --bin-dir
+        self.env = env or {}  # on top of the app's environment
 
 
-def scenarios(key: SigningKey, run_tag: str, hello: Path):
+def scenarios(key: SigningKey, run_tag: str, hello: Path, tls_env=None):
     token = key.access_token()
     # Unique across runs: every registration needs an email nobody has.
     serial = itertools.count()
@@ -157,6 +158,14 @@ def scenarios(key: SigningKey, run_tag: str, hello: Path):
                  "POST /auth/register, new email: rate limit, argon2 hash, TransactWriteItems, challenge Put, "
                  "code to the log sender -> 201", needs_db=True),
     ]
+    if tls_env:
+        # The cold start a user feels: the first request's DynamoDB call opens a TLS connection
+        # (handshake, certificate check against SSL_CERT_FILE's private CA) through a local TLS
+        # endpoint in front of moto that adds 2 ms to every answer.
+        out.append(Scenario("session (db, TLS + 2 ms)", "session", 401,
+                            lambda n: event("POST", "/auth/refresh", {"refresh_token": "rt_" + b64url(os.urandom(32))}),
+                            "POST /auth/refresh, unknown token: 1 GetItem over TLS (+2 ms injected) -> 401",
+                            needs_db=True, env=tls_env))
     return out
 
 
@@ -324,6 +333,7 @@ def cold_start(binary: Path, scenario: Scenario, warm: int, app_env: dict, log_p
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     env = dict(app_env)
+    env.update(scenario.env)
     env.update({
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
         "AWS_LAMBDA_FUNCTION_NAME": scenario.binary,
@@ -406,13 +416,16 @@ def fmt(v, digits=2):
 
 def print_table(results):
     print()
-    print("| function (request) | size MiB | first poll ms median / p90 | first response ms median / p90 "
+    hello = next((r for r in results if r["scenario"] == "hello-world"), None)
+    floor = hello["first_poll_ms"]["median"] if hello else None
+    ratio = lambda r: "n/a" if not floor else f"{r['first_poll_ms']['median'] / floor:.2f}x"
+    print("| function (request) | size MiB | first poll ms median / p90 | x hello | first response ms median / p90 "
           "| 1st request ms | warm round trip ms median / p99 | CPU/warm inv ms schedstat (utime+stime) "
           "| init CPU ms | max RSS MiB (at first poll) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['scenario']} | {r['binary_bytes'] / 2**20:.2f} "
-              f"| {fmt(r['first_poll_ms']['median'])} / {fmt(r['first_poll_ms']['p90'])} "
+              f"| {fmt(r['first_poll_ms']['median'])} / {fmt(r['first_poll_ms']['p90'])} | {ratio(r)} "
               f"| {fmt(r['first_response_ms']['median'])} / {fmt(r['first_response_ms']['p90'])} "
               f"| {fmt(r['first_request_ms']['median'])} "
               f"| {fmt(r['warm_round_trip_ms']['median'], 3)} / {fmt(r['warm_round_trip_ms']['p99'], 3)} "
@@ -422,6 +435,33 @@ def print_table(results):
     print()
     for r in results:
         print(f"- {r['scenario']}: {r['request']}; statuses seen {r['statuses_seen']}")
+
+
+def tls_endpoint(workdir: Path, upstream: str, latency_ms: float):
+    """A private CA, a certificate for 127.0.0.1 signed by it, and scripts/dynamodb_proxy.py
+    serving TLS with it in front of `upstream`. Returns (process, https URL, CA file)."""
+    ca_key, ca, key, csr, cert = (workdir / n for n in ("ca.key", "ca.pem", "tls.key", "tls.csr", "tls.pem"))
+    ext = workdir / "tls.ext"
+    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                   "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n")
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(ca_key), "-out", str(ca), "-days", "2", "-subj", "/CN=sms-mfa bench CA",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"], **quiet)
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1"], **quiet)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+                    "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext)], **quiet)
+    port_file = workdir / "tls-proxy.port"
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "scripts" / "dynamodb_proxy.py"), "--upstream", upstream,
+                             "--port-file", str(port_file), "--tls-cert", str(cert), "--tls-key", str(key),
+                             "--latency-ms", str(latency_ms)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not (port_file.exists() and port_file.read_text()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the TLS endpoint in front of the local DynamoDB did not start")
+        time.sleep(0.05)
+    return proc, f"https://127.0.0.1:{port_file.read_text()}", ca
 
 
 def main():
@@ -438,6 +478,8 @@ def main():
                         help="the hello-world baseline binary (benches/run.sh hello builds it); skipped when missing")
     parser.add_argument("--env", action="append", default=[], metavar="K=V",
                         help="one more variable for the binaries (e.g. MALLOC_ARENA_MAX=1); repeatable")
+    parser.add_argument("--tls-latency-ms", type=float, default=2.0,
+                        help="delay the TLS endpoint in front of --dynamodb adds to every answer (default 2)")
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument("--log-dir", default=str(REPO_ROOT / "target" / "coldstart-logs"))
     args = parser.parse_args()
@@ -479,9 +521,14 @@ def main():
         k, _, v = kv.partition("=")
         app_env[k] = v
 
+    tls_proc, tls_env = None, None
+    if args.dynamodb:
+        tls_proc, tls_url, ca = tls_endpoint(workdir, args.dynamodb, args.tls_latency_ms)
+        tls_env = {"AWS_ENDPOINT_URL_DYNAMODB": tls_url, "SSL_CERT_FILE": str(ca)}
+
     wanted = {w.strip() for w in args.only.split(",") if w.strip()}
     chosen = []
-    for s in scenarios(key, run_tag, Path(args.hello)):
+    for s in scenarios(key, run_tag, Path(args.hello), tls_env):
         if wanted and s.label not in wanted and s.binary not in wanted:
             continue
         if s.path is not None and not s.path.exists():
@@ -492,6 +539,8 @@ def main():
             continue
         chosen.append(s)
 
+    loadavg_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"# loadavg before: {loadavg_before}", file=sys.stderr)
     print(f"# cold start: {args.runs} runs per function, {args.warm} warm invocations each, binaries in {bin_dir}",
           file=sys.stderr)
     results, failures = [], []
@@ -517,10 +566,16 @@ def main():
                   f"{fmt(r['first_response_ms']['median'])} ms, max RSS {fmt(r['max_rss_mib']['after_warm_max'], 1)} MiB",
                   file=sys.stderr)
 
+    if tls_proc:
+        tls_proc.kill()
+        tls_proc.wait()
+    print(f"loadavg after: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", file=sys.stderr)
     print_table(results)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                                               "loadavg_before": loadavg_before,
+                                               "loadavg_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
                                                "runs": args.runs, "warm": args.warm, "results": results}, indent=2))
     for f in failures:
         print("FAILED:", f, file=sys.stderr)

@@ -11,6 +11,8 @@
 #   watch "tight"      OTP_PROVIDER=builtin sending through the fake's Messaging API, a 2 s resend
 #                      cooldown and 5 registrations per IP, for the limit tests; tokens signed
 #                      EdDSA with the PEM .local/jwt.pem (the other signer adapter)
+#   watch "scale"      like default, its DynamoDB behind scripts/dynamodb_proxy.py, which records
+#                      the item of every read and write (tests/e2e/tests/scale.rs: no hot key)
 #   interop            PyJWT and npm `jose` (tests/interop) verify the default stack's tokens
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
 #
@@ -60,7 +62,7 @@ done
 
 ensure_jwt_key
 start_moto
-for table in sms-mfa-e2e sms-mfa-e2e-tight sms-mfa-store; do
+for table in sms-mfa-e2e sms-mfa-e2e-tight sms-mfa-e2e-scale sms-mfa-store; do
   create_table "$table"
 done
 start_twilio_fake
@@ -103,12 +105,32 @@ log "stack tight:"; describe_stack_env >&2
 start_watch tight "$TIGHT_PORT" "$LOCAL_DIR/e2e-tight.env" --ignore-changes
 TIGHT_PID="$WATCH_PID"
 
+PROXY_PORT="$(free_port)"
+start_bg dynamodb-proxy "$LOG_DIR/dynamodb-proxy.log" \
+  python3 "$REPO_ROOT/scripts/dynamodb_proxy.py" --upstream "$MOTO_URL" --port "$PROXY_PORT"
+wait_for_port "$PROXY_PORT" 30 "$BG_PID" || die "the DynamoDB proxy did not start"
+COUNTING_PROXY_URL="http://127.0.0.1:$PROXY_PORT"
+SCALE_PORT="$(free_port)"
+new_stack_env "$SCALE_PORT" sms-mfa-e2e-scale
+STACK_ENV[AWS_ENDPOINT_URL_DYNAMODB]="$COUNTING_PROXY_URL"
+STACK_ENV[JWT_ISSUER]="$ISSUER"
+STACK_ENV[OTP_PROVIDER]=twilio_verify
+STACK_ENV[REGISTRATIONS_PER_IP_HOUR]=100000
+STACK_ENV[LOGINS_PER_IP_HOUR]=100000
+STACK_ENV[SENDS_PER_IP_HOUR]=100000
+STACK_ENV[SENDS_GLOBAL_HOUR]=100000  # 64 shards
+write_stack_env "$LOCAL_DIR/e2e-scale.env"
+log "stack scale:"; describe_stack_env >&2
+start_watch scale "$SCALE_PORT" "$LOCAL_DIR/e2e-scale.env" --ignore-changes
+SCALE_PID="$WATCH_PID"
+
 E2E_URL="http://127.0.0.1:$DEFAULT_PORT/lambda-url"
+E2E_SCALE_URL="http://127.0.0.1:$SCALE_PORT/lambda-url"
 E2E_TIGHT_URL="http://127.0.0.1:$TIGHT_PORT/lambda-url"
 
 print_watch_logs() {
   local name
-  for name in default tight; do
+  for name in default tight scale; do
     echo "----- tail of .local/logs/watch-$name.log -----" >&2
     tail -n "${LOG_TAIL_LINES:-80}" "$LOG_DIR/watch-$name.log" >&2 || true
   done
@@ -121,8 +143,10 @@ print_watch_logs() {
 log "waiting for the stacks (first requests compile)"
 wait_for_watch "$E2E_URL" 1800 "$DEFAULT_PID" || { print_watch_logs; die "stack default is not answering"; }
 wait_for_watch "$E2E_TIGHT_URL" 1800 "$TIGHT_PID" || { print_watch_logs; die "stack tight is not answering"; }
+wait_for_watch "$E2E_SCALE_URL" 1800 "$SCALE_PID" || { print_watch_logs; die "stack scale is not answering"; }
 log "warming every function (default)"; warm_functions "$E2E_URL" 900
 log "warming every function (tight)"; warm_functions "$E2E_TIGHT_URL" 900
+log "warming every function (scale)"; warm_functions "$E2E_SCALE_URL" 900
 
 # Default to the whole workspace and all targets unless the arguments choose packages/targets
 # (only the arguments before `--` are cargo's).
@@ -146,7 +170,8 @@ export STORE_TEST_TABLE=sms-mfa-store
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 unset AWS_PROFILE AWS_SESSION_TOKEN
 export TWILIO_FAKE_URL
-export E2E_URL E2E_TIGHT_URL
+export E2E_URL E2E_TIGHT_URL E2E_SCALE_URL
+export E2E_COUNTING_PROXY_URL="$COUNTING_PROXY_URL"  # the scale stack's DynamoDB proxy
 export E2E_TABLE_NAME=sms-mfa-e2e E2E_TIGHT_TABLE_NAME=sms-mfa-e2e-tight
 export E2E_JWT_ISSUER="$ISSUER"
 export E2E_JWT_AUDIENCE=sms-mfa

@@ -13,6 +13,8 @@ pub mod error;
 pub mod http;
 pub mod ports;
 pub mod runtime;
+pub mod sharded_limit;
+pub mod token_cache;
 pub mod use_cases;
 
 pub use error::AuthError;

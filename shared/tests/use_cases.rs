@@ -47,6 +47,10 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(Limits::default())
+}
+
+fn world_with(limits: Limits) -> World {
     let store = Arc::new(MemoryStore::default());
     let otp = Arc::new(RecordingOtp::default());
     let hasher = Arc::new(CountingHasher::default());
@@ -63,7 +67,7 @@ fn world() -> World {
         factors: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
     };
-    let auth = AuthService::new(ports, sessions, Limits::default());
+    let auth = AuthService::new(ports, sessions, limits);
     World { auth, store, otp, hasher, clock, caller: Caller { source_ip: Some("203.0.113.7".into()) } }
 }
 
@@ -239,4 +243,18 @@ async fn logout_revokes_the_family_and_is_idempotent() {
     assert!(matches!(sessions.refresh(tokens.refresh_token.expose_secret()).await, Err(AuthError::InvalidToken)));
     w.clock.advance(86400);
     assert!(matches!(sessions.refresh(tokens.refresh_token.expose_secret()).await, Err(AuthError::InvalidToken)));
+}
+
+#[tokio::test]
+async fn the_global_send_cap_refuses_the_send_past_it_until_the_next_window() {
+    // The sharding itself is tested in sms_mfa::sharded_limit; this is the use case's wiring.
+    let w = world_with(Limits { sends_global_hour: 3, ..Limits::default() });
+    for i in 0..3 {
+        assert!(w.auth.register(register_cmd(&format!("u{i}@example.com"), &format!("+44740000010{i}")), &w.caller).await.is_ok());
+    }
+    let refused = w.auth.register(register_cmd("u3@example.com", "+447400000103"), &w.caller).await;
+    assert!(matches!(refused, Err(AuthError::RateLimited { .. })), "{refused:?}");
+    assert_eq!(w.store.user_count(), 3, "the refused sign-up left no account");
+    w.clock.advance(3600);
+    assert!(w.auth.register(register_cmd("u3@example.com", "+447400000103"), &w.caller).await.is_ok());
 }

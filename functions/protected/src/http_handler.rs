@@ -1,13 +1,14 @@
 use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
 use sms_mfa::{
-    adapters::jwt::TokenKeys,
     http::{bearer_token, expect_route, json, respond},
+    ports::{Clock, SystemClock},
+    token_cache::VerifiedTokens,
 };
 
-pub async fn handle(keys: &TokenKeys, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(tokens: &VerifiedTokens, req: Request) -> Result<Response<Body>, Error> {
     respond(&req, async {
         expect_route(&req, Method::GET, "/protected")?;
-        let claims = keys.verify(bearer_token(&req)?).await?;
+        let claims = tokens.verify(bearer_token(&req)?, SystemClock.now()).await?;
         Ok(json(
             StatusCode::OK,
             &serde_json::json!({

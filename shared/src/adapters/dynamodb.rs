@@ -236,10 +236,16 @@ struct EmailGuard {
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User) -> StoreResult<CreateUser> {
         let guard = EmailGuard { user_id: user.id.0.clone(), verified: false, created_at: user.created_at };
-        let mut items = vec![
-            self.put(to_item(user_key(&user.id), &UserItem::from(user)), Some("attribute_not_exists(pk)"), &[]),
-        ];
+        let user_put = || self.put(to_item(user_key(&user.id), &UserItem::from(user)), Some("attribute_not_exists(pk)"), &[]);
+        let claim_free = || self.put(to_item(email_key(&user.email), &guard), Some("attribute_not_exists(pk)"), &[]);
+        // A new email, the common case, in one call; the guard is read only when it is held.
+        if self.transact(vec![user_put(), claim_free()]).await? {
+            return Ok(CreateUser::Created);
+        }
+        let mut items = vec![user_put()];
         match self.get_as::<EmailGuard>(email_key(&user.email)).await? {
+            // Our own claim: an attempt the SDK retried after a lost answer had committed.
+            Some(ours) if ours.user_id == user.id.0 => return Ok(CreateUser::Created),
             Some(existing) if existing.verified || !is_abandoned(existing.created_at, user.created_at) => {
                 return Ok(CreateUser::EmailTaken)
             }
@@ -256,7 +262,8 @@ impl UserStore for DynamoStore {
                     &[(":no", AttributeValue::Bool(false))],
                 ));
             }
-            None => items.push(self.put(to_item(email_key(&user.email), &guard), Some("attribute_not_exists(pk)"), &[])),
+            // Its holder was removed meanwhile (an undone sign-up): claim it as free.
+            None => items.push(claim_free()),
         }
         // A lost race means another registration of this email won: exactly one account remains.
         Ok(if self.transact(items).await? { CreateUser::Created } else { CreateUser::EmailTaken })
@@ -640,7 +647,11 @@ fn revoked_key(family: &str) -> String {
 
 impl DynamoStore {
     fn refresh_put(&self, record: &RefreshRecord) -> TransactWriteItem {
-        let item = RefreshItem {
+        self.put(to_item(refresh_key(&record.token_hash), &self.refresh_item(record)), Some("attribute_not_exists(pk)"), &[])
+    }
+
+    fn refresh_item(&self, record: &RefreshRecord) -> RefreshItem {
+        RefreshItem {
             family_id: record.family_id.clone(),
             user_id: record.user_id.0.clone(),
             amr: record.amr.clone(),
@@ -648,8 +659,7 @@ impl DynamoStore {
             spent_at: None,
             sealed_successor: None,
             expires_at: record.expires_at,
-        };
-        self.put(to_item(refresh_key(&record.token_hash), &item), Some("attribute_not_exists(pk)"), &[])
+        }
     }
 }
 
@@ -686,10 +696,19 @@ impl DynamoStore {
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
-        if self.transact(vec![self.refresh_put(first)]).await? {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable("refresh token collision".into()))
+        // A plain conditional put: a one-item transaction would cost twice the write units.
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(refresh_key(&first.token_hash), &self.refresh_item(first))))
+            .condition_expression("attribute_not_exists(pk)");
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::Unavailable("refresh token collision".into()))
+            }
+            Err(e) => Err(unavailable(e)),
         }
     }
 

@@ -30,26 +30,47 @@ pub fn install_process_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// rustls' client configuration, built once per process: loading the platform's root
-/// certificates reads every file of /etc/ssl/certs (4–37 ms here, benches/README.md), so the
-/// SDK's client and Twilio's share one load.
+/// rustls' client configuration, built once per process and shared by the SDK's client and
+/// Twilio's. The trust anchors are Mozilla's, compiled in (`webpki-roots`): building them costs
+/// microseconds, where loading the platform store read and parsed every file of /etc/ssl/certs
+/// at each cold start (~5 ms of init, 4–37 ms in-process; benches/README.md, section 2).
+/// `SSL_CERT_FILE`, when set, replaces them with that PEM bundle, as it does for OpenSSL: for a
+/// private CA (the local TLS bench) or a corporate proxy.
 fn tls_config() -> rustls::ClientConfig {
     static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
+            let roots = match std::env::var_os("SSL_CERT_FILE") {
+                Some(path) => roots_from_pem_file(path.as_ref()).unwrap_or_else(|problem| {
+                    crate::runtime::fail_start(format!("SSL_CERT_FILE {}", problem))
+                }),
+                None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+            };
             let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-                .expect("the platform's root certificates load (/etc/ssl/certs)");
             let mut config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .expect("ring supports TLS 1.2 and 1.3")
-                .dangerous() // not dangerous: the platform verifier is the standard verification
-                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_root_certificates(roots)
                 .with_no_client_auth();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
             config
         })
         .clone()
+}
+
+/// Every certificate of a PEM bundle as a trust anchor; an unreadable file, or one without a
+/// usable certificate, is an error (a typo must not leave the function trusting nothing).
+fn roots_from_pem_file(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let named = |e: &dyn std::fmt::Display| format!("{:?}: {e}", path);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| named(&e))? {
+        roots.add(cert.map_err(|e| named(&e))?).map_err(|e| named(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(named(&"holds no certificate"));
+    }
+    Ok(roots)
 }
 
 /// A reqwest client with the settings every outbound call shares. Each caller gets its own
@@ -64,8 +85,8 @@ pub fn reqwest_client(connect_timeout: Duration) -> reqwest::Client {
         .expect("a reqwest client with a prebuilt TLS configuration builds")
 }
 
-/// The HTTP client for the AWS SDK clients. Built eagerly, so the root certificates load during
-/// the cold start's init rather than in the first request.
+/// The HTTP client for the AWS SDK clients. Built eagerly (its TLS configuration is cheap now),
+/// so a bad `SSL_CERT_FILE` stops the cold start rather than the first request.
 pub fn sdk_http_client() -> SharedHttpClient {
     let eager = (DEFAULT_CONNECT_TIMEOUT, reqwest_client(DEFAULT_CONNECT_TIMEOUT));
     SharedHttpClient::new(SdkOverReqwest { clients: Mutex::new(vec![eager]) })
@@ -148,5 +169,33 @@ fn connector_error(err: reqwest::Error) -> ConnectorError {
         ConnectorError::io(err.into())
     } else {
         ConnectorError::other(err.into(), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_refused_with_its_path() {
+        let dir = std::env::temp_dir().join(format!("sms-mfa-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.join("missing.pem");
+        for path in [&empty, &missing] {
+            let err = roots_from_pem_file(path).unwrap_err();
+            assert!(err.contains(path.to_str().unwrap()), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_compiled_in_roots_are_mozillas() {
+        // Amazon Root CA 1 signs DynamoDB's and Secrets Manager's certificates.
+        let named = |name: &[u8]| webpki_roots::TLS_SERVER_ROOTS.iter().any(|a| a.subject.windows(name.len()).any(|w| w == name));
+        assert!(named(b"Amazon Root CA 1") && named(b"Starfield Services Root Certificate Authority - G2"));
+        let config = tls_config();
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 }

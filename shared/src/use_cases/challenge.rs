@@ -1,6 +1,6 @@
 //! Challenges: the send caps every code passes, the first send, verify and resend.
 
-use super::{AuthService, Caller, ChallengeView};
+use super::{limited, AuthService, Caller, ChallengeView};
 use crate::{
     audit,
     config::Limits,
@@ -43,7 +43,7 @@ impl AuthService {
         let l = &self.limits;
         self.hit(format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
         self.hit(format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
-        self.hit("send#global".into(), l.sends_global_hour, Limits::HOUR).await
+        limited(self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?)
     }
 
     /// Stores the challenge, then sends the code; a failed send leaves no challenge behind.

@@ -121,6 +121,8 @@ pub struct AuthService {
     /// How long real sends and provider checks took lately, for the decoys to match.
     send_latency: password::LatencyEstimate,
     check_latency: password::LatencyEstimate,
+    /// The global send cap, sharded: every send counts against it (README "Scale").
+    global_sends: crate::sharded_limit::ShardedLimit,
 }
 
 fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
@@ -134,6 +136,7 @@ impl AuthService {
     /// Decoys get a per-instance random key until `with_decoy_secret` gives the shared one;
     /// notifications are off until `with_notifier`.
     pub fn new(ports: Ports, sessions: SessionService, limits: Limits) -> Self {
+        let global_sends = crate::sharded_limit::ShardedLimit::new(ports.limiter.clone(), "send#global");
         AuthService {
             ports,
             sessions,
@@ -143,6 +146,7 @@ impl AuthService {
             decoys: DecoyPhones::random(),
             send_latency: password::LatencyEstimate::for_sends(),
             check_latency: password::LatencyEstimate::for_checks(),
+            global_sends,
         }
     }
 
