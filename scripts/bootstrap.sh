@@ -20,6 +20,8 @@ REQUIREMENTS=(
   "cargo-lambda>=1.8,<2"
   "ziglang>=0.13"
   "cryptography>=42"
+  # An authenticator app for the e2e tests: TOTP codes computed independently of the service.
+  "pyotp>=2.9,<3"
 )
 
 stamp_key() {
