@@ -23,6 +23,8 @@ REQUIREMENTS=(
   "cryptography>=42"
   # A verifier nobody here wrote, for the interop tests (tests/interop/pyjwt_verify.py).
   "PyJWT>=2.8,<3"
+  # An authenticator app for the e2e tests: TOTP codes computed independently of the service.
+  "pyotp>=2.9,<3"
 )
 
 stamp_key() {

@@ -124,6 +124,17 @@ def events():
                               "new_password": "a brand new passphrase"}, bearer=ACCESS_TOKEN),
         "me-delete": event("me-delete", "DELETE", "/me", {"password": PASSWORD},
                            bearer=ACCESS_TOKEN),
+        "totp-enrol": event("totp-enrol", "POST", "/me/factors/totp", {"password": PASSWORD},
+                            bearer=ACCESS_TOKEN),
+        "totp-confirm": event("totp-confirm", "POST", "/me/factors/totp/confirm",
+                              {"code": "123456"}, bearer=ACCESS_TOKEN),
+        "totp-remove": event("totp-remove", "DELETE", "/me/factors/totp",
+                             {"password": PASSWORD, "code": "123456"}, bearer=ACCESS_TOKEN),
+        "recovery-codes": event("recovery-codes", "POST", "/me/recovery-codes",
+                                {"password": PASSWORD, "code": "123456"}, bearer=ACCESS_TOKEN),
+        "verify-recovery-code": event("verify-recovery-code", "POST", "/auth/verify",
+                                      {"challenge_id": CHALLENGE_ID,
+                                       "recovery_code": "abcd-efgh-ijkl-mnop"}),
     }
 
 

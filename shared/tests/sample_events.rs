@@ -36,6 +36,11 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
         ("me.json", "GET", "/me"),
         ("me-password.json", "POST", "/me/password"),
         ("me-delete.json", "DELETE", "/me"),
+        ("totp-enrol.json", "POST", "/me/factors/totp"),
+        ("totp-confirm.json", "POST", "/me/factors/totp/confirm"),
+        ("totp-remove.json", "DELETE", "/me/factors/totp"),
+        ("recovery-codes.json", "POST", "/me/recovery-codes"),
+        ("verify-recovery-code.json", "POST", "/auth/verify"),
     ];
     let on_disk = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")).unwrap().count();
     assert_eq!(on_disk, routes.len(), "every event file is listed here");
