@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sms_mfa::{
-    use_cases::{ChallengeView, Registered},
+    use_cases::{ChallengeView, Registered, UserInfo},
     domain::{ChallengeFactor, Channel, Purpose, UserView},
     http::error_response,
     use_cases::sessions::TokenPair,
@@ -540,6 +540,20 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
         assert_eq!(required(&spec, name), keys, "{name}.required (left) vs serialized keys (right)");
         assert_eq!(property_names(&spec, name), keys, "{name}.properties (left) vs serialized keys (right)");
     }
+
+    // UserInfo: the optional recovery_codes_remaining is a property but not required.
+    let mut info = UserInfo {
+        sub: user.id.clone(),
+        email: user.email.clone(),
+        phone_number: "+14155550123".into(),
+        phone_number_verified: true,
+        created_at: 1_795_262_400,
+        factors: vec!["phone"],
+        recovery_codes_remaining: None,
+    };
+    assert_eq!(required(&spec, "UserInfo"), keys_of(&info), "UserInfo.required vs serialized keys");
+    info.recovery_codes_remaining = Some(10);
+    assert_eq!(property_names(&spec, "UserInfo"), keys_of(&info), "UserInfo.properties vs serialized keys");
 
     // The nested schemas are the same ones.
     let tokens_user = schema(&spec, "Tokens").pointer("/properties/user").unwrap();

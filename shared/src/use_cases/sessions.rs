@@ -193,28 +193,30 @@ impl SessionService {
         let Some(record) = self.store.find(&token.hash()).await? else {
             return Ok(());
         };
-        let Some(user) = self.users.get(&record.user_id).await? else {
-            return Ok(());
-        };
-        let now = self.clock.now();
-        let families = self.families_to_revoke(&user.id, None).await?;
-        let change = CredentialChange {
-            user: &user,
-            new_password_hash: None,
-            consume: None,
-            clear_limit: None,
-            revoke_families: &families,
-            revoked_until: self.revoked_until(now),
-            now,
-            keep_session: None,
-        };
-        if !self.users.update_credentials(&change).await? {
-            // The password changed meanwhile, which ended these sessions too; the family at hand
-            // ends anyway.
-            self.revoke(&record.family_id, now).await?;
+        // The write is conditional on the password read: should a password change land in
+        // between, read the account again rather than leave its kept session alive.
+        for _ in 0..3 {
+            let Some(user) = self.users.get(&record.user_id).await? else {
+                return Ok(());
+            };
+            let now = self.clock.now();
+            let families = self.families_to_revoke(&user.id, None).await?;
+            let change = CredentialChange {
+                user: &user,
+                new_password_hash: None,
+                consume: None,
+                clear_limit: None,
+                revoke_families: &families,
+                revoked_until: self.revoked_until(now),
+                now,
+                keep_session: None,
+            };
+            if self.users.update_credentials(&change).await? {
+                audit::record(audit::Event::GlobalLogout, audit::Subject::user(&user.id));
+                return Ok(());
+            }
         }
-        audit::record(audit::Event::GlobalLogout, audit::Subject::user(&user.id));
-        Ok(())
+        Err(AuthError::internal("global logout lost three races with password changes"))
     }
 
     /// Every refresh family of the user except `keep` (the caller's own session).
