@@ -9,7 +9,7 @@ mod user;
 pub use challenge::{Challenge, ChallengeId, ChallengeStatus, Channel, OtpCode, Purpose};
 pub use email::Email;
 pub use password::{Password, PasswordPolicy};
-pub use phone::Phone;
+pub use phone::{Phone, SmsRegions};
 pub use user::{User, UserId, UserView};
 
 /// Seconds since the Unix epoch: what DynamoDB's TTL and JWT claims use.

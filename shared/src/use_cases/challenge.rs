@@ -6,6 +6,7 @@ use crate::{
     config::Limits,
     domain::*,
     error::{AuthError, DeliveryError},
+    metrics::{Limit, LoginOutcome, Metric},
     ports::*,
     use_cases::sessions::TokenPair,
 };
@@ -31,9 +32,19 @@ impl AuthService {
     /// per source IP, and the global cost fuse.
     async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
         let l = &self.limits;
-        self.hit(format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
-        self.hit(format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
-        self.hit("send#global".into(), l.sends_global_hour, Limits::HOUR).await
+        let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+        self.hit(Limit::SendsPerPhone, who, format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
+        self.hit(Limit::SendsPerIp, who, format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
+        self.hit(Limit::SendsGlobal, who, "send#global".into(), l.sends_global_hour, Limits::HOUR).await
+    }
+
+    /// A send the provider refused or failed: Twilio's own per-number limit is audited as a limit.
+    fn send_failed(&self, err: &DeliveryError, to: &Phone, caller: &Caller) {
+        tracing::warn!(error = %err, to = %to, "code delivery failed");
+        if matches!(err, DeliveryError::TooManySends) {
+            let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+            audit::limit_hit(Limit::ProviderSendsPerNumber, who);
+        }
     }
 
     /// Stores the challenge, then sends the code; a failed send leaves no challenge behind.
@@ -65,7 +76,7 @@ impl AuthService {
             }
             Ok(None) => {}
             Err(err) => {
-                tracing::warn!(error = %err, to = %to, "code delivery failed");
+                self.send_failed(&err, to, caller);
                 if let Err(undo) = self.ports.challenges.delete(&id).await {
                     tracing::error!(error = %undo, "could not remove the challenge of a failed send");
                 }
@@ -73,6 +84,7 @@ impl AuthService {
             }
         }
         tracing::info!(challenge = %id.0, purpose = ?purpose, channel = channel.as_str(), to = %to, "code sent");
+        Metric::code_sent(channel, to).emit();
         Ok(ChallengeView::of(&challenge, now))
     }
 
@@ -95,11 +107,12 @@ impl AuthService {
         // Counted before the code is compared: parallel guesses cannot exceed the limit.
         let challenge = match self.ports.challenges.count_attempt(&cmd.challenge_id, now).await? {
             AttemptOutcome::Counted { challenge } => challenge,
-            AttemptOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
+            AttemptOutcome::Exhausted => return Err(self.dead_challenge(caller)),
             AttemptOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         if !self.ports.otp.check(&challenge, &cmd.code).await? {
             audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(&challenge, caller));
+            Metric::VerificationsFailed { purpose: challenge.purpose }.emit();
             return Err(AuthError::InvalidCode {
                 attempts_remaining: challenge.max_attempts.saturating_sub(challenge.attempts),
             });
@@ -118,6 +131,7 @@ impl AuthService {
             _ => user,
         };
         tracing::info!(challenge = %challenge.id.0, purpose = ?challenge.purpose, "challenge approved");
+        Metric::VerificationsPassed { purpose: challenge.purpose }.emit();
         match challenge.purpose {
             Purpose::PhoneChange => {
                 audit::record(audit::Event::PhoneChanged, audit::Subject::of(&user, caller));
@@ -127,9 +141,18 @@ impl AuthService {
                 let amr = ["pwd", challenge.channel.amr(), "mfa"].map(String::from).to_vec();
                 let tokens = self.sessions.start(&user, amr).await?;
                 audit::record(audit::Event::LoginCompleted, audit::Subject::of(&user, caller));
+                if challenge.purpose == Purpose::Login {
+                    Metric::Logins { outcome: LoginOutcome::Completed }.emit();
+                }
                 Ok(Verified::Tokens(tokens))
             }
         }
+    }
+
+    /// The challenge reached its check limit: it is dead (audited as a limit).
+    fn dead_challenge(&self, caller: &Caller) -> AuthError {
+        audit::limit_hit(Limit::ChecksPerChallenge, audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() });
+        AuthError::TooManyAttempts
     }
 
     async fn save_verified_phone(&self, user: User, phone: &Phone) -> Result<User, AuthError> {
@@ -150,6 +173,9 @@ impl AuthService {
             .ok_or(AuthError::ChallengeInvalid)?;
         let channel = cmd.channel.unwrap_or(current.channel);
         self.ensure_channel(channel)?;
+        // SMS_ALLOWED_COUNTRIES may have changed since the challenge started: checked before the
+        // resend is claimed (stored) and sent.
+        self.ensure_sms_region(&current.phone, caller)?;
         let generated = self.ports.otp.generate(&current.id);
         let new_expiry = now + self.limits.otp_ttl.as_secs() as i64;
         let hash = generated.as_ref().map(|g| g.hash.as_str());
@@ -160,12 +186,19 @@ impl AuthService {
             .await?;
         let challenge = match claimed {
             ResendOutcome::Ready { challenge } => challenge,
-            ResendOutcome::TooSoon { retry_after } => return Err(AuthError::ResendTooSoon { retry_after }),
-            ResendOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
+            ResendOutcome::TooSoon { retry_after } => {
+                let who = audit::Subject::of_challenge(&current, caller);
+                audit::limit_hit(Limit::ResendCooldown, who);
+                return Err(AuthError::ResendTooSoon { retry_after });
+            }
+            ResendOutcome::Exhausted => return Err(self.dead_challenge(caller)),
             ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         let sent = match self.count_send(&challenge.phone, caller).await {
-            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(AuthError::from),
+            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(|err| {
+                self.send_failed(&err, &challenge.phone, caller);
+                AuthError::from(err)
+            }),
             Err(limit) => Err(limit),
         };
         match sent {
@@ -173,6 +206,7 @@ impl AuthService {
                 if let Some(provider_ref) = provider_ref.filter(|r| Some(r) != challenge.provider_ref.as_ref()) {
                     self.ports.challenges.set_provider_ref(&challenge.id, &provider_ref).await?;
                 }
+                Metric::code_sent(channel, &challenge.phone).emit();
                 Ok(ChallengeView::of(&challenge, now))
             }
             Err(err) => {
