@@ -71,6 +71,20 @@ pub enum Limit {
 }
 
 impl Limit {
+    pub const ALL: [Limit; 11] = [
+        Limit::RegistrationsPerIp,
+        Limit::LoginsPerIp,
+        Limit::LoginFailuresPerAccount,
+        Limit::SendsPerPhone,
+        Limit::SendsPerIp,
+        Limit::SendsGlobal,
+        Limit::ResendCooldown,
+        Limit::ChecksPerChallenge,
+        Limit::ProviderSendsPerNumber,
+        Limit::SmsCountries,
+        Limit::FactorFailuresPerAccount,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Limit::RegistrationsPerIp => "registrations_per_ip",
