@@ -36,6 +36,8 @@ pub enum Event {
     AccountDeleted,
     /// A wrong password at login (the account may not exist: then only the IP is known).
     PasswordFailed,
+    /// A code went out (first send or resend): "which numbers got most codes".
+    CodeSent,
 }
 
 impl Event {
@@ -57,6 +59,7 @@ impl Event {
             Event::GlobalLogout => "global_logout",
             Event::AccountDeleted => "account_deleted",
             Event::PasswordFailed => "password_failed",
+            Event::CodeSent => "code_sent",
         }
     }
 }

@@ -85,6 +85,7 @@ impl AuthService {
         }
         tracing::info!(challenge = %id.0, purpose = ?purpose, channel = channel.as_str(), to = %to, "code sent");
         Metric::code_sent(channel, to).emit();
+        audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
         Ok(ChallengeView::of(&challenge, now))
     }
 
@@ -207,6 +208,7 @@ impl AuthService {
                     self.ports.challenges.set_provider_ref(&challenge.id, &provider_ref).await?;
                 }
                 Metric::code_sent(channel, &challenge.phone).emit();
+                audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
                 Ok(ChallengeView::of(&challenge, now))
             }
             Err(err) => {

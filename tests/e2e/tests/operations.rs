@@ -105,7 +105,9 @@ async fn a_flow_writes_its_audit_and_metric_lines_and_no_secret() {
     tokio::time::sleep(REFRESH_REUSE_GRACE + Duration::from_secs(1)).await;
     stack.refresh(&tokens.refresh_token).await.expect_invalid_token();
 
-    let expected_events = ["sign_up", "code_failed", "login_completed", "login_started", "login_completed", "password_failed", "refresh_reuse"];
+    let expected_events = [
+        "code_sent", "sign_up", "code_failed", "login_completed", "code_sent", "login_started", "login_completed", "password_failed", "refresh_reuse",
+    ];
     let lines = log_until("the flow's audit lines", |lines| audit_of(lines, &account.user_id).len() >= expected_events.len()).await;
     let audit = audit_of(&lines, &account.user_id);
     let events: Vec<&str> = audit.iter().map(|l| l["audit"].as_str().unwrap()).collect();
@@ -120,8 +122,10 @@ async fn a_flow_writes_its_audit_and_metric_lines_and_no_secret() {
         }
     }
     let request = |i: usize| audit[i]["request_id"].as_str().unwrap().to_owned();
+    assert_eq!((request(0), request(4)), (request(1), request(5)), "a code_sent line belongs to its sign-up or login");
 
-    // The metric lines of each request, counted.
+    // The metric lines of each request (by its main audit event), counted.
+    let main_events = [1, 2, 3, 5, 6, 7, 8];
     let expected: [(&[(&str, usize)], &str); 7] = [
         (&[("CodesSent", 1), ("Latency", 1)], "POST /auth/register"),
         (&[("VerificationsFailed", 1), ("Latency", 1)], "POST /auth/verify"),
@@ -131,20 +135,21 @@ async fn a_flow_writes_its_audit_and_metric_lines_and_no_secret() {
         (&[("Logins", 1), ("Latency", 1)], "POST /auth/login"),
         (&[("RefreshTokenReuse", 1), ("Latency", 1)], "POST /auth/refresh"),
     ];
-    for (i, (counts, route)) in expected.iter().enumerate() {
-        let metrics = metrics_of(&lines, &request(i));
-        assert_counts(&metrics, counts, expected_events[i]);
-        assert_eq!(metrics["Latency"][0]["Route"], *route, "{}", expected_events[i]);
+    for (&event, (counts, route)) in main_events.iter().zip(&expected) {
+        let metrics = metrics_of(&lines, &request(event));
+        assert_counts(&metrics, counts, expected_events[event]);
+        assert_eq!(metrics["Latency"][0]["Route"], *route, "{}", expected_events[event]);
     }
-    let sent = &metrics_of(&lines, &request(0))["CodesSent"][0];
+    let of = |event: usize, metric: &str| metrics_of(&lines, &request(event))[metric][0].clone();
+    let sent = of(1, "CodesSent");
     assert_eq!((sent["Channel"].as_str(), sent["CallingCode"].as_str(), sent["CodesSent"].as_u64()), (Some("sms"), Some("44"), Some(1)));
-    assert_eq!(metrics_of(&lines, &request(1))["VerificationsFailed"][0]["Purpose"], "signup");
-    assert_eq!(metrics_of(&lines, &request(2))["VerificationsPassed"][0]["Purpose"], "signup");
-    assert_eq!(metrics_of(&lines, &request(3))["Logins"][0]["Outcome"], "started");
-    assert_eq!(metrics_of(&lines, &request(4))["VerificationsPassed"][0]["Purpose"], "login");
-    assert_eq!(metrics_of(&lines, &request(4))["Logins"][0]["Outcome"], "completed");
-    assert_eq!(metrics_of(&lines, &request(5))["Logins"][0]["Outcome"], "password_failed");
-    assert_eq!(metrics_of(&lines, &request(6))["Latency"][0]["status"], 401);
+    assert_eq!(of(2, "VerificationsFailed")["Purpose"], "signup");
+    assert_eq!(of(3, "VerificationsPassed")["Purpose"], "signup");
+    assert_eq!(of(5, "Logins")["Outcome"], "started");
+    assert_eq!(of(6, "VerificationsPassed")["Purpose"], "login");
+    assert_eq!(of(6, "Logins")["Outcome"], "completed");
+    assert_eq!(of(7, "Logins")["Outcome"], "password_failed");
+    assert_eq!(of(8, "Latency")["status"], 401);
 
     // No secret in any line of these requests (audit, metric and the function's own logs).
     let requests: Vec<String> = (0..audit.len()).map(request).collect();
