@@ -466,11 +466,13 @@ def main():
         # Nothing listens on port 9 (discard): init never connects, so timing it needs no DB.
         "AWS_ENDPOINT_URL_DYNAMODB": args.dynamodb or "http://127.0.0.1:9",
         "JWT_SIGNING_KEY": key.pem,
+        "TOTP_ENCRYPTION_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
         "OTP_PROVIDER": "builtin",
         "SMS_SENDER": "log",
         # The (db) scenarios send thousands of requests from one IP within the hour.
         "LOGINS_PER_IP_HOUR": big, "REGISTRATIONS_PER_IP_HOUR": big, "SENDS_PER_IP_HOUR": big,
         "SENDS_GLOBAL_HOUR": big, "OTP_SENDS_PER_PHONE": big, "LOGIN_FAILURES_PER_ACCOUNT": big,
+        "FACTOR_FAILURES_PER_ACCOUNT": big,
     }
 
     for kv in args.env:

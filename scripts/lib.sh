@@ -23,6 +23,8 @@ CONFIG_VARS=(
   ACCESS_TOKEN_TTL_SECONDS REFRESH_TOKEN_TTL_SECONDS OTP_TTL_SECONDS OTP_MAX_ATTEMPTS
   RESEND_COOLDOWN_SECONDS OTP_SENDS_PER_PHONE LOGIN_FAILURES_PER_ACCOUNT
   REGISTRATIONS_PER_IP_HOUR LOGINS_PER_IP_HOUR SENDS_PER_IP_HOUR SENDS_GLOBAL_HOUR
+  SECURITY_NOTIFICATIONS
+  TOTP_ENCRYPTION_KEY TOTP_KEY_SECRET_ARN TOTP_ISSUER FACTOR_FAILURES_PER_ACCOUNT
   SMS_ALLOWED_COUNTRIES METRICS_NAMESPACE
 )
 
@@ -312,6 +314,8 @@ new_stack_env() {
     [JWT_ISSUER]="http://127.0.0.1:$port"
     [JWT_AUDIENCE]=sms-mfa
     [JWT_SIGNING_KEY]="$(cat "$JWT_KEY_FILE")"
+    # Seals authenticator secrets; a fresh one per stack (its table is fresh too).
+    [TOTP_ENCRYPTION_KEY]="$(head -c 32 /dev/urandom | base64)"
     [RUST_LOG]=info
   )
 }
@@ -339,7 +343,7 @@ describe_stack_env() {
   local key
   while read -r key; do
     case "$key" in
-      JWT_SIGNING_KEY|TWILIO_AUTH_TOKEN|AWS_SECRET_ACCESS_KEY) echo "  $key=<set>" ;;
+      JWT_SIGNING_KEY|TWILIO_AUTH_TOKEN|AWS_SECRET_ACCESS_KEY|TOTP_ENCRYPTION_KEY) echo "  $key=<set>" ;;
       *) echo "  $key=${STACK_ENV[$key]}" ;;
     esac
   done < <(printf '%s\n' "${!STACK_ENV[@]}" | sort)
@@ -349,7 +353,7 @@ describe_stack_env() {
 # cargo lambda watch
 
 # Function binaries served by `cargo lambda watch` (one per functions/<name>).
-FUNCTION_BINS=(register login verify session phone protected jwks)
+FUNCTION_BINS=(register login verify session phone protected jwks account)
 
 # watch_cmd PORT ENV_FILE [EXTRA ARGS...] : sets WATCH_CMD, the `cargo lambda watch` command line
 # serving every binary at http://127.0.0.1:PORT/lambda-url/<bin>/<rest>. --concurrency lets

@@ -116,6 +116,8 @@ pub struct Limits {
     pub logins_per_ip_hour: u32,
     pub sends_per_ip_hour: u32,
     pub sends_global_hour: u32,
+    /// Wrong second-factor answers per account per 15 minutes, across every challenge and route.
+    pub factor_failures_per_account: u32,
     /// `SMS_ALLOWED_COUNTRIES`: the regions codes may go to (empty: all), checked before a
     /// code is stored or sent.
     pub sms_regions: crate::domain::SmsRegions,
@@ -137,6 +139,7 @@ impl Limits {
             logins_per_ip_hour: env.positive("LOGINS_PER_IP_HOUR", 100)?,
             sends_per_ip_hour: env.positive("SENDS_PER_IP_HOUR", 30)?,
             sends_global_hour: env.positive("SENDS_GLOBAL_HOUR", 1000)?,
+            factor_failures_per_account: env.positive("FACTOR_FAILURES_PER_ACCOUNT", 10)?,
             sms_regions: crate::domain::SmsRegions::parse(&env.optional("SMS_ALLOWED_COUNTRIES").unwrap_or_default())
                 .map_err(|why| problem("SMS_ALLOWED_COUNTRIES", format!("must list ISO 3166 alpha-2 regions: {why}")))?,
         })
@@ -162,10 +165,47 @@ pub enum SmsSenderKind {
     Log,
 }
 
+/// `SECURITY_NOTIFICATIONS`: SMS to the account's phone after a reset, a password or phone
+/// change, an authenticator added or removed, a deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityNotifications {
+    /// Unset: on when a Messaging sender is configured, off otherwise.
+    WhenPossible,
+    /// `sms`: on, and a start without a Messaging sender is a configuration error.
+    Sms,
+    /// `off`.
+    Off,
+}
+
+impl SecurityNotifications {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        match env.optional("SECURITY_NOTIFICATIONS").as_deref() {
+            None => Ok(SecurityNotifications::WhenPossible),
+            Some("sms") => Ok(SecurityNotifications::Sms),
+            Some("off") => Ok(SecurityNotifications::Off),
+            Some(other) => Err(problem("SECURITY_NOTIFICATIONS", format!("must be sms or off, got {other:?}"))),
+        }
+    }
+
+    /// Whether to send, given whether a Messaging sender is configured.
+    pub fn resolve(self, sender_configured: bool) -> Result<bool, ConfigError> {
+        match (self, sender_configured) {
+            (SecurityNotifications::Off, _) => Ok(false),
+            (SecurityNotifications::WhenPossible, configured) => Ok(configured),
+            (SecurityNotifications::Sms, true) => Ok(true),
+            (SecurityNotifications::Sms, false) => Err(problem(
+                "SECURITY_NOTIFICATIONS",
+                "=sms needs a Messaging sender (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER, or SMS_SENDER=log locally)",
+            )),
+        }
+    }
+}
+
 /// How codes are made and delivered.
 pub struct DeliveryConfig {
     pub provider: OtpProviderKind,
     pub sms_sender: SmsSenderKind,
+    pub notifications: SecurityNotifications,
     pub twilio: TwilioSource,
     pub verify_base_url: String,
     pub api_base_url: String,
@@ -271,10 +311,45 @@ impl DeliveryConfig {
         Ok(DeliveryConfig {
             provider,
             sms_sender,
+            notifications: SecurityNotifications::from_env(env)?,
             twilio,
             verify_base_url: env.url("TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com")?,
             api_base_url: env.url("TWILIO_API_BASE_URL", "https://api.twilio.com")?,
         })
+    }
+}
+
+/// Authenticator apps: the issuer shown in the app, and where the key that seals their
+/// secrets comes from (never the table).
+pub struct TotpConfig {
+    pub issuer: String,
+    pub key: TotpKeySource,
+}
+
+pub enum TotpKeySource {
+    /// `TOTP_ENCRYPTION_KEY`: 32 bytes, base64 (local runs and tests).
+    Raw(secrecy::SecretBox<[u8; 32]>),
+    /// `TOTP_KEY_SECRET_ARN`: a Secrets Manager secret string (the template generates it).
+    SecretsManager { arn: String },
+}
+
+impl TotpConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        use base64::{engine::general_purpose::STANDARD, Engine};
+        let key = match (env.optional("TOTP_ENCRYPTION_KEY"), env.optional("TOTP_KEY_SECRET_ARN")) {
+            (Some(raw), _) => {
+                let bytes = STANDARD.decode(raw.as_bytes()).ok().and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+                let bytes = bytes.ok_or_else(|| problem("TOTP_ENCRYPTION_KEY", "must be 32 bytes in base64 (openssl rand -base64 32)"))?;
+                TotpKeySource::Raw(secrecy::SecretBox::new(Box::new(bytes)))
+            }
+            (None, Some(arn)) => TotpKeySource::SecretsManager { arn },
+            (None, None) => return Err(problem("TOTP_ENCRYPTION_KEY", "is missing (or set TOTP_KEY_SECRET_ARN)")),
+        };
+        let issuer = env.optional("TOTP_ISSUER").unwrap_or_else(|| "sms-mfa".into());
+        if issuer.contains(':') {
+            return Err(problem("TOTP_ISSUER", "must not contain ':' (it separates issuer and account in the otpauth label)"));
+        }
+        Ok(TotpConfig { issuer, key })
     }
 }
 
@@ -310,6 +385,7 @@ mod tests {
         assert_eq!(limits.login_failures_per_account, 10);
         assert_eq!((limits.registrations_per_ip_hour, limits.logins_per_ip_hour), (20, 100));
         assert_eq!((limits.sends_per_ip_hour, limits.sends_global_hour), (30, 1000));
+        assert_eq!(limits.factor_failures_per_account, 10);
     }
 
     #[test]
@@ -376,6 +452,18 @@ mod tests {
     }
 
     #[test]
+    fn security_notifications_default_to_the_sender_and_name_the_variable() {
+        let parse = |v: &str| SecurityNotifications::from_env(&Env::from_pairs([("SECURITY_NOTIFICATIONS", v)]));
+        assert_eq!(SecurityNotifications::from_env(&Env::from_pairs([])).unwrap(), SecurityNotifications::WhenPossible);
+        assert_eq!(parse("off").unwrap(), SecurityNotifications::Off);
+        assert_eq!(parse("email").unwrap_err().var, "SECURITY_NOTIFICATIONS");
+        assert!(SecurityNotifications::WhenPossible.resolve(true).unwrap());
+        assert!(!SecurityNotifications::WhenPossible.resolve(false).unwrap());
+        assert!(!SecurityNotifications::Off.resolve(true).unwrap());
+        assert_eq!(parse("sms").unwrap().resolve(false).unwrap_err().var, "SECURITY_NOTIFICATIONS");
+    }
+
+    #[test]
     fn unknown_provider_is_refused() {
         let err = DeliveryConfig::from_env(&Env::from_pairs([("OTP_PROVIDER", "carrier-pigeon")])).err().unwrap();
         assert_eq!(err.var, "OTP_PROVIDER");
@@ -391,5 +479,22 @@ mod tests {
             KeySource::SecretsManager { .. } => panic!("expected a PEM"),
         }
         assert_eq!(config.access_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn the_totp_key_is_32_bytes_and_named_when_wrong() {
+        let err = TotpConfig::from_env(&Env::from_pairs([])).err().expect("a key is required");
+        assert_eq!(err.var, "TOTP_ENCRYPTION_KEY");
+        let err = TotpConfig::from_env(&Env::from_pairs([("TOTP_ENCRYPTION_KEY", "c2hvcnQ=")])).err().expect("too short");
+        assert_eq!(err.var, "TOTP_ENCRYPTION_KEY");
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let config = TotpConfig::from_env(&Env::from_pairs([("TOTP_ENCRYPTION_KEY", key)])).unwrap();
+        assert_eq!(config.issuer, "sms-mfa");
+        assert!(matches!(config.key, TotpKeySource::Raw(_)));
+        let config = TotpConfig::from_env(&Env::from_pairs([("TOTP_KEY_SECRET_ARN", "arn:x"), ("TOTP_ISSUER", "Acme")])).unwrap();
+        assert!(matches!(config.key, TotpKeySource::SecretsManager { .. }));
+        assert_eq!(config.issuer, "Acme");
+        let err = TotpConfig::from_env(&Env::from_pairs([("TOTP_ENCRYPTION_KEY", key), ("TOTP_ISSUER", "a:b")])).err().unwrap();
+        assert_eq!(err.var, "TOTP_ISSUER");
     }
 }

@@ -39,6 +39,10 @@ pub enum AuthError {
     ChannelUnavailable(String),
     #[error("the SMS provider is unavailable; try again shortly")]
     SmsUnavailable,
+    #[error("an authenticator app is already active; remove it before adding another")]
+    FactorExists,
+    #[error("this account has an authenticator app: send totp_code or recovery_code as well")]
+    FactorRequired,
     /// Anything unexpected: the detail goes to the log only.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

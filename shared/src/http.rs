@@ -136,6 +136,8 @@ pub fn error_response(err: &AuthError) -> Response<Body> {
         RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         ResendTooSoon { .. } => (StatusCode::TOO_MANY_REQUESTS, "resend_too_soon"),
         SmsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "sms_unavailable"),
+        FactorExists => (StatusCode::CONFLICT, "factor_exists"),
+        FactorRequired => (StatusCode::UNAUTHORIZED, "factor_required"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     let mut body = serde_json::json!({ "error": code, "message": err.to_string() });

@@ -36,6 +36,33 @@ pub trait UserStore: Send + Sync {
     async fn get(&self, id: &UserId) -> StoreResult<Option<User>>;
     /// Sets the phone and marks it verified; false when the account is gone (replaced).
     async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool>;
+    /// Applies a credential change in ONE transaction (see `CredentialChange`); false when its
+    /// challenge was already used (or expired) or the account changed or went meanwhile.
+    async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool>;
+    /// Removes the account and every item that names it by id, email or phone, apart from
+    /// rate-limit counters (they expire with their window); false when it was already gone.
+    async fn delete_account(&self, user: &User) -> StoreResult<bool>;
+}
+
+/// What a reset, a password change and a global logout write, all at once: so no request can
+/// see a new password with old sessions alive, and a reset code sets a password at most once.
+#[derive(Debug)]
+pub struct CredentialChange<'a> {
+    pub user: &'a User,
+    /// The new argon2 PHC string; None keeps the password (global logout).
+    pub new_password_hash: Option<&'a str>,
+    /// A challenge marked used in the same transaction (reset): it must still be pending and live.
+    pub consume: Option<&'a ChallengeId>,
+    /// A limiter window cleared in the same transaction: (limiter key, window length).
+    pub clear_limit: Option<(&'a str, Duration)>,
+    /// Refresh-token families to revoke (every family of the user but `keep_session`).
+    pub revoke_families: &'a [String],
+    /// Revocation markers live this long (as long as any token of a family could).
+    pub revoked_until: UnixTime,
+    /// Becomes the user's `tokens_valid_after`.
+    pub now: UnixTime,
+    /// Becomes the user's `kept_session`.
+    pub keep_session: Option<&'a str>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,6 +166,8 @@ pub trait SessionStore: Send + Sync {
     async fn find_active(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshRecord>>;
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool>;
     async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// Every refresh-token family the user has (revoked ones included).
+    async fn families_of(&self, user: &UserId) -> StoreResult<Vec<String>>;
 }
 
 /// A code the service made itself (builtin provider), with its keyed hash for storage.
@@ -190,4 +219,69 @@ impl Clock for SystemClock {
             .map(|d| d.as_secs() as i64)
             .unwrap_or_default()
     }
+}
+
+/// An account's authenticator and recovery codes as stored: the secrets only sealed
+/// (`SecretSealer`), the recovery codes only hashed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactorRecord {
+    /// The confirmed authenticator's sealed secret.
+    pub active_secret: Option<String>,
+    /// An enrolment waiting for its first code, and when it lapses.
+    pub pending: Option<(String, UnixTime)>,
+    /// The newest TOTP time step accepted for the account (replay protection).
+    pub last_step: Option<i64>,
+    /// Hashes of the unused recovery codes.
+    pub recovery_hashes: Vec<String>,
+}
+
+impl FactorRecord {
+    pub fn has_totp(&self) -> bool {
+        self.active_secret.is_some()
+    }
+}
+
+/// Authenticator state, one item per account. Every change that races is one conditional write.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    async fn factors(&self, user: &UserId) -> StoreResult<FactorRecord>;
+    /// Stores a pending enrolment, replacing an earlier pending one; false when an
+    /// authenticator is already active.
+    async fn start_enrolment(&self, user: &UserId, sealed_secret: &str, expires_at: UnixTime) -> StoreResult<bool>;
+    /// Activates the pending secret `sealed_secret` (still pending, unexpired), consumes `step`
+    /// (above the last accepted one) and stores the recovery-code hashes, in one write; false
+    /// when any condition failed.
+    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, recovery_hashes: &[String], now: UnixTime) -> StoreResult<bool>;
+    /// Consumes a time step of the active authenticator: true only for the first request to
+    /// present a step newer than every accepted one.
+    async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool>;
+    /// Consumes one unused recovery code; true for exactly one of any number of racing requests.
+    async fn consume_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool>;
+    /// Replaces every recovery code with a new set, while the authenticator is active.
+    async fn replace_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<bool>;
+    /// Removes the authenticator and its recovery codes; the last accepted step stays, so a
+    /// code seen before cannot be replayed later.
+    async fn remove_totp(&self, user: &UserId) -> StoreResult<()>;
+    /// Turns a pending `totp` challenge into a `phone` one (after a code was sent to the phone).
+    async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()>;
+    /// Reserves one check under a fixed-window limit before the answer is compared (so parallel
+    /// guesses cannot exceed it), atomically, like `RateLimiter::hit` on the same counter.
+    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation>;
+    /// Gives back a reservation of the window of `reserved_at`: a right answer is no failure.
+    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()>;
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CheckReservation {
+    /// Counted; `remaining` more checks fit in the window.
+    Reserved { remaining: u32 },
+    Exceeded { retry_after: Duration },
+}
+
+/// Encrypts authenticator secrets at rest under a key that is not in the table, bound to the
+/// account (AEAD with the user id as associated data: a sealed secret copied to another
+/// account does not open).
+pub trait SecretSealer: Send + Sync {
+    fn seal(&self, user: &UserId, plaintext: &[u8]) -> Result<String, crate::error::AuthError>;
+    fn open(&self, user: &UserId, sealed: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, crate::error::AuthError>;
 }

@@ -7,6 +7,7 @@ use crate::{
         dynamodb::DynamoStore,
         jwt::TokenKeys,
         password::Argon2Hasher,
+        secret_box::AesGcmSealer,
         outbound_http,
         twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     },
@@ -121,7 +122,7 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
     let delivery = DeliveryConfig::from_env(&env)?;
     let (keys, token_config, signing_pem) = token_keys(&env, Some(&aws)).await?;
 
-    let twilio = match &delivery.twilio {
+    let credentials = match &delivery.twilio {
         TwilioSource::Env(credentials) => Some(credentials.clone()),
         TwilioSource::SecretsManager { arn } => {
             let json = aws.secret("TWILIO_SECRET_ARN", arn).await?;
@@ -130,8 +131,24 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
             Some(credentials)
         }
         TwilioSource::NotNeeded => None,
-    }
-    .map(TwilioHttp::new);
+    };
+    // Decoy phones (forgot password) are derived from a secret every instance has, whichever
+    // way tokens are signed: the Twilio auth token, or locally (log sender) the signing key.
+    let decoy_secret = credentials
+        .as_ref()
+        .map(|c| c.auth_token.clone())
+        .unwrap_or_else(|| signing_pem.clone());
+    let messaging_configured = match &credentials {
+        Some(c) => c.messaging_service_sid.is_some() || c.from_number.is_some(),
+        None => delivery.sms_sender == SmsSenderKind::Log,
+    };
+    let notify = delivery.notifications.resolve(messaging_configured)?;
+    let twilio = credentials.map(TwilioHttp::new);
+    let notifier: Option<Arc<dyn SmsSender>> = match (&twilio, notify) {
+        (_, false) => None,
+        (Some(twilio), true) => Some(Arc::new(TwilioMessaging::new(twilio.clone(), &delivery.api_base_url))),
+        (None, true) => Some(Arc::new(LogSender)),
+    };
 
     let otp: Arc<dyn OtpProvider> = match (delivery.provider, twilio) {
         (OtpProviderKind::TwilioVerify, Some(twilio)) => Arc::new(TwilioVerify::new(twilio, &delivery.verify_base_url)),
@@ -146,16 +163,30 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
         (OtpProviderKind::TwilioVerify, None) => unreachable!("DeliveryConfig requires Twilio for Verify"),
     };
 
+    let totp = TotpConfig::from_env(&env)?;
+    let sealer = match &totp.key {
+        TotpKeySource::Raw(key) => AesGcmSealer::from_key(key.expose_secret()).expect("32 bytes is an AES-256 key"),
+        TotpKeySource::SecretsManager { arn } => {
+            AesGcmSealer::from_passphrase(aws.secret("TOTP_KEY_SECRET_ARN", arn).await?.expose_secret())
+        }
+    };
+
     let keys = Arc::new(keys);
     let sessions = session_service(&store, keys, &token_config);
     let store = Arc::new(store);
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
-        limiter: store,
+        limiter: store.clone(),
         otp,
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),
+        factors: store,
+        sealer: Arc::new(sealer),
     };
-    Ok(AuthService::new(ports, sessions, limits))
+    let auth = AuthService::new(ports, sessions, limits).with_totp_issuer(totp.issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
+    Ok(match notifier {
+        Some(sender) => auth.with_notifier(sender),
+        None => auth,
+    })
 }

@@ -5,7 +5,7 @@ mod support;
 
 use secrecy::SecretString;
 use sms_mfa::{
-    adapters::{builtin_otp::BuiltinOtp, dynamodb::DynamoStore, jwt::{generate_signing_key_pem, TokenKeys}, password::Argon2Hasher},
+    adapters::{builtin_otp::BuiltinOtp, dynamodb::DynamoStore, jwt::{generate_signing_key_pem, TokenKeys}, password::Argon2Hasher, secret_box::AesGcmSealer},
     use_cases::{AuthService, Caller, Ports, RegisterCommand},
     config::Limits,
     domain::*,
@@ -41,6 +41,8 @@ fn user(email: &Email) -> User {
         phone: Phone::parse("+447911123456").unwrap(),
         phone_verified: false,
         created_at: now(),
+        tokens_valid_after: 0,
+        kept_session: None,
     }
 }
 
@@ -59,6 +61,8 @@ fn challenge(expires_in: i64) -> Challenge {
         created_at: now(),
         last_sent_at: now(),
         expires_at: now() + expires_in,
+        factor: ChallengeFactor::Phone,
+        decoy: false,
     }
 }
 
@@ -265,6 +269,8 @@ async fn builtin_codes_are_never_stored_in_plaintext() {
         otp: Arc::new(BuiltinOtp::new(b"secret", outbox.clone(), "sms-mfa")),
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),
+        factors: store.clone(),
+        sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
     };
     let auth = AuthService::new(ports, sessions, Limits::default());
     let caller = Caller { source_ip: Some(format!("198.51.100.{}", rand_octet())) };

@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sms_mfa::{
     use_cases::{ChallengeView, Registered},
-    domain::{Channel, Purpose, UserView},
+    domain::{ChallengeFactor, Channel, Purpose, UserView},
     http::error_response,
     use_cases::sessions::TokenPair,
     AuthError,
@@ -274,6 +274,8 @@ fn every_error() -> Vec<AuthError> {
         AuthError::ResendTooSoon { retry_after: Duration::from_secs(30) },
         AuthError::ChannelUnavailable("x".into()),
         AuthError::SmsUnavailable,
+        AuthError::FactorExists,
+        AuthError::FactorRequired,
         AuthError::internal("x"),
     ]
 }
@@ -298,6 +300,8 @@ fn variant_name(err: &AuthError) -> &'static str {
         ResendTooSoon { .. } => "ResendTooSoon",
         ChannelUnavailable(_) => "ChannelUnavailable",
         SmsUnavailable => "SmsUnavailable",
+        FactorExists => "FactorExists",
+        FactorRequired => "FactorRequired",
         Internal(_) => "Internal",
     }
 }
@@ -502,10 +506,16 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
     let challenge = ChallengeView {
         id: "ch_0123456789abcdef0123456789abcdef".into(),
         purpose: Purpose::Signup,
-        channel: Channel::Sms,
-        to: "+1******0123".into(),
+        channel: Some(Channel::Sms),
+        to: Some("+1******0123".into()),
         expires_in: 600,
+        factor: ChallengeFactor::Phone,
+        factors: Some(vec!["phone", "recovery_code"]),
     };
+    // A totp challenge has what every challenge has: no channel, no to, no factors.
+    let totp_challenge = ChallengeView { channel: None, to: None, factor: ChallengeFactor::Totp, factors: None, ..challenge.clone() };
+    assert_eq!(required(&spec, "Challenge"), keys_of(&totp_challenge), "Challenge.required (left) vs the keys every challenge has");
+    assert_eq!(property_names(&spec, "Challenge"), keys_of(&challenge), "Challenge.properties (left) vs every key a challenge can have");
     let user = UserView {
         id: "5f0c1a2e-7d1b-4c55-9a43-0d9c1b6f7e21".into(),
         email: "ada@example.com".into(),
@@ -522,7 +532,6 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
     let registered = Registered { user_id: user.id.clone(), challenge: challenge.clone() };
 
     for (name, keys) in [
-        ("Challenge", keys_of(&challenge)),
         ("User", keys_of(&user)),
         ("Tokens", keys_of(&tokens)),
         ("Registered", keys_of(&registered)),
@@ -553,10 +562,10 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
 
 fn all_purposes() -> Vec<Purpose> {
     // Exhaustive on purpose: a new variant fails to compile until it is listed.
-    let list = vec![Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
+    let list = vec![Purpose::Signup, Purpose::Login, Purpose::PhoneChange, Purpose::PasswordReset];
     for p in &list {
         match p {
-            Purpose::Signup | Purpose::Login | Purpose::PhoneChange => {}
+            Purpose::Signup | Purpose::Login | Purpose::PhoneChange | Purpose::PasswordReset => {}
         }
     }
     list

@@ -4,7 +4,7 @@ use secrecy::SecretString;
 use sms_mfa::{
     adapters::twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     config::TwilioCredentials,
-    domain::{Challenge, ChallengeId, ChallengeStatus, Channel, OtpCode, Phone, Purpose, UserId},
+    domain::{Challenge, ChallengeFactor, ChallengeId, ChallengeStatus, Channel, OtpCode, Phone, Purpose, UserId},
     error::DeliveryError,
     ports::{OtpProvider, SmsSender},
 };
@@ -57,6 +57,8 @@ fn challenge(phone: &Phone, provider_ref: Option<String>) -> Challenge {
         created_at: 0,
         last_sent_at: 0,
         expires_at: i64::MAX,
+        factor: ChallengeFactor::Phone,
+        decoy: false,
     }
 }
 

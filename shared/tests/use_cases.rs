@@ -6,6 +6,7 @@ use sms_mfa::{
         jwt::{generate_signing_key_pem, TokenKeys},
         memory::{ManualClock, MemoryStore, RecordingOtp},
         password::Argon2Hasher,
+        secret_box::AesGcmSealer,
     },
     use_cases::*,
     config::Limits,
@@ -63,6 +64,8 @@ fn world_with(limits: Limits) -> World {
         otp: otp.clone(),
         hasher: hasher.clone(),
         clock: clock.clone(),
+        factors: store.clone(),
+        sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
     };
     let auth = AuthService::new(ports, sessions, limits);
     World { auth, store, otp, hasher, clock, caller: Caller { source_ip: Some("203.0.113.7".into()) } }
@@ -82,12 +85,12 @@ fn register_cmd(email: &str, phone: &str) -> RegisterCommand {
 }
 
 fn login_cmd(email: &str, pw: &str) -> LoginCommand {
-    LoginCommand { email: Email::parse(email).unwrap(), password: Password::for_check(SecretString::from(pw.to_owned())).unwrap(), channel: Channel::Sms }
+    LoginCommand { email: Email::parse(email).unwrap(), password: Password::for_check(SecretString::from(pw.to_owned())).unwrap(), channel: Channel::Sms, factor: None }
 }
 
 async fn verify(w: &World, challenge: &ChallengeView, phone: &str) -> Result<Verified, AuthError> {
     let code = w.otp.last_code_to(&Phone::parse(phone).unwrap()).unwrap();
-    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), code: OtpCode::parse(&code).unwrap() }, &w.caller).await
+    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), proof: ChallengeProof::Code(OtpCode::parse(&code).unwrap()) }, &w.caller).await
 }
 
 #[tokio::test]
@@ -95,7 +98,7 @@ async fn signup_then_login_issue_tokens_only_after_the_code() {
     let w = world();
     let registered = w.auth.register(register_cmd("ada@example.com", "+447400000001"), &w.caller).await.unwrap();
     assert_eq!(registered.challenge.purpose, Purpose::Signup);
-    assert_eq!(registered.challenge.to, "+4*******0001");
+    assert_eq!(registered.challenge.to.as_deref(), Some("+4*******0001"));
     let Verified::Tokens(tokens) = verify(&w, &registered.challenge, "+447400000001").await.unwrap() else { panic!("tokens") };
     assert!(tokens.user.phone_verified);
 
@@ -155,7 +158,7 @@ async fn wrong_codes_count_down_then_kill_the_challenge_and_resend_keeps_the_cou
     let id = ChallengeId::parse(&registered.challenge.id).unwrap();
     let right = w.otp.last_code_to(&Phone::parse("+447400000005").unwrap()).unwrap();
     let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
-    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), code: OtpCode::parse(code).unwrap() }, &w.caller);
+    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), proof: ChallengeProof::Code(OtpCode::parse(code).unwrap()) }, &w.caller);
     for remaining in [4, 3] {
         assert!(matches!(check(&wrong).await, Err(AuthError::InvalidCode { attempts_remaining }) if attempts_remaining == remaining));
     }
@@ -177,7 +180,7 @@ async fn a_code_completes_only_its_own_challenge_and_expires() {
     let a = w.auth.register(register_cmd("a@example.com", "+447400000006"), &w.caller).await.unwrap();
     let b = w.auth.register(register_cmd("b@example.com", "+447400000007"), &w.caller).await.unwrap();
     let code_a = w.otp.last_code_to(&Phone::parse("+447400000006").unwrap()).unwrap();
-    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), code: OtpCode::parse(&code_a).unwrap() }, &w.caller).await;
+    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), proof: ChallengeProof::Code(OtpCode::parse(&code_a).unwrap()) }, &w.caller).await;
     assert!(matches!(cross, Err(AuthError::InvalidCode { .. })));
     w.clock.advance(600);
     assert!(matches!(verify(&w, &a.challenge, "+447400000006").await, Err(AuthError::ChallengeInvalid)), "expired");
@@ -194,7 +197,7 @@ async fn phone_change_keeps_the_old_phone_until_the_new_one_is_verified() {
     let challenge = w.auth.request_phone_change(&user_id, PhoneChangeCommand { phone: Phone::parse("+447400000009").unwrap(), password: password("correct horse battery"), channel: Channel::Sms }, &w.caller).await.unwrap();
     assert_eq!(challenge.purpose, Purpose::PhoneChange);
     let login = w.auth.login(login_cmd("pat@example.com", "correct horse battery"), &w.caller).await.unwrap();
-    assert_eq!(login.to, Phone::parse("+447400000008").unwrap().masked(), "old phone until verified");
+    assert_eq!(login.to, Some(Phone::parse("+447400000008").unwrap().masked()), "old phone until verified");
     let Verified::PhoneChanged(user) = verify(&w, &challenge, "+447400000009").await.unwrap() else { panic!("user") };
     assert_eq!(user.phone, Phone::parse("+447400000009").unwrap().masked());
     // The login challenge sent to the old number is now stale.
@@ -247,6 +250,8 @@ async fn numbers_outside_the_sms_allowlist_are_refused_before_anything_is_kept_o
         created_at: now - 120,
         last_sent_at: now - 120,
         expires_at: now + 480,
+        decoy: false,
+        factor: ChallengeFactor::Phone,
     };
     sms_mfa::ports::ChallengeStore::put(w.store.as_ref(), &started_earlier).await.unwrap();
     names_fr(w.auth.resend(ResendCommand { challenge_id: started_earlier.id.clone(), channel: None }, &w.caller).await);

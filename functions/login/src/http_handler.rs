@@ -3,7 +3,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use sms_mfa::{
     use_cases::{AuthService, LoginCommand},
-    domain::{Channel, Email, Password},
+    domain::{ChallengeFactor, Channel, Email, Password},
     http::{caller, expect_route, json, json_body, respond},
 };
 
@@ -12,6 +12,7 @@ struct LoginBody {
     email: String,
     password: SecretString,
     channel: Option<String>,
+    factor: Option<String>,
 }
 
 pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
@@ -22,6 +23,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
             email: Email::parse(&body.email)?,
             password: Password::for_check(body.password)?,
             channel: Channel::parse(body.channel.as_deref())?,
+            factor: ChallengeFactor::parse(body.factor.as_deref())?,
         };
         let challenge = auth.login(command, &caller(&req)).await?;
         Ok(json(StatusCode::OK, &serde_json::json!({ "challenge": challenge })))

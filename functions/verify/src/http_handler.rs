@@ -1,15 +1,27 @@
 use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
 use serde::Deserialize;
 use sms_mfa::{
-    use_cases::{AuthService, ResendCommand, Verified, VerifyCommand},
-    domain::{ChallengeId, Channel, OtpCode},
+    use_cases::{AuthService, ChallengeProof, ResendCommand, Verified, VerifyCommand},
+    domain::{ChallengeId, Channel, OtpCode, RecoveryCode},
+    AuthError,
     http::{caller, expect_route, json, json_body, respond, route_path},
 };
 
 #[derive(Deserialize)]
 struct VerifyBody {
     challenge_id: String,
-    code: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// `code`, or `recovery_code` (login with an authenticator app): exactly one of them.
+fn proof(body: &VerifyBody) -> Result<ChallengeProof, AuthError> {
+    match (&body.code, &body.recovery_code) {
+        (Some(code), None) => Ok(ChallengeProof::Code(OtpCode::parse(code)?)),
+        (None, Some(code)) => Ok(ChallengeProof::RecoveryCode(RecoveryCode::parse(code)?)),
+        (None, None) => Err(AuthError::InvalidRequest("the body lacks a required field: `code` (or `recovery_code`)".into())),
+        (Some(_), Some(_)) => Err(AuthError::InvalidRequest("send either `code` or `recovery_code`, not both".into())),
+    }
 }
 
 #[derive(Deserialize)]
@@ -35,7 +47,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
                 expect_route(&req, Method::POST, "/auth/verify")?;
                 let body: VerifyBody = json_body(&req)?;
                 let command = VerifyCommand {
-                    code: OtpCode::parse(&body.code)?,
+                    proof: proof(&body)?,
                     challenge_id: ChallengeId::parse(&body.challenge_id)?,
                 };
                 match auth.verify(command, &caller(&req)).await? {

@@ -110,7 +110,7 @@ impl SmsSender for LogSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ChallengeStatus, Purpose, UserId};
+    use crate::domain::{ChallengeFactor, ChallengeStatus, Purpose, UserId};
 
     fn provider() -> BuiltinOtp {
         BuiltinOtp::new(b"test secret", Arc::new(LogSender), "sms-mfa")
@@ -131,6 +131,8 @@ mod tests {
             created_at: 0,
             last_sent_at: 0,
             expires_at: 600,
+            factor: ChallengeFactor::Phone,
+            decoy: false,
         }
     }
 

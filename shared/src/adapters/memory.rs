@@ -28,6 +28,7 @@ pub struct MemoryStore {
     /// token hash → (record, spent at, sealed successor)
     refresh: Mutex<HashMap<String, StoredRefresh>>,
     revoked: Mutex<HashMap<String, UnixTime>>,
+    factors: Mutex<HashMap<UserId, FactorRecord>>,
 }
 
 impl MemoryStore {
@@ -37,6 +38,18 @@ impl MemoryStore {
 
     pub fn user_count(&self) -> usize {
         self.users.lock().unwrap().len()
+    }
+
+    /// Whether any stored item other than a rate-limit counter still names `needle` (a user
+    /// id, an email or a phone): what an account deletion must leave behind is nothing.
+    pub fn mentions(&self, needle: &str) -> bool {
+        let users = self.users.lock().unwrap();
+        let in_users = users.values().any(|u| u.id.0 == needle || u.email.as_str() == needle || u.phone.as_e164() == needle);
+        let in_emails = self.emails.lock().unwrap().iter().any(|(e, id)| e.as_str() == needle || id.0 == needle);
+        let in_challenges = self.challenges.lock().unwrap().values().any(|c| c.user_id.0 == needle || c.phone.as_e164() == needle);
+        let in_refresh = self.refresh.lock().unwrap().values().any(|(r, _, _)| r.user_id.0 == needle);
+        let in_pending = self.pending_refs.lock().unwrap().keys().any(|p| p.as_e164() == needle);
+        in_users || in_emails || in_challenges || in_refresh || in_pending
     }
 }
 
@@ -83,6 +96,59 @@ impl UserStore for MemoryStore {
             }
             None => false,
         })
+    }
+
+    async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool> {
+        // Every lock first (in the order the other methods take them): one atomic step.
+        let mut users = self.users.lock().unwrap();
+        let mut challenges = self.challenges.lock().unwrap();
+        let mut counters = self.counters.lock().unwrap();
+        let mut revoked = self.revoked.lock().unwrap();
+        let Some(stored) = users.get_mut(&change.user.id).filter(|u| u.password_hash == change.user.password_hash) else {
+            return Ok(false);
+        };
+        if let Some(id) = change.consume {
+            match challenges.get_mut(id) {
+                Some(c) if c.is_live(change.now) => c.status = ChallengeStatus::Used,
+                _ => return Ok(false),
+            }
+        }
+        if let Some(hash) = change.new_password_hash {
+            stored.password_hash = hash.to_owned();
+        }
+        stored.tokens_valid_after = change.now;
+        stored.kept_session = change.keep_session.map(str::to_owned);
+        if let Some((key, window)) = change.clear_limit {
+            counters.remove(&window_key(key, window, change.now).0);
+        }
+        for family in change.revoke_families {
+            revoked.insert(family.clone(), change.revoked_until);
+        }
+        Ok(true)
+    }
+
+    async fn delete_account(&self, user: &User) -> StoreResult<bool> {
+        let mut users = self.users.lock().unwrap();
+        let mut emails = self.emails.lock().unwrap();
+        let mut challenges = self.challenges.lock().unwrap();
+        let mut refresh = self.refresh.lock().unwrap();
+        let mut pending = self.pending_refs.lock().unwrap();
+        let Some(stored) = users.remove(&user.id) else {
+            return Ok(false);
+        };
+        if emails.get(&stored.email) == Some(&stored.id) {
+            emails.remove(&stored.email);
+        }
+        pending.remove(&stored.phone);
+        challenges.retain(|_, c| {
+            if c.user_id == stored.id {
+                pending.remove(&c.phone);
+            }
+            c.user_id != stored.id
+        });
+        refresh.retain(|_, (r, _, _)| r.user_id != stored.id);
+        self.factors.lock().unwrap().remove(&stored.id);
+        Ok(true)
     }
 }
 
@@ -249,6 +315,14 @@ impl SessionStore for MemoryStore {
         self.revoked.lock().unwrap().insert(family_id.to_owned(), expires_at);
         Ok(())
     }
+
+    async fn families_of(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        let mut families: Vec<String> =
+            self.refresh.lock().unwrap().values().filter(|(r, _, _)| &r.user_id == user).map(|(r, _, _)| r.family_id.clone()).collect();
+        families.sort();
+        families.dedup();
+        Ok(families)
+    }
 }
 
 /// A settable clock for expiry tests.
@@ -322,5 +396,96 @@ impl OtpProvider for RecordingOtp {
 
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {
         Ok(challenge.code_hash.as_deref() == Some(code.expose()))
+    }
+}
+
+#[async_trait]
+impl FactorStore for MemoryStore {
+    async fn factors(&self, user: &UserId) -> StoreResult<FactorRecord> {
+        Ok(self.factors.lock().unwrap().get(user).cloned().unwrap_or_default())
+    }
+
+    async fn start_enrolment(&self, user: &UserId, sealed_secret: &str, expires_at: UnixTime) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let record = factors.entry(user.clone()).or_default();
+        if record.has_totp() {
+            return Ok(false);
+        }
+        record.pending = Some((sealed_secret.to_owned(), expires_at));
+        Ok(true)
+    }
+
+    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, hashes: &[String], now: UnixTime) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let Some(record) = factors.get_mut(user) else { return Ok(false) };
+        let pending_ok = matches!(&record.pending, Some((sealed, expires_at)) if sealed == sealed_secret && *expires_at > now);
+        if !pending_ok || record.has_totp() || record.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        record.active_secret = record.pending.take().map(|(sealed, _)| sealed);
+        record.last_step = Some(step);
+        record.recovery_hashes = hashes.to_vec();
+        Ok(true)
+    }
+
+    async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        Ok(match factors.get_mut(user) {
+            Some(record) if record.has_totp() && record.last_step.is_none_or(|last| last < step) => {
+                record.last_step = Some(step);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn consume_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let Some(record) = factors.get_mut(user).filter(|r| r.has_totp()) else { return Ok(false) };
+        let before = record.recovery_hashes.len();
+        record.recovery_hashes.retain(|h| h != hash);
+        Ok(record.recovery_hashes.len() < before)
+    }
+
+    async fn replace_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<bool> {
+        let mut factors = self.factors.lock().unwrap();
+        let Some(record) = factors.get_mut(user).filter(|r| r.has_totp()) else { return Ok(false) };
+        record.recovery_hashes = hashes.to_vec();
+        Ok(true)
+    }
+
+    async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
+        if let Some(record) = self.factors.lock().unwrap().get_mut(user) {
+            record.active_secret = None;
+            record.pending = None;
+            record.recovery_hashes.clear();
+        }
+        Ok(())
+    }
+
+    async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()> {
+        if let Some(stored) = self.challenges.lock().unwrap().get_mut(challenge) {
+            stored.factor = ChallengeFactor::Phone;
+        }
+        Ok(())
+    }
+
+    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
+        let (key, end) = window_key(key, window, now);
+        let mut counters = self.counters.lock().unwrap();
+        let count = counters.entry(key).or_default();
+        if *count >= limit {
+            return Ok(CheckReservation::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) });
+        }
+        *count += 1;
+        Ok(CheckReservation::Reserved { remaining: limit - *count })
+    }
+
+    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
+        let (key, _) = window_key(key, window, reserved_at);
+        if let Some(count) = self.counters.lock().unwrap().get_mut(&key) {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
     }
 }

@@ -5,5 +5,6 @@ pub mod dynamodb;
 pub mod jwt;
 pub mod memory;
 pub mod password;
+pub mod secret_box;
 pub mod outbound_http;
 pub mod twilio;

@@ -38,6 +38,8 @@ pub enum Purpose {
     Signup,
     Login,
     PhoneChange,
+    /// Forgot password: completed only at `/auth/password/reset`, never at `/auth/verify`.
+    PasswordReset,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -105,6 +107,35 @@ pub struct Challenge {
     pub created_at: UnixTime,
     pub last_sent_at: UnixTime,
     pub expires_at: UnixTime,
+    /// What completes it: a code sent to `phone`, or (accounts with an authenticator) a TOTP
+    /// code. Challenges stored before v2 have none: phone.
+    #[serde(default)]
+    pub factor: ChallengeFactor,
+    /// A forgot-password challenge for an email with no usable account: stored, counted and
+    /// resent like a real one, but nothing is sent and no code completes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decoy: bool,
+}
+
+/// The second factor a challenge waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeFactor {
+    #[default]
+    Phone,
+    Totp,
+}
+
+impl ChallengeFactor {
+    /// The `factor` a client asks login for; unset lets the account decide.
+    pub fn parse(raw: Option<&str>) -> Result<Option<Self>, AuthError> {
+        match raw {
+            None => Ok(None),
+            Some("totp") => Ok(Some(ChallengeFactor::Totp)),
+            Some("phone") => Ok(Some(ChallengeFactor::Phone)),
+            Some(_) => Err(AuthError::InvalidRequest("factor must be one of totp, phone".into())),
+        }
+    }
 }
 
 impl Challenge {

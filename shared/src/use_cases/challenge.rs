@@ -8,12 +8,19 @@ use crate::{
     error::{AuthError, DeliveryError},
     metrics::{Limit, LoginOutcome, Metric},
     ports::*,
-    use_cases::sessions::TokenPair,
+    use_cases::{sessions::TokenPair, Notice},
 };
 
 pub struct VerifyCommand {
     pub challenge_id: ChallengeId,
-    pub code: OtpCode,
+    pub proof: ChallengeProof,
+}
+
+/// What completes a challenge: the code it waits for (sent to the phone, or a TOTP code for a
+/// `totp` challenge), or, for a login of an account with an authenticator, a recovery code.
+pub enum ChallengeProof {
+    Code(OtpCode),
+    RecoveryCode(RecoveryCode),
 }
 
 pub struct ResendCommand {
@@ -27,10 +34,13 @@ pub enum Verified {
     PhoneChanged(UserView),
 }
 
+/// The private `amr` value of a login completed with a recovery code (RFC 8176 has none).
+pub const RECOVERY_CODE_AMR: &str = "x-recovery-code";
+
 impl AuthService {
     /// Every code that goes out passes these caps: per phone (SMS pumping to one number),
     /// per source IP, and the global cost fuse.
-    async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
+    pub(super) async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
         let l = &self.limits;
         let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
         self.hit(Limit::SendsPerPhone, who, format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
@@ -67,6 +77,8 @@ impl AuthService {
             created_at: now,
             last_sent_at: now,
             expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            factor: ChallengeFactor::Phone,
+            decoy: false,
         };
         self.ports.challenges.put(&challenge).await?;
         match self.send_new(&challenge, generated.as_ref()).await {
@@ -89,6 +101,32 @@ impl AuthService {
         Ok(ChallengeView::of(&challenge, now))
     }
 
+    /// A login challenge answered from the authenticator app: nothing is sent. It keeps the
+    /// account's phone, so a resend can still turn it into a phone challenge, and counts as
+    /// never sent, so that first resend needs no cooldown.
+    pub(super) async fn start_totp_challenge(&self, user: &User) -> Result<ChallengeView, AuthError> {
+        let now = self.now();
+        let challenge = Challenge {
+            id: ChallengeId::new(),
+            user_id: user.id.clone(),
+            purpose: Purpose::Login,
+            phone: user.phone.clone(),
+            channel: Channel::Sms,
+            provider_ref: None,
+            code_hash: None,
+            attempts: 0,
+            max_attempts: self.limits.otp_max_attempts,
+            status: ChallengeStatus::Pending,
+            created_at: now,
+            last_sent_at: 0,
+            expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            factor: ChallengeFactor::Totp,
+            decoy: false,
+        };
+        self.ports.challenges.put(&challenge).await?;
+        Ok(ChallengeView::of(&challenge, now).with_authenticator(true))
+    }
+
     /// Sends the first code of a new challenge. Twilio Verify re-sends a verification still
     /// pending for the number under the same SID (its code, its 5 checks): a new challenge must
     /// not share that with an abandoned one, so the pending one is cancelled first.
@@ -103,26 +141,43 @@ impl AuthService {
         self.ports.otp.send(&challenge.phone, challenge.channel, code).await
     }
 
-    pub async fn verify(&self, cmd: VerifyCommand, caller: &Caller) -> Result<Verified, AuthError> {
+    /// Counts one check of the code and compares it. The challenge must serve one of
+    /// `purposes`: a reset challenge never yields tokens, a login challenge never resets a
+    /// password (refused before a check is counted). A decoy's code is never right, and takes
+    /// as long to be wrong as the provider's check would.
+    /// Answers the challenge and the `amr` its proof earns.
+    pub(super) async fn check_code(&self, id: &ChallengeId, proof: &ChallengeProof, purposes: &[Purpose], caller: &Caller) -> Result<(Challenge, Vec<&'static str>), AuthError> {
         let now = self.now();
+        match self.ports.challenges.get(id).await? {
+            Some(c) if purposes.contains(&c.purpose) => {}
+            _ => return Err(AuthError::ChallengeInvalid),
+        }
         // Counted before the code is compared: parallel guesses cannot exceed the limit.
-        let challenge = match self.ports.challenges.count_attempt(&cmd.challenge_id, now).await? {
+        let challenge = match self.ports.challenges.count_attempt(id, now).await? {
             AttemptOutcome::Counted { challenge } => challenge,
             AttemptOutcome::Exhausted => return Err(self.dead_challenge(caller)),
             AttemptOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
-        if !self.ports.otp.check(&challenge, &cmd.code).await? {
-            audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(&challenge, caller));
+        let challenge_remaining = challenge.max_attempts.saturating_sub(challenge.attempts);
+        let (passed, account_remaining, amr) = self.check_challenge_proof(&challenge, proof, caller).await?;
+        if !passed {
             Metric::VerificationsFailed { purpose: challenge.purpose }.emit();
-            return Err(AuthError::InvalidCode {
-                attempts_remaining: challenge.max_attempts.saturating_sub(challenge.attempts),
-            });
+            return Err(AuthError::InvalidCode { attempts_remaining: challenge_remaining.min(account_remaining) });
         }
+        Metric::VerificationsPassed { purpose: challenge.purpose }.emit();
+        Ok((*challenge, amr))
+    }
+
+    pub async fn verify(&self, cmd: VerifyCommand, caller: &Caller) -> Result<Verified, AuthError> {
+        let now = self.now();
+        let signs_in = [Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
+        let (challenge, factor_amr) = self.check_code(&cmd.challenge_id, &cmd.proof, &signs_in, caller).await?;
         // Single use, even when two right answers race.
         if !self.ports.challenges.consume(&challenge.id, now).await? {
             return Err(AuthError::ChallengeInvalid);
         }
         let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
+        let previous_phone = user.phone_verified.then(|| user.phone.clone());
         let user = match challenge.purpose {
             // The stored phone changes only here, after the new number proved itself.
             Purpose::PhoneChange => self.save_verified_phone(user, &challenge.phone).await?,
@@ -132,14 +187,18 @@ impl AuthService {
             _ => user,
         };
         tracing::info!(challenge = %challenge.id.0, purpose = ?challenge.purpose, "challenge approved");
-        Metric::VerificationsPassed { purpose: challenge.purpose }.emit();
         match challenge.purpose {
             Purpose::PhoneChange => {
                 audit::record(audit::Event::PhoneChanged, audit::Subject::of(&user, caller));
+                // The number that was verified until now hears of it: that is where the holder is.
+                if let Some(previous) = previous_phone.filter(|p| *p != user.phone) {
+                    self.notify(&previous, Notice::PhoneChanged).await;
+                }
                 Ok(Verified::PhoneChanged(UserView::from(&user)))
             }
+            Purpose::PasswordReset => Err(AuthError::ChallengeInvalid),
             Purpose::Signup | Purpose::Login => {
-                let amr = ["pwd", challenge.channel.amr(), "mfa"].map(String::from).to_vec();
+                let amr = factor_amr.iter().map(|v| v.to_string()).collect();
                 let tokens = self.sessions.start(&user, amr).await?;
                 audit::record(audit::Event::LoginCompleted, audit::Subject::of(&user, caller));
                 if challenge.purpose == Purpose::Login {
@@ -154,6 +213,48 @@ impl AuthService {
     fn dead_challenge(&self, caller: &Caller) -> AuthError {
         audit::limit_hit(Limit::ChecksPerChallenge, audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() });
         AuthError::TooManyAttempts
+    }
+
+    /// Compares the proof with what the challenge waits for, counted first under the account's
+    /// second-factor limit (every factor, every challenge): whether it passed, the checks the
+    /// account has left, and the `amr` it earns.
+    async fn check_challenge_proof(&self, challenge: &Challenge, proof: &ChallengeProof, caller: &Caller) -> Result<(bool, u32, Vec<&'static str>), AuthError> {
+        let needs_authenticator = challenge.factor == ChallengeFactor::Totp || matches!(proof, ChallengeProof::RecoveryCode(_));
+        if needs_authenticator {
+            if matches!(proof, ChallengeProof::RecoveryCode(_)) && challenge.purpose != Purpose::Login {
+                return Err(AuthError::InvalidRequest("a recovery_code completes login challenges only".into()));
+            }
+            let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
+            let record = self.ports.factors.factors(&user.id).await?;
+            let (factor_proof, amr) = match proof {
+                ChallengeProof::RecoveryCode(code) => (FactorProof::Recovery(code.clone()), vec!["pwd", "mfa", RECOVERY_CODE_AMR]),
+                ChallengeProof::Code(code) => match TotpCode::parse(code.expose()) {
+                    Some(code) => (FactorProof::Totp(code), vec!["pwd", "otp", "mfa"]),
+                    None => return Err(AuthError::InvalidRequest("code must be the 6 digits your authenticator app shows".into())),
+                },
+            };
+            let check = self.check_factor(&user, &record, &factor_proof, caller).await?;
+            return Ok((check.passed, check.remaining, amr));
+        }
+        let ChallengeProof::Code(code) = proof else { unreachable!("recovery codes are handled above") };
+        let reserved_at = self.now();
+        let remaining = self.reserve_factor_check(&challenge.user_id, reserved_at).await?;
+        let started = std::time::Instant::now();
+        let passed = if challenge.decoy {
+            self.check_latency.pad(started).await;
+            false
+        } else {
+            let right = self.ports.otp.check(challenge, code).await?;
+            self.check_latency.record(started.elapsed());
+            right
+        };
+        if passed {
+            let key = super::factors::factor_failures_key(&challenge.user_id);
+            self.ports.factors.release_check(&key, Limits::SHORT_WINDOW, reserved_at).await?;
+        } else {
+            audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(challenge, caller));
+        }
+        Ok((passed, remaining, vec!["pwd", challenge.channel.amr(), "mfa"]))
     }
 
     async fn save_verified_phone(&self, user: User, phone: &Phone) -> Result<User, AuthError> {
@@ -175,9 +276,12 @@ impl AuthService {
         let channel = cmd.channel.unwrap_or(current.channel);
         self.ensure_channel(channel)?;
         // SMS_ALLOWED_COUNTRIES may have changed since the challenge started: checked before the
-        // resend is claimed (stored) and sent.
-        self.ensure_sms_region(&current.phone, caller)?;
-        let generated = self.ports.otp.generate(&current.id);
+        // resend is claimed (stored) and sent. Not for a decoy, which sends nothing and must
+        // answer like a real challenge.
+        if !current.decoy {
+            self.ensure_sms_region(&current.phone, caller)?;
+        }
+        let generated = if current.decoy { None } else { self.ports.otp.generate(&current.id) };
         let new_expiry = now + self.limits.otp_ttl.as_secs() as i64;
         let hash = generated.as_ref().map(|g| g.hash.as_str());
         let claimed = self
@@ -195,7 +299,22 @@ impl AuthService {
             ResendOutcome::Exhausted => return Err(self.dead_challenge(caller)),
             ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
+        // A totp challenge's first phone code is a first send: a verification still pending
+        // at the provider for this phone belongs to another challenge.
+        let was_totp = challenge.factor == ChallengeFactor::Totp;
+        let mut challenge = challenge;
+        challenge.channel = channel;
+        let started = std::time::Instant::now();
         let sent = match self.count_send(&challenge.phone, caller).await {
+            // A decoy counts like a send and takes as long; nothing goes out.
+            Ok(()) if challenge.decoy => {
+                self.send_latency.pad(started).await;
+                Ok(None)
+            }
+            Ok(()) if was_totp => self.send_new(&challenge, generated.as_ref()).await.map_err(|err| {
+                self.send_failed(&err, &challenge.phone, caller);
+                AuthError::from(err)
+            }),
             Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(|err| {
                 self.send_failed(&err, &challenge.phone, caller);
                 AuthError::from(err)
@@ -206,10 +325,20 @@ impl AuthService {
             Ok(provider_ref) => {
                 if let Some(provider_ref) = provider_ref.filter(|r| Some(r) != challenge.provider_ref.as_ref()) {
                     self.ports.challenges.set_provider_ref(&challenge.id, &provider_ref).await?;
+                    if was_totp {
+                        self.ports.challenges.remember_pending_ref(&challenge.phone, &provider_ref, challenge.expires_at).await?;
+                    }
                 }
-                Metric::code_sent(channel, &challenge.phone).emit();
-                audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
-                Ok(ChallengeView::of(&challenge, now))
+                if was_totp {
+                    self.ports.factors.switch_to_phone(&challenge.id).await?;
+                    challenge.factor = ChallengeFactor::Phone;
+                }
+                if !challenge.decoy {
+                    Metric::code_sent(channel, &challenge.phone).emit();
+                    audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
+                }
+                let has_totp = challenge.purpose == Purpose::Login && self.has_totp(&challenge.user_id).await?;
+                Ok(ChallengeView::of(&challenge, now).with_authenticator(has_totp))
             }
             Err(err) => {
                 self.ports.challenges.release_resend(&challenge.id, now).await?;

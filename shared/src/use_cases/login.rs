@@ -14,6 +14,8 @@ pub struct LoginCommand {
     pub email: Email,
     pub password: Password,
     pub channel: Channel,
+    /// `totp` or `phone`; unset: the authenticator when the account has one.
+    pub factor: Option<ChallengeFactor>,
 }
 
 impl AuthService {
@@ -26,9 +28,19 @@ impl AuthService {
                 Metric::Logins { outcome: LoginOutcome::PasswordFailed }.emit();
             }
         })?;
-        // Only now, with the password proven, does a code go out.
-        let phone = user.phone.clone();
-        let challenge = self.start_challenge(&user, Purpose::Login, &phone, cmd.channel, caller).await?;
+        // Only now, with the password proven, does a code go out (or, with an authenticator
+        // app, nothing: the app makes the code).
+        let has_totp = self.has_totp(&user.id).await?;
+        let challenge = match (cmd.factor, has_totp) {
+            (None | Some(ChallengeFactor::Totp), true) => self.start_totp_challenge(&user).await?,
+            (Some(ChallengeFactor::Totp), false) => {
+                return Err(AuthError::InvalidRequest("factor totp needs an authenticator app on the account; use phone".into()))
+            }
+            (_, has_totp) => {
+                let phone = user.phone.clone();
+                self.start_challenge(&user, Purpose::Login, &phone, cmd.channel, caller).await?.with_authenticator(has_totp)
+            }
+        };
         audit::record(audit::Event::LoginStarted, audit::Subject::of(&user, caller));
         Metric::Logins { outcome: LoginOutcome::Started }.emit();
         Ok(challenge)

@@ -6,17 +6,29 @@
 //! | `login.rs` | the password step of login (and of every route that re-checks the password) |
 //! | `challenge.rs` | starting a challenge (send caps, first send), verify, resend |
 //! | `phone.rs` | phone change |
-//! | `sessions.rs` | token pairs: issue, refresh rotation, logout |
+//! | `sessions.rs` | token pairs: issue, refresh rotation, logout (local and global) |
+//! | `password.rs` | forgot and reset password (with enumeration-safe decoys), change password |
+//! | `account.rs` | the account routes' token check, my account (UserInfo), delete account |
+//! | `notify.rs` | security notifications by SMS |
+//! | `factors.rs` | authenticator apps (TOTP) and recovery codes: enrol, confirm, remove, check |
 //!
 //! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
 
+mod account;
 mod challenge;
+mod factors;
 mod login;
+mod notify;
+mod password;
 mod phone;
 pub mod sessions;
 mod signup;
 
-pub use challenge::{ResendCommand, Verified, VerifyCommand};
+pub use account::{Holder, UserInfo};
+pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
+pub use factors::{RecoveryCodes, TotpEnrolment};
+pub use notify::Notice;
+pub use password::{ChangePasswordCommand, DecoyPhones, ForgotCommand, ResetCommand};
 pub use login::LoginCommand;
 pub use phone::PhoneChangeCommand;
 pub use signup::{RegisterCommand, Registered};
@@ -45,25 +57,47 @@ impl Caller {
     }
 }
 
-/// What a client learns about a challenge: never the code, and only a masked phone.
+/// What a client learns about a challenge: never the code, and only a masked phone. A `totp`
+/// challenge sent nothing, so it has no `channel` and no `to`.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ChallengeView {
     pub id: String,
     pub purpose: Purpose,
-    pub channel: Channel,
-    pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     pub expires_in: i64,
+    pub factor: ChallengeFactor,
+    /// What may complete it, for accounts with an authenticator (phone-only accounts see the
+    /// v1 shape plus `factor`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub factors: Option<Vec<&'static str>>,
 }
 
 impl ChallengeView {
     fn of(challenge: &Challenge, now: UnixTime) -> Self {
+        let sent = challenge.factor == ChallengeFactor::Phone;
         ChallengeView {
             id: challenge.id.0.clone(),
             purpose: challenge.purpose,
-            channel: challenge.channel,
-            to: challenge.phone.masked(),
+            channel: sent.then_some(challenge.channel),
+            to: sent.then(|| challenge.phone.masked()),
             expires_in: (challenge.expires_at - now).max(0),
+            factor: challenge.factor,
+            factors: None,
         }
+    }
+
+    /// Adds `factors` for a login challenge of an account with an authenticator.
+    fn with_authenticator(mut self, has_totp: bool) -> Self {
+        if has_totp && self.purpose == Purpose::Login {
+            self.factors = Some(match self.factor {
+                ChallengeFactor::Totp => vec!["totp", "phone", "recovery_code"],
+                ChallengeFactor::Phone => vec!["phone", "recovery_code"],
+            });
+        }
+        self
     }
 }
 
@@ -74,12 +108,21 @@ pub struct Ports {
     pub otp: Arc<dyn OtpProvider>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    pub factors: Arc<dyn FactorStore>,
+    pub sealer: Arc<dyn SecretSealer>,
 }
 
 pub struct AuthService {
     ports: Ports,
     sessions: SessionService,
     limits: Limits,
+    totp_issuer: String,
+    /// Security notifications (None: off or no Messaging sender).
+    notifier: Option<Arc<dyn SmsSender>>,
+    decoys: DecoyPhones,
+    /// How long real sends and provider checks took lately, for the decoys to match.
+    send_latency: password::LatencyEstimate,
+    check_latency: password::LatencyEstimate,
 }
 
 fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
@@ -95,8 +138,38 @@ fn observed(which: Limit, subject: audit::Subject<'_>, outcome: LimitOutcome) ->
 }
 
 impl AuthService {
+    /// Decoys get a per-instance random key until `with_decoy_secret` gives the shared one;
+    /// notifications are off until `with_notifier`.
     pub fn new(ports: Ports, sessions: SessionService, limits: Limits) -> Self {
-        AuthService { ports, sessions, limits }
+        AuthService {
+            ports,
+            sessions,
+            limits,
+            totp_issuer: "sms-mfa".into(),
+            notifier: None,
+            decoys: DecoyPhones::random(),
+            send_latency: password::LatencyEstimate::for_sends(),
+            check_latency: password::LatencyEstimate::for_checks(),
+        }
+    }
+
+    /// The secret the decoy phones of unknown emails are derived from: the same on every
+    /// instance, so an email's decoy looks the same wherever it is asked for.
+    pub fn with_decoy_secret(mut self, secret: &[u8]) -> Self {
+        self.decoys = DecoyPhones::new(secret);
+        self
+    }
+
+    /// Sends security notifications (API.md "Notifications") through this sender.
+    pub fn with_notifier(mut self, sender: Arc<dyn SmsSender>) -> Self {
+        self.notifier = Some(sender);
+        self
+    }
+
+    /// The issuer authenticator apps show (`TOTP_ISSUER`).
+    pub fn with_totp_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.totp_issuer = issuer.into();
+        self
     }
 
     pub fn sessions(&self) -> &SessionService {

@@ -8,7 +8,8 @@ use crate::{
     adapters::jwt::{Grant, TokenKeys},
     domain::{UnixTime, User, UserView},
     error::AuthError,
-    ports::{Clock, RefreshRecord, RotateOutcome, SessionStore, UserStore},
+    adapters::jwt::AccessClaims,
+    ports::{Clock, CredentialChange, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
 use ring::{digest, rand::{SecureRandom, SystemRandom}};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
@@ -143,6 +144,12 @@ impl SessionService {
         let old = RefreshToken::parse(presented)?;
         let record = self.store.find(&old.hash()).await?.ok_or(AuthError::InvalidToken)?;
         let user = self.users.get(&record.user_id).await?.ok_or(AuthError::InvalidToken)?;
+        // Every token made before a reset, a change or a global logout is dead (all but the kept
+        // session), even one whose family the user index had not shown yet.
+        let made_at = record.expires_at - self.refresh_ttl.as_secs() as i64;
+        if !user.accepts_token(made_at, &record.family_id) {
+            return Err(AuthError::InvalidToken);
+        }
         let next = self.new_token();
         let next_record = self.record(&next, record.family_id.clone(), &user, record.amr.clone(), now);
         match self.store.rotate(&old.hash(), &next_record, &old.seal(&next), now).await? {
@@ -176,6 +183,60 @@ impl SessionService {
             self.revoke(&record.family_id, self.clock.now()).await?;
         }
         Ok(())
+    }
+
+    /// `scope: "global"`: every session of the token's user ends, and the account routes refuse
+    /// access tokens issued before now. Unknown tokens are fine, as for a local logout.
+    pub async fn logout_everywhere(&self, presented: &str) -> Result<(), AuthError> {
+        let Ok(token) = RefreshToken::parse(presented) else {
+            return Ok(());
+        };
+        let Some(record) = self.store.find(&token.hash()).await? else {
+            return Ok(());
+        };
+        let Some(user) = self.users.get(&record.user_id).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let families = self.families_to_revoke(&user.id, None).await?;
+        let change = CredentialChange {
+            user: &user,
+            new_password_hash: None,
+            consume: None,
+            clear_limit: None,
+            revoke_families: &families,
+            revoked_until: self.revoked_until(now),
+            now,
+            keep_session: None,
+        };
+        if !self.users.update_credentials(&change).await? {
+            // The password changed meanwhile, which ended these sessions too; the family at hand
+            // ends anyway.
+            self.revoke(&record.family_id, now).await?;
+        }
+        audit::record(audit::Event::GlobalLogout, audit::Subject::user(&user.id));
+        Ok(())
+    }
+
+    /// Every refresh family of the user except `keep` (the caller's own session).
+    pub async fn families_to_revoke(&self, user: &crate::domain::UserId, keep: Option<&str>) -> Result<Vec<String>, AuthError> {
+        let mut families = self.store.families_of(user).await?;
+        families.retain(|f| Some(f.as_str()) != keep);
+        Ok(families)
+    }
+
+    /// How long a revocation marker must live: as long as any token of the family could.
+    pub fn revoked_until(&self, now: UnixTime) -> UnixTime {
+        now + self.refresh_ttl.as_secs() as i64
+    }
+
+    /// Whether an access token that verified still stands for the account routes: issued after
+    /// the account's `tokens_valid_after` (or in its kept session) and in a family not revoked.
+    pub async fn access_stands(&self, user: &User, claims: &AccessClaims) -> Result<bool, AuthError> {
+        if !user.accepts_token(claims.iat, &claims.sid) {
+            return Ok(false);
+        }
+        Ok(!self.store.is_family_revoked(&claims.sid).await?)
     }
 
     async fn revoke(&self, family_id: &str, now: UnixTime) -> Result<(), AuthError> {

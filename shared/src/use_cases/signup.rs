@@ -33,6 +33,8 @@ impl AuthService {
             phone: cmd.phone,
             phone_verified: false,
             created_at: self.now(),
+            tokens_valid_after: 0,
+            kept_session: None,
         };
         if self.ports.users.create_user(&user).await? == CreateUser::EmailTaken {
             return Err(AuthError::EmailTaken);

@@ -1,0 +1,158 @@
+//! Authenticator state: one `FACTOR#<user id>` item per account (sealed secrets, the last
+//! accepted time step, recovery-code hashes as a string set). Each change is one conditional
+//! UpdateItem, so racing requests cannot replay a step or spend a recovery code twice.
+
+use super::*;
+
+fn factor_key(user: &UserId) -> String {
+    format!("FACTOR#{}", user.0)
+}
+
+#[derive(Deserialize)]
+struct FactorItem {
+    active_secret: Option<String>,
+    pending_secret: Option<String>,
+    pending_expires_at: Option<UnixTime>,
+    last_step: Option<i64>,
+    #[serde(default)]
+    recovery: Vec<String>,
+}
+
+fn string_set(values: &[String]) -> AttributeValue {
+    AttributeValue::Ss(values.to_vec())
+}
+
+impl DynamoStore {
+    fn factor_update(&self, user: &UserId) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().key("pk", s(factor_key(user)))
+    }
+}
+
+#[async_trait]
+impl FactorStore for DynamoStore {
+    async fn factors(&self, user: &UserId) -> StoreResult<FactorRecord> {
+        Ok(match self.get_as::<FactorItem>(factor_key(user)).await? {
+            None => FactorRecord::default(),
+            Some(item) => FactorRecord {
+                active_secret: item.active_secret,
+                pending: item.pending_secret.zip(item.pending_expires_at),
+                last_step: item.last_step,
+                recovery_hashes: item.recovery,
+            },
+        })
+    }
+
+    async fn start_enrolment(&self, user: &UserId, sealed_secret: &str, expires_at: UnixTime) -> StoreResult<bool> {
+        let request = self
+            .factor_update(user)
+            .update_expression("SET user_id = :user, pending_secret = :secret, pending_expires_at = :expires")
+            .condition_expression("attribute_not_exists(active_secret)")
+            .expression_attribute_values(":user", s(&user.0))
+            .expression_attribute_values(":secret", s(sealed_secret))
+            .expression_attribute_values(":expires", n(expires_at));
+        Ok(self.update_if(request).await?.is_some())
+    }
+
+    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, hashes: &[String], now: UnixTime) -> StoreResult<bool> {
+        let request = self
+            .factor_update(user)
+            .update_expression("SET active_secret = :secret, last_step = :step, recovery = :codes REMOVE pending_secret, pending_expires_at")
+            .condition_expression(
+                "pending_secret = :secret AND pending_expires_at > :now AND attribute_not_exists(active_secret) \
+                 AND (attribute_not_exists(last_step) OR last_step < :step)",
+            )
+            .expression_attribute_values(":secret", s(sealed_secret))
+            .expression_attribute_values(":step", n(step))
+            .expression_attribute_values(":codes", string_set(hashes))
+            .expression_attribute_values(":now", n(now));
+        Ok(self.update_if(request).await?.is_some())
+    }
+
+    async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
+        let request = self
+            .factor_update(user)
+            .update_expression("SET last_step = :step")
+            .condition_expression("attribute_exists(active_secret) AND (attribute_not_exists(last_step) OR last_step < :step)")
+            .expression_attribute_values(":step", n(step));
+        Ok(self.update_if(request).await?.is_some())
+    }
+
+    async fn consume_recovery_code(&self, user: &UserId, hash: &str) -> StoreResult<bool> {
+        let request = self
+            .factor_update(user)
+            .update_expression("DELETE recovery :one")
+            .condition_expression("attribute_exists(active_secret) AND contains(recovery, :hash)")
+            .expression_attribute_values(":one", string_set(&[hash.to_owned()]))
+            .expression_attribute_values(":hash", s(hash));
+        Ok(self.update_if(request).await?.is_some())
+    }
+
+    async fn replace_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<bool> {
+        let request = self
+            .factor_update(user)
+            .update_expression("SET recovery = :codes")
+            .condition_expression("attribute_exists(active_secret)")
+            .expression_attribute_values(":codes", string_set(hashes));
+        Ok(self.update_if(request).await?.is_some())
+    }
+
+    async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
+        let request = self
+            .factor_update(user)
+            .update_expression("REMOVE active_secret, recovery, pending_secret, pending_expires_at")
+            .condition_expression("attribute_exists(pk)");
+        self.update_if(request).await?;
+        Ok(())
+    }
+
+    async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()> {
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(challenge_key(challenge)))
+            .update_expression("SET factor = :phone")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":phone", s("phone"));
+        self.update_if(request).await?;
+        Ok(())
+    }
+
+    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
+        let (start, end) = fixed_window(now, window);
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(format!("RATE#{key}#{start}")))
+            .update_expression("ADD #count :one SET expires_at = :end")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":end", n(end))
+            .expression_attribute_values(":limit", n(limit));
+        Ok(match self.update_if(request).await? {
+            Some(item) => {
+                let count = match item.get("count") {
+                    Some(AttributeValue::N(count)) => count.parse::<u32>().map_err(|_| StoreError::Corrupt("counter".into()))?,
+                    _ => return Err(StoreError::Corrupt("counter without a count".into())),
+                };
+                CheckReservation::Reserved { remaining: limit.saturating_sub(count) }
+            }
+            None => CheckReservation::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) },
+        })
+    }
+
+    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
+        let (start, _) = fixed_window(reserved_at, window);
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(format!("RATE#{key}#{start}")))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0));
+        self.update_if(request).await?;
+        Ok(())
+    }
+}
