@@ -13,6 +13,8 @@
 #                      EdDSA with the PEM .local/jwt.pem (the other signer adapter)
 #   watch "scale"      like default, its DynamoDB behind scripts/dynamodb_proxy.py, which records
 #                      the item of every read and write (tests/e2e/tests/scale.rs: no hot key)
+#   watch "countries"  the default stack's settings and table plus SMS_ALLOWED_COUNTRIES=GB,IE:
+#                      a challenge started on default can be resent through an allowlist
 #   interop            PyJWT and npm `jose` (tests/interop) verify the default stack's tokens
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
 #
@@ -87,6 +89,10 @@ STACK_ENV[SENDS_PER_IP_HOUR]=100000
 STACK_ENV[SENDS_GLOBAL_HOUR]=100000
 write_stack_env "$LOCAL_DIR/e2e-default.env"
 log "stack default:"; describe_stack_env >&2
+# The countries stack: the same settings and table, with an allowlist.
+COUNTRIES_PORT="$(free_port)"
+STACK_ENV[SMS_ALLOWED_COUNTRIES]=GB,IE
+write_stack_env "$LOCAL_DIR/e2e-countries.env"
 # --ignore-changes: files edited during a run must not restart functions under the tests.
 start_watch default "$DEFAULT_PORT" "$LOCAL_DIR/e2e-default.env" --ignore-changes
 DEFAULT_PID="$WATCH_PID"
@@ -104,6 +110,9 @@ write_stack_env "$LOCAL_DIR/e2e-tight.env"
 log "stack tight:"; describe_stack_env >&2
 start_watch tight "$TIGHT_PORT" "$LOCAL_DIR/e2e-tight.env" --ignore-changes
 TIGHT_PID="$WATCH_PID"
+log "stack countries: the default stack's settings with SMS_ALLOWED_COUNTRIES=GB,IE"
+start_watch countries "$COUNTRIES_PORT" "$LOCAL_DIR/e2e-countries.env" --ignore-changes
+COUNTRIES_PID="$WATCH_PID"
 
 PROXY_PORT="$(free_port)"
 start_bg dynamodb-proxy "$LOG_DIR/dynamodb-proxy.log" \
@@ -127,10 +136,11 @@ SCALE_PID="$WATCH_PID"
 E2E_URL="http://127.0.0.1:$DEFAULT_PORT/lambda-url"
 E2E_SCALE_URL="http://127.0.0.1:$SCALE_PORT/lambda-url"
 E2E_TIGHT_URL="http://127.0.0.1:$TIGHT_PORT/lambda-url"
+E2E_COUNTRIES_URL="http://127.0.0.1:$COUNTRIES_PORT/lambda-url"
 
 print_watch_logs() {
   local name
-  for name in default tight scale; do
+  for name in default tight scale countries; do
     echo "----- tail of .local/logs/watch-$name.log -----" >&2
     tail -n "${LOG_TAIL_LINES:-80}" "$LOG_DIR/watch-$name.log" >&2 || true
   done
@@ -144,9 +154,11 @@ log "waiting for the stacks (first requests compile)"
 wait_for_watch "$E2E_URL" 1800 "$DEFAULT_PID" || { print_watch_logs; die "stack default is not answering"; }
 wait_for_watch "$E2E_TIGHT_URL" 1800 "$TIGHT_PID" || { print_watch_logs; die "stack tight is not answering"; }
 wait_for_watch "$E2E_SCALE_URL" 1800 "$SCALE_PID" || { print_watch_logs; die "stack scale is not answering"; }
+wait_for_watch "$E2E_COUNTRIES_URL" 1800 "$COUNTRIES_PID" || { print_watch_logs; die "stack countries is not answering"; }
 log "warming every function (default)"; warm_functions "$E2E_URL" 900
 log "warming every function (tight)"; warm_functions "$E2E_TIGHT_URL" 900
 log "warming every function (scale)"; warm_functions "$E2E_SCALE_URL" 900
+log "warming every function (countries)"; warm_functions "$E2E_COUNTRIES_URL" 900
 
 # Default to the whole workspace and all targets unless the arguments choose packages/targets
 # (only the arguments before `--` are cargo's).
@@ -170,8 +182,11 @@ export STORE_TEST_TABLE=sms-mfa-store
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 unset AWS_PROFILE AWS_SESSION_TOKEN
 export TWILIO_FAKE_URL
-export E2E_URL E2E_TIGHT_URL E2E_SCALE_URL
+export E2E_URL E2E_TIGHT_URL E2E_SCALE_URL E2E_COUNTRIES_URL
 export E2E_COUNTING_PROXY_URL="$COUNTING_PROXY_URL"  # the scale stack's DynamoDB proxy
+# The function logs (stdout of every instance) of the default stack: the operations tests count
+# the metric and audit lines of their own requests in it.
+export E2E_DEFAULT_LOG="$LOG_DIR/watch-default.log"
 export E2E_TABLE_NAME=sms-mfa-e2e E2E_TIGHT_TABLE_NAME=sms-mfa-e2e-tight
 export E2E_JWT_ISSUER="$ISSUER"
 export E2E_JWT_AUDIENCE=sms-mfa

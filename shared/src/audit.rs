@@ -1,13 +1,21 @@
-//! The audit trail: one JSON log line per security event, written with the `audit` target so an
-//! operator can select exactly these lines (CloudWatch Logs Insights: `filter audit != ""`).
-//! Each line names the event, the user id, the masked phone and the source IP; the request id
-//! comes from the runtime's invoke span that every log line carries. Never a code, a token or a
-//! password: the fields below are the only ones an event can have.
+//! The audit trail: one JSON log line per security event, with the `audit` member naming the
+//! event, so an operator selects exactly these lines (CloudWatch Logs Insights:
+//! `filter ispresent(audit)`). The schema (README "Operating it"):
+//!
+//! `{"level":"INFO","audit":"<event>","user_id":"<uuid>"|null,"phone":"+4*******3456"|null,
+//!   "source_ip":"203.0.113.7"|null,"request_id":"<Lambda request id>"|null,"limit":"<which>"}`
+//!
+//! (`limit` only on `limit_hit`.) The request id and, where the use case does not know it, the
+//! source IP come from the request's scope (`metrics::in_request`, set by `http::respond`).
+//! Never a code, a token or a password: the members above are the only ones a line can have.
+//! The lines bypass `RUST_LOG`: a log level must not switch the audit trail off.
 
 use crate::{
     domain::{Challenge, Phone, User, UserId},
+    metrics::{self, Limit},
     use_cases::Caller,
 };
+use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -26,6 +34,10 @@ pub enum Event {
     RefreshReuse,
     GlobalLogout,
     AccountDeleted,
+    /// A wrong password at login (the account may not exist: then only the IP is known).
+    PasswordFailed,
+    /// A code went out (first send or resend): "which numbers got most codes".
+    CodeSent,
 }
 
 impl Event {
@@ -46,6 +58,8 @@ impl Event {
             Event::RefreshReuse => "refresh_reuse",
             Event::GlobalLogout => "global_logout",
             Event::AccountDeleted => "account_deleted",
+            Event::PasswordFailed => "password_failed",
+            Event::CodeSent => "code_sent",
         }
     }
 }
@@ -75,12 +89,54 @@ impl<'a> Subject<'a> {
 
 /// Writes the event's one audit line.
 pub fn record(event: Event, subject: Subject<'_>) {
-    tracing::info!(
-        target: "audit",
-        audit = event.as_str(),
-        user_id = subject.user_id.map(|id| id.0.as_str()),
-        phone = subject.phone.map(Phone::masked),
-        source_ip = subject.source_ip,
-        "audit"
-    );
+    metrics::write_line(&line(event, subject, None));
+}
+
+/// A limit refused a request: the audit line names the limit, and the `LimitRefusals` metric
+/// counts it.
+pub fn limit_hit(limit: Limit, subject: Subject<'_>) {
+    metrics::write_line(&line(Event::LimitHit, subject, Some(limit)));
+    metrics::Metric::LimitRefusals { limit }.emit();
+}
+
+fn line(event: Event, subject: Subject<'_>, limit: Option<Limit>) -> Value {
+    let (request_id, scope_ip) = metrics::with_request(|scope| {
+        (scope.and_then(|s| s.request_id.clone()), scope.and_then(|s| s.source_ip.clone()))
+    });
+    let mut line = json!({
+        "level": "INFO",
+        "audit": event.as_str(),
+        "user_id": subject.user_id.map(|id| id.0.as_str()),
+        "phone": subject.phone.map(Phone::masked),
+        "source_ip": subject.source_ip.map(str::to_owned).or(scope_ip),
+        "request_id": request_id,
+    });
+    if let Some(limit) = limit {
+        line["limit"] = limit.as_str().into();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{in_request, RequestScope};
+
+    #[tokio::test]
+    async fn a_line_has_the_schema_and_takes_request_id_and_ip_from_the_scope() {
+        let user_id = UserId("8d0c7b4e-0000-4000-8000-000000000001".into());
+        let phone = Phone::parse("+447400123456").unwrap();
+        let scope = RequestScope { request_id: Some("req-1".into()), source_ip: Some("198.51.100.9".into()) };
+        let subject = Subject { user_id: Some(&user_id), phone: Some(&phone), source_ip: None };
+        let value = in_request(scope, async { line(Event::LimitHit, subject, Some(Limit::SendsPerPhone)) }).await;
+        assert_eq!(
+            value,
+            json!({"level": "INFO", "audit": "limit_hit", "user_id": user_id.0, "phone": "+4*******3456",
+                   "source_ip": "198.51.100.9", "request_id": "req-1", "limit": "sends_per_phone"})
+        );
+        // The caller's own IP wins over the scope's; outside a request the id is null.
+        let own = line(Event::SignUp, Subject { source_ip: Some("192.0.2.1"), ..Subject::default() }, None);
+        assert_eq!((own["source_ip"].as_str(), own["request_id"].is_null()), (Some("192.0.2.1"), true));
+        assert!(own.get("limit").is_none());
+    }
 }

@@ -136,6 +136,9 @@ pub struct Limits {
     pub sends_global_hour: u32,
     /// Wrong second-factor answers per account per 15 minutes, across every challenge and route.
     pub factor_failures_per_account: u32,
+    /// `SMS_ALLOWED_COUNTRIES`: the regions codes may go to (empty: all), checked before a
+    /// code is stored or sent.
+    pub sms_regions: crate::domain::SmsRegions,
 }
 
 impl Limits {
@@ -155,6 +158,8 @@ impl Limits {
             sends_per_ip_hour: env.positive("SENDS_PER_IP_HOUR", 30)?,
             sends_global_hour: env.positive("SENDS_GLOBAL_HOUR", 1000)?,
             factor_failures_per_account: env.positive("FACTOR_FAILURES_PER_ACCOUNT", 10)?,
+            sms_regions: crate::domain::SmsRegions::parse(&env.optional("SMS_ALLOWED_COUNTRIES").unwrap_or_default())
+                .map_err(|why| problem("SMS_ALLOWED_COUNTRIES", format!("must list ISO 3166 alpha-2 regions: {why}")))?,
         })
     }
 }
@@ -384,6 +389,18 @@ pub fn table_name(env: &Env) -> Result<String, ConfigError> {
     env.required("TABLE_NAME")
 }
 
+/// `METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `sms-mfa`; the
+/// template gives each stack its own). CloudWatch allows 1-255 of `A-Za-z0-9 . - _ / # :`,
+/// and `AWS/` is reserved for AWS's own.
+pub fn metrics_namespace(env: &Env) -> Result<String, ConfigError> {
+    let namespace = env.optional("METRICS_NAMESPACE").unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.into());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#:".contains(c);
+    if namespace.len() > 255 || !namespace.chars().all(allowed) || namespace.starts_with("AWS/") {
+        return Err(problem("METRICS_NAMESPACE", "must be 1-255 of A-Z a-z 0-9 . - _ / # : and not start with AWS/"));
+    }
+    Ok(namespace)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +427,27 @@ mod tests {
         let err = Limits::from_env(&Env::from_pairs([("SENDS_GLOBAL_HOUR", "0")])).unwrap_err();
         assert_eq!(err.var, "SENDS_GLOBAL_HOUR");
         assert!(err.to_string().contains("SENDS_GLOBAL_HOUR"));
+    }
+
+    #[test]
+    fn the_sms_allowlist_is_parsed_at_start_and_names_itself_when_wrong() {
+        assert!(Limits::default().sms_regions.allows_all());
+        let limits = Limits::from_env(&Env::from_pairs([("SMS_ALLOWED_COUNTRIES", "gb,IE")])).unwrap();
+        assert_eq!(limits.sms_regions, crate::domain::SmsRegions::parse("GB,IE").unwrap());
+        let err = Limits::from_env(&Env::from_pairs([("SMS_ALLOWED_COUNTRIES", "GB,UK")])).unwrap_err();
+        assert_eq!(err.var, "SMS_ALLOWED_COUNTRIES");
+        assert!(err.to_string().contains("\"UK\""), "{err}");
+    }
+
+    /// METRICS_NAMESPACE: CloudWatch's namespace rules, checked at start.
+    #[test]
+    fn the_metrics_namespace_follows_cloudwatch_rules() {
+        assert_eq!(metrics_namespace(&Env::from_pairs([])).unwrap(), "sms-mfa");
+        assert_eq!(metrics_namespace(&Env::from_pairs([("METRICS_NAMESPACE", "sms-mfa/prod")])).unwrap(), "sms-mfa/prod");
+        for bad in ["AWS/Lambda", "has space", "x".repeat(256).as_str(), "ünï"] {
+            let err = metrics_namespace(&Env::from_pairs([("METRICS_NAMESPACE", bad)])).unwrap_err();
+            assert_eq!(err.var, "METRICS_NAMESPACE", "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! HTTP glue shared by every function: body limits and parsing, routing, the caller's identity,
 //! and the one mapping from `AuthError` to status and body.
 
-use crate::{error::AuthError, use_cases::Caller};
+use crate::{error::AuthError, metrics, use_cases::Caller};
 use lambda_http::{
     http::{header, HeaderValue, Method, StatusCode},
     request::RequestContext,
@@ -161,28 +161,40 @@ pub fn error_response(err: &AuthError) -> Response<Body> {
     response
 }
 
-/// Runs one request's work and answers it, logging route, outcome and latency once.
+/// Runs one request's work and answers it, logging route, outcome and latency once and writing
+/// the route's latency metric. The work runs in the request's scope, so the audit and metric
+/// lines it writes carry the request id and source IP.
 /// Unexpected errors are logged with their detail and answered 500 `internal` without it.
 pub async fn respond<F>(req: &Request, work: F) -> Result<Response<Body>, lambda_http::Error>
 where
     F: std::future::Future<Output = Result<Response<Body>, AuthError>>,
 {
-    let started = Instant::now();
-    let (response, failure) = match work.await {
-        Ok(response) => (response, None),
-        Err(err) => (error_response(&err), Some(err)),
+    let scope = metrics::RequestScope {
+        request_id: req.lambda_context_ref().map(|context| context.request_id.clone()),
+        source_ip: caller(req).source_ip,
     };
-    let (method, route) = (req.method().as_str(), route_path(req));
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_millis() as u64;
-    match failure {
-        None => tracing::info!(method, route, status, latency_ms, "request handled"),
-        Some(AuthError::Internal(source)) => {
-            tracing::error!(method, route, status, latency_ms, error = %source, "request failed")
+    metrics::in_request(scope, async {
+        let started = Instant::now();
+        let (response, failure) = match work.await {
+            Ok(response) => (response, None),
+            Err(err) => (error_response(&err), Some(err)),
+        };
+        let (method, route) = (req.method().as_str(), route_path(req));
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_millis() as u64;
+        match failure {
+            None => tracing::info!(method, route, status, latency_ms, "request handled"),
+            Some(AuthError::Internal(source)) => {
+                tracing::error!(method, route, status, latency_ms, error = %source, "request failed")
+            }
+            Some(err) => tracing::info!(method, route, status, latency_ms, reason = %err, "request refused"),
         }
-        Some(err) => tracing::info!(method, route, status, latency_ms, reason = %err, "request refused"),
-    }
-    Ok(response)
+        // A 404 path is whatever the client sent: it must not become a dimension value.
+        let route = if status == 404 { "unmatched".to_owned() } else { format!("{method} {route}") };
+        metrics::Metric::Latency { route: &route, status, millis: latency_ms }.emit();
+        Ok(response)
+    })
+    .await
 }
 
 #[cfg(test)]

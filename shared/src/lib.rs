@@ -3,7 +3,7 @@
 //! `domain` parses input into types that cannot be invalid; `use_cases` (one file per flow) are
 //! the use cases over the traits in `ports`; `adapters` implement those against DynamoDB, Twilio,
 //! argon2 and the token keys; `http` and `runtime` are the Lambda glue the functions share;
-//! `audit` writes the security event trail.
+//! `audit` writes the security event trail and `metrics` the CloudWatch EMF metrics.
 
 pub mod adapters;
 pub mod audit;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod ports;
 pub mod runtime;
 pub mod sharded_limit;

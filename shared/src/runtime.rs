@@ -20,7 +20,7 @@ use crate::{
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
-/// JSON logs for CloudWatch: every line carries the `requestId` (and X-Ray trace id) of the
+/// JSON logs for CloudWatch, and the metrics' namespace: every line carries the `requestId` (and X-Ray trace id) of the
 /// runtime's invoke span. `RUST_LOG` filters by level and target (`info`, `sms_mfa=debug,warn`);
 /// `Targets` rather than `EnvFilter`, whose span and regex directives cost every binary the regex
 /// engine (about 0.8 MiB; benches/README.md).
@@ -44,6 +44,9 @@ pub fn init_tracing() {
     if let Some(problem) = unusable {
         tracing::warn!("{problem}");
     }
+    // The metric lines (crate::metrics) are written beside the tracing output, not through it.
+    let namespace = metrics_namespace(&Env::from_process()).unwrap_or_else(|err| fail_start(err));
+    crate::metrics::set_namespace(namespace);
 }
 
 /// Stops the cold start with one line naming the problem (Lambda reports it as an init error).

@@ -213,6 +213,53 @@ async fn builtin_style_provider_refuses_channels_it_cannot_deliver() {
     assert_eq!(w.store.user_count(), 0);
 }
 
+/// SMS_ALLOWED_COUNTRIES: refused before anything is stored or sent, on every route that sends
+/// to a number the request names or a challenge holds.
+#[tokio::test]
+async fn numbers_outside_the_sms_allowlist_are_refused_before_anything_is_kept_or_sent() {
+    let w = world_with(Limits { sms_regions: SmsRegions::parse("GB,IE").unwrap(), ..Limits::default() });
+    let names_fr = |result: Result<ChallengeView, AuthError>| match result {
+        Err(AuthError::InvalidPhone(message)) => assert!(message.contains("FR"), "{message}"),
+        other => panic!("expected invalid_phone naming FR, got {other:?}"),
+    };
+    names_fr(w.auth.register(register_cmd("fr@example.com", "+33612345678"), &w.caller).await.map(|r| r.challenge));
+    assert_eq!((w.store.user_count(), w.store.challenge_count(), w.otp.sent().len()), (0, 0, 0));
+
+    let registered = w.auth.register(register_cmd("gb@example.com", "+447400000011"), &w.caller).await.unwrap();
+    verify(&w, &registered.challenge, "+447400000011").await.unwrap();
+    let user_id = UserId(registered.user_id.clone());
+    let sends = w.otp.sent().len();
+    // Refused before the password is checked: even a wrong one counts nothing.
+    let change = PhoneChangeCommand { phone: Phone::parse("+33612345678").unwrap(), password: password("wrong password"), channel: Channel::Sms };
+    names_fr(w.auth.request_phone_change(&user_id, change, &w.caller).await);
+    assert_eq!((w.store.challenge_count(), w.otp.sent().len()), (1, sends), "only the used sign-up challenge");
+
+    // A challenge started before the list changed: its resend is refused and leaves it as it was.
+    let now = 1_900_000_000;
+    let started_earlier = Challenge {
+        id: ChallengeId::new(),
+        user_id: user_id.clone(),
+        purpose: Purpose::Login,
+        phone: Phone::parse("+33612345678").unwrap(),
+        channel: Channel::Sms,
+        provider_ref: None,
+        code_hash: None,
+        attempts: 0,
+        max_attempts: 5,
+        status: ChallengeStatus::Pending,
+        created_at: now - 120,
+        last_sent_at: now - 120,
+        expires_at: now + 480,
+        decoy: false,
+        factor: ChallengeFactor::Phone,
+    };
+    sms_mfa::ports::ChallengeStore::put(w.store.as_ref(), &started_earlier).await.unwrap();
+    names_fr(w.auth.resend(ResendCommand { challenge_id: started_earlier.id.clone(), channel: None }, &w.caller).await);
+    let kept = sms_mfa::ports::ChallengeStore::get(w.store.as_ref(), &started_earlier.id).await.unwrap().unwrap();
+    assert_eq!(kept, started_earlier, "the refused resend claimed nothing");
+    assert_eq!(w.otp.sent().len(), sends, "nothing was sent");
+}
+
 #[tokio::test]
 async fn refresh_rotates_detects_reuse_and_tolerates_a_double_submit() {
     let w = world();

@@ -20,6 +20,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2_500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The `Provider` dimension of the `ProviderErrors` metric.
+const VERIFY: &str = "twilio_verify";
+const MESSAGING: &str = "twilio_messaging";
+
 #[derive(Deserialize, Debug)]
 struct TwilioError {
     code: Option<u32>,
@@ -41,7 +45,7 @@ impl TwilioHttp {
     /// POSTs a form and returns the JSON of a 2xx answer, Twilio's error code otherwise.
     async fn post_form<T: for<'de> Deserialize<'de>>(&self, url: &str, form: &[(&str, &str)]) -> Result<T, CallError> {
         let mut backoff = FIRST_BACKOFF;
-        let mut last = CallError::Unavailable("no attempt made".into());
+        let mut last = CallError::Unavailable { kind: "no_attempt".into(), detail: "no attempt made".into() };
         for attempt in 1..=ATTEMPTS {
             let sent = self
                 .http
@@ -53,17 +57,22 @@ impl TwilioHttp {
                 .await;
             last = match sent {
                 Ok(response) if response.status().is_success() => {
-                    return response.json().await.map_err(|e| CallError::Unavailable(format!("unreadable answer: {e}")))
+                    return response
+                        .json()
+                        .await
+                        .map_err(|e| CallError::Unavailable { kind: "unreadable_answer".into(), detail: e.to_string() })
                 }
                 Ok(response) if response.status().is_server_error() || response.status().as_u16() == 429 && !is_twilio_limit(&response) => {
-                    CallError::Unavailable(format!("HTTP {}", response.status()))
+                    let status = response.status();
+                    CallError::Unavailable { kind: format!("http_{}", status.as_u16()), detail: format!("HTTP {status}") }
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let error: TwilioError = response.json().await.unwrap_or(TwilioError { code: None, message: None });
                     return Err(CallError::Twilio { status, code: error.code.unwrap_or(0), message: error.message.unwrap_or_default() });
                 }
-                Err(e) => CallError::Unavailable(if e.is_timeout() { "timed out".into() } else { format!("connection failed: {e}") }),
+                Err(e) if e.is_timeout() => CallError::Unavailable { kind: "timeout".into(), detail: "timed out".into() },
+                Err(e) => CallError::Unavailable { kind: "connection".into(), detail: format!("connection failed: {e}") },
             };
             tracing::warn!(attempt, error = %last, "twilio call failed");
             if attempt < ATTEMPTS {
@@ -83,16 +92,32 @@ fn is_twilio_limit(response: &reqwest::Response) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 enum CallError {
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    /// `kind` is a short, fixed label (`timeout`, `http_503`): the metric's `Code`.
+    #[error("unavailable: {detail}")]
+    Unavailable { kind: String, detail: String },
     #[error("twilio error {code} (HTTP {status}): {message}")]
     Twilio { status: u16, code: u32, message: String },
 }
 
 impl CallError {
+    /// The delivery error, with the `ProviderErrors` metric written for failures that are the
+    /// provider's (an outage, an unexpected rejection), not answers about the number or the code.
+    fn observed(self, provider: &'static str) -> DeliveryError {
+        let code = match &self {
+            CallError::Unavailable { kind, .. } => kind.clone(),
+            CallError::Twilio { code: 0, status, .. } => format!("http_{status}"),
+            CallError::Twilio { code, .. } => code.to_string(),
+        };
+        let delivery = self.into_delivery();
+        if matches!(delivery, DeliveryError::Unavailable(_) | DeliveryError::Rejected(_)) {
+            crate::metrics::Metric::ProviderErrors { provider, code: &code }.emit();
+        }
+        delivery
+    }
+
     fn into_delivery(self) -> DeliveryError {
         match self {
-            CallError::Unavailable(why) => DeliveryError::Unavailable(why),
+            CallError::Unavailable { detail, .. } => DeliveryError::Unavailable(detail),
             CallError::Twilio { code, message, status } => match code {
                 20404 => DeliveryError::NotPending,
                 60202 => DeliveryError::TooManyChecks,
@@ -145,13 +170,13 @@ impl OtpProvider for TwilioVerify {
     async fn send(&self, to: &Phone, channel: Channel, _: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
         let form = [("To", to.as_e164()), ("Channel", channel.as_str())];
         let verification: Verification =
-            self.twilio.post_form(&self.verifications_url, &form).await.map_err(CallError::into_delivery)?;
+            self.twilio.post_form(&self.verifications_url, &form).await.map_err(|e| e.observed(VERIFY))?;
         Ok(Some(verification.sid))
     }
 
     async fn cancel(&self, provider_ref: &str) -> Result<(), DeliveryError> {
         let url = format!("{}/{provider_ref}", self.verifications_url);
-        let _: Verification = self.twilio.post_form(&url, &[("Status", "canceled")]).await.map_err(CallError::into_delivery)?;
+        let _: Verification = self.twilio.post_form(&url, &[("Status", "canceled")]).await.map_err(|e| e.observed(VERIFY))?;
         Ok(())
     }
 
@@ -162,7 +187,7 @@ impl OtpProvider for TwilioVerify {
             None => ("To", challenge.phone.as_e164()),
         };
         let form = [("Code", code.expose()), by];
-        let verdict: Verification = self.twilio.post_form(&self.check_url, &form).await.map_err(CallError::into_delivery)?;
+        let verdict: Verification = self.twilio.post_form(&self.check_url, &form).await.map_err(|e| e.observed(VERIFY))?;
         Ok(verdict.status == "approved")
     }
 }
@@ -200,7 +225,7 @@ impl SmsSender for TwilioMessaging {
             (None, None) => return Err(DeliveryError::Rejected("no Twilio sender configured".into())),
         };
         let form = [("To", to.as_e164()), ("Body", body), sender];
-        let _: Message = self.twilio.post_form(&self.messages_url, &form).await.map_err(CallError::into_delivery)?;
+        let _: Message = self.twilio.post_form(&self.messages_url, &form).await.map_err(|e| e.observed(MESSAGING))?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ mod user;
 pub use challenge::{Challenge, ChallengeFactor, ChallengeId, ChallengeStatus, Channel, OtpCode, Purpose};
 pub use email::Email;
 pub use password::{Password, PasswordPolicy};
-pub use phone::Phone;
+pub use phone::{Phone, SmsRegions};
 pub use totp::{otpauth_uri, step_at, FactorProof, RecoveryCode, TotpCode, TotpSecret, RECOVERY_CODE_COUNT, STEP_SECONDS};
 pub use user::{User, UserId, UserView};
 

@@ -1,7 +1,7 @@
 use crate::error::AuthError;
-use phonenumber::{metadata::DATABASE, Mode, Type};
+use phonenumber::{country, metadata::DATABASE, Mode, PhoneNumber, Type};
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use std::{collections::BTreeSet, fmt};
 
 /// A mobile phone number in E.164 form, parsed by libphonenumber's metadata (the `phonenumber`
 /// crate). Debug output is masked so a number never lands whole in a log.
@@ -40,6 +40,21 @@ impl Phone {
         &self.0
     }
 
+    fn parsed(&self) -> Option<PhoneNumber> {
+        phonenumber::parse(None, &self.0).ok()
+    }
+
+    /// The country calling code (`44` for +44 ...), 0 if the number no longer parses.
+    pub fn calling_code(&self) -> u16 {
+        self.parsed().map_or(0, |n| n.code().value())
+    }
+
+    /// The ISO 3166 alpha-2 region libphonenumber assigns the number (`GB`, `JE` for a Jersey
+    /// mobile under +44, `CA` for a Canadian +1); None for non-geographic numbers.
+    pub fn region(&self) -> Option<String> {
+        self.parsed().and_then(|n| n.country().id()).map(|id| id.as_ref().to_owned())
+    }
+
     /// `+1******4567`: the country code's leading digit and the last four stay readable.
     pub fn masked(&self) -> String {
         let chars: Vec<char> = self.0.chars().collect();
@@ -61,6 +76,46 @@ impl fmt::Debug for Phone {
 impl fmt::Display for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
+    }
+}
+
+/// `SMS_ALLOWED_COUNTRIES`: the regions codes may be sent to. Empty allows every region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SmsRegions(BTreeSet<String>);
+
+impl SmsRegions {
+    /// A comma-separated list of ISO 3166 alpha-2 codes, any case, spaces ignored; every code
+    /// must be a region libphonenumber knows (`UK` is not one: the code is `GB`).
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut regions = BTreeSet::new();
+        for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let code = code.to_ascii_uppercase();
+            if code.len() != 2 || code.parse::<country::Id>().is_err() {
+                return Err(format!("{code:?} is not an ISO 3166 alpha-2 region code (like GB, US, DE)"));
+            }
+            regions.insert(code);
+        }
+        Ok(SmsRegions(regions))
+    }
+
+    pub fn allows_all(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Refuses a number outside the list with `invalid_phone`, naming its region.
+    pub fn check(&self, phone: &Phone) -> Result<(), AuthError> {
+        if self.allows_all() {
+            return Ok(());
+        }
+        match phone.region() {
+            Some(region) if self.0.contains(&region) => Ok(()),
+            Some(region) => Err(AuthError::InvalidPhone(format!(
+                "codes are not sent to numbers of region {region} by this service"
+            ))),
+            None => Err(AuthError::InvalidPhone(
+                "codes are not sent to numbers without a region (international services) by this service".into(),
+            )),
+        }
     }
 }
 
@@ -89,5 +144,34 @@ mod tests {
         assert_eq!(phone.masked(), "+1******4567");
         assert_eq!(format!("{phone:?}"), "Phone(+1******4567)");
         assert!(!format!("{phone}").contains("41555"));
+    }
+
+    #[test]
+    fn calling_code_and_region() {
+        let uk = Phone::parse("+447400123456").unwrap();
+        assert_eq!((uk.calling_code(), uk.region().as_deref()), (44, Some("GB")));
+        let us = Phone::parse("+14155550123").unwrap();
+        assert_eq!((us.calling_code(), us.region().as_deref()), (1, Some("US")));
+        let fr = Phone::parse("+33612345678").unwrap();
+        assert_eq!((fr.calling_code(), fr.region().as_deref()), (33, Some("FR")));
+    }
+
+    #[test]
+    fn the_allowlist_names_the_refused_region() {
+        let regions = SmsRegions::parse(" gb, IE ,").unwrap();
+        assert!(regions.check(&Phone::parse("+447400123456").unwrap()).is_ok());
+        match regions.check(&Phone::parse("+33612345678").unwrap()) {
+            Err(AuthError::InvalidPhone(message)) => assert!(message.contains("region FR"), "{message}"),
+            other => panic!("expected invalid_phone, got {other:?}"),
+        }
+        // +1 is shared: a Canadian mobile is CA, not US.
+        let us_only = SmsRegions::parse("US").unwrap();
+        assert!(us_only.check(&Phone::parse("+14155550123").unwrap()).is_ok());
+        assert!(us_only.check(&Phone::parse("+15145550123").unwrap()).is_err(), "a Montreal number is CA");
+        assert!(SmsRegions::parse("").unwrap().allows_all());
+        assert!(SmsRegions::parse("").unwrap().check(&Phone::parse("+33612345678").unwrap()).is_ok());
+        for bad in ["UK", "G", "GBR", "1", "G1", "ZZ"] {
+            assert!(SmsRegions::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! Challenges: the send caps every code passes, the first send, verify and resend.
 
-use super::{limited, AuthService, Caller, ChallengeView};
+use super::{observed, AuthService, Caller, ChallengeView};
 use crate::{
     audit,
     config::Limits,
     domain::*,
     error::{AuthError, DeliveryError},
+    metrics::{Limit, LoginOutcome, Metric},
     ports::*,
     use_cases::{sessions::TokenPair, Notice},
 };
@@ -41,9 +42,20 @@ impl AuthService {
     /// per source IP, and the global cost fuse.
     pub(super) async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
         let l = &self.limits;
-        self.hit(format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
-        self.hit(format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
-        limited(self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?)
+        let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+        self.hit(Limit::SendsPerPhone, who, format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
+        self.hit(Limit::SendsPerIp, who, format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
+        // Sharded: no item that every send writes (README "Scale").
+        observed(Limit::SendsGlobal, who, self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?)
+    }
+
+    /// A send the provider refused or failed: Twilio's own per-number limit is audited as a limit.
+    fn send_failed(&self, err: &DeliveryError, to: &Phone, caller: &Caller) {
+        tracing::warn!(error = %err, to = %to, "code delivery failed");
+        if matches!(err, DeliveryError::TooManySends) {
+            let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+            audit::limit_hit(Limit::ProviderSendsPerNumber, who);
+        }
     }
 
     /// Stores the challenge, then sends the code; a failed send leaves no challenge behind.
@@ -77,7 +89,7 @@ impl AuthService {
             }
             Ok(None) => {}
             Err(err) => {
-                tracing::warn!(error = %err, to = %to, "code delivery failed");
+                self.send_failed(&err, to, caller);
                 if let Err(undo) = self.ports.challenges.delete(&id).await {
                     tracing::error!(error = %undo, "could not remove the challenge of a failed send");
                 }
@@ -85,6 +97,8 @@ impl AuthService {
             }
         }
         tracing::info!(challenge = %id.0, purpose = ?purpose, channel = channel.as_str(), to = %to, "code sent");
+        Metric::code_sent(channel, to).emit();
+        audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
         Ok(ChallengeView::of(&challenge, now))
     }
 
@@ -142,14 +156,16 @@ impl AuthService {
         // Counted before the code is compared: parallel guesses cannot exceed the limit.
         let challenge = match self.ports.challenges.count_attempt(id, now).await? {
             AttemptOutcome::Counted { challenge } => challenge,
-            AttemptOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
+            AttemptOutcome::Exhausted => return Err(self.dead_challenge(caller)),
             AttemptOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         let challenge_remaining = challenge.max_attempts.saturating_sub(challenge.attempts);
         let (passed, account_remaining, amr) = self.check_challenge_proof(&challenge, proof, caller).await?;
         if !passed {
+            Metric::VerificationsFailed { purpose: challenge.purpose }.emit();
             return Err(AuthError::InvalidCode { attempts_remaining: challenge_remaining.min(account_remaining) });
         }
+        Metric::VerificationsPassed { purpose: challenge.purpose }.emit();
         Ok((*challenge, amr))
     }
 
@@ -186,9 +202,18 @@ impl AuthService {
                 let amr = factor_amr.iter().map(|v| v.to_string()).collect();
                 let tokens = self.sessions.start(&user, amr).await?;
                 audit::record(audit::Event::LoginCompleted, audit::Subject::of(&user, caller));
+                if challenge.purpose == Purpose::Login {
+                    Metric::Logins { outcome: LoginOutcome::Completed }.emit();
+                }
                 Ok(Verified::Tokens(tokens))
             }
         }
+    }
+
+    /// The challenge reached its check limit: it is dead (audited as a limit).
+    fn dead_challenge(&self, caller: &Caller) -> AuthError {
+        audit::limit_hit(Limit::ChecksPerChallenge, audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() });
+        AuthError::TooManyAttempts
     }
 
     /// Compares the proof with what the challenge waits for, counted first under the account's
@@ -251,6 +276,12 @@ impl AuthService {
             .ok_or(AuthError::ChallengeInvalid)?;
         let channel = cmd.channel.unwrap_or(current.channel);
         self.ensure_channel(channel)?;
+        // SMS_ALLOWED_COUNTRIES may have changed since the challenge started: checked before the
+        // resend is claimed (stored) and sent. Not for a decoy, which sends nothing and must
+        // answer like a real challenge.
+        if !current.decoy {
+            self.ensure_sms_region(&current.phone, caller)?;
+        }
         let generated = if current.decoy { None } else { self.ports.otp.generate(&current.id) };
         let new_expiry = now + self.limits.otp_ttl.as_secs() as i64;
         let hash = generated.as_ref().map(|g| g.hash.as_str());
@@ -261,8 +292,12 @@ impl AuthService {
             .await?;
         let challenge = match claimed {
             ResendOutcome::Ready { challenge } => challenge,
-            ResendOutcome::TooSoon { retry_after } => return Err(AuthError::ResendTooSoon { retry_after }),
-            ResendOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
+            ResendOutcome::TooSoon { retry_after } => {
+                let who = audit::Subject::of_challenge(&current, caller);
+                audit::limit_hit(Limit::ResendCooldown, who);
+                return Err(AuthError::ResendTooSoon { retry_after });
+            }
+            ResendOutcome::Exhausted => return Err(self.dead_challenge(caller)),
             ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         // A totp challenge's first phone code is a first send: a verification still pending
@@ -277,8 +312,14 @@ impl AuthService {
                 self.send_latency.pad(started).await;
                 Ok(None)
             }
-            Ok(()) if was_totp => self.send_new(&challenge, generated.as_ref()).await.map_err(AuthError::from),
-            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(AuthError::from),
+            Ok(()) if was_totp => self.send_new(&challenge, generated.as_ref()).await.map_err(|err| {
+                self.send_failed(&err, &challenge.phone, caller);
+                AuthError::from(err)
+            }),
+            Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(|err| {
+                self.send_failed(&err, &challenge.phone, caller);
+                AuthError::from(err)
+            }),
             Err(limit) => Err(limit),
         };
         match sent {
@@ -292,6 +333,10 @@ impl AuthService {
                 if was_totp {
                     self.ports.factors.switch_to_phone(&challenge.id).await?;
                     challenge.factor = ChallengeFactor::Phone;
+                }
+                if !challenge.decoy {
+                    Metric::code_sent(channel, &challenge.phone).emit();
+                    audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
                 }
                 let has_totp = challenge.purpose == Purpose::Login && self.has_totp(&challenge.user_id).await?;
                 Ok(ChallengeView::of(&challenge, now).with_authenticator(has_totp))

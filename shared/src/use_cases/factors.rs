@@ -157,7 +157,10 @@ impl AuthService {
         let key = factor_failures_key(user);
         match self.ports.factors.reserve_check(&key, self.limits.factor_failures_per_account, Limits::SHORT_WINDOW, now).await? {
             CheckReservation::Reserved { remaining } => Ok(remaining),
-            CheckReservation::Exceeded { retry_after } => Err(AuthError::RateLimited { retry_after }),
+            CheckReservation::Exceeded { retry_after } => {
+                crate::audit::limit_hit(crate::metrics::Limit::FactorFailuresPerAccount, crate::audit::Subject::user(user));
+                Err(AuthError::RateLimited { retry_after })
+            }
         }
     }
 

@@ -1,7 +1,14 @@
 //! Login's password step. Only a proven password starts a challenge (a code to the phone).
 
-use super::{limited, AuthService, Caller, ChallengeView};
-use crate::{adapters::password::DUMMY_HASH, audit, config::Limits, domain::*, error::AuthError};
+use super::{observed, AuthService, Caller, ChallengeView};
+use crate::{
+    adapters::password::DUMMY_HASH,
+    audit,
+    config::Limits,
+    domain::*,
+    error::AuthError,
+    metrics::{Limit, LoginOutcome, Metric},
+};
 
 pub struct LoginCommand {
     pub email: Email,
@@ -13,9 +20,14 @@ pub struct LoginCommand {
 
 impl AuthService {
     pub async fn login(&self, cmd: LoginCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
-        self.hit(format!("login#ip#{}", caller.ip()), self.limits.logins_per_ip_hour, Limits::HOUR).await?;
+        let by_ip = audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+        self.hit(Limit::LoginsPerIp, by_ip, format!("login#ip#{}", caller.ip()), self.limits.logins_per_ip_hour, Limits::HOUR).await?;
         self.ensure_channel(cmd.channel)?;
-        let user = self.check_password(&cmd.email, &cmd.password).await?;
+        let user = self.check_password(&cmd.email, &cmd.password).await.inspect_err(|err| {
+            if matches!(err, AuthError::InvalidCredentials) {
+                Metric::Logins { outcome: LoginOutcome::PasswordFailed }.emit();
+            }
+        })?;
         // Only now, with the password proven, does a code go out (or, with an authenticator
         // app, nothing: the app makes the code).
         let has_totp = self.has_totp(&user.id).await?;
@@ -30,6 +42,7 @@ impl AuthService {
             }
         };
         audit::record(audit::Event::LoginStarted, audit::Subject::of(&user, caller));
+        Metric::Logins { outcome: LoginOutcome::Started }.emit();
         Ok(challenge)
     }
 
@@ -39,7 +52,8 @@ impl AuthService {
     pub(super) async fn check_password(&self, email: &Email, password: &Password) -> Result<User, AuthError> {
         let failures_key = failed_password_key(email);
         let (limit, window) = (self.limits.login_failures_per_account, Limits::SHORT_WINDOW);
-        limited(self.ports.limiter.is_exhausted(&failures_key, limit, window, self.now()).await?)?;
+        let exhausted = self.ports.limiter.is_exhausted(&failures_key, limit, window, self.now()).await?;
+        observed(Limit::LoginFailuresPerAccount, audit::Subject::default(), exhausted)?;
         let user = self.ports.users.find_by_email(email).await?;
         let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
         let matches = self.ports.hasher.verify(password, hash).await?;
@@ -47,7 +61,10 @@ impl AuthService {
             Some(user) if matches => Ok(user),
             _ => {
                 // The failure is counted atomically: parallel guesses cannot exceed the limit.
-                self.hit(failures_key, limit, window).await?;
+                // The audit line names the account when there is one; the IP comes from the request.
+                let subject = audit::Subject { user_id: user.as_ref().map(|u| &u.id), phone: user.as_ref().map(|u| &u.phone), source_ip: None };
+                audit::record(audit::Event::PasswordFailed, subject);
+                self.hit(Limit::LoginFailuresPerAccount, subject, failures_key, limit, window).await?;
                 Err(AuthError::InvalidCredentials)
             }
         }

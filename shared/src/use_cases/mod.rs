@@ -34,9 +34,11 @@ pub use phone::PhoneChangeCommand;
 pub use signup::{RegisterCommand, Registered};
 
 use crate::{
+    audit,
     config::Limits,
     domain::*,
     error::AuthError,
+    metrics::Limit,
     ports::*,
 };
 use serde::Serialize;
@@ -132,6 +134,11 @@ fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
     }
 }
 
+/// `limited`, with the refusal audited (the limit and who hit it) and counted.
+pub(super) fn observed(which: Limit, subject: audit::Subject<'_>, outcome: LimitOutcome) -> Result<(), AuthError> {
+    limited(outcome).inspect_err(|_| audit::limit_hit(which, subject))
+}
+
 impl AuthService {
     /// Decoys get a per-instance random key until `with_decoy_secret` gives the shared one;
     /// notifications are off until `with_notifier`.
@@ -177,9 +184,18 @@ impl AuthService {
         self.ports.clock.now()
     }
 
-    /// Counts one event against a limit; atomic in the store.
-    async fn hit(&self, key: String, limit: u32, window: Duration) -> Result<(), AuthError> {
-        limited(self.ports.limiter.hit(&key, limit, window, self.now()).await?)
+    /// Counts one event against a limit; atomic in the store. A refusal is audited and counted.
+    async fn hit(&self, which: Limit, subject: audit::Subject<'_>, key: String, limit: u32, window: Duration) -> Result<(), AuthError> {
+        observed(which, subject, self.ports.limiter.hit(&key, limit, window, self.now()).await?)
+    }
+
+    /// Refuses a number whose region SMS_ALLOWED_COUNTRIES leaves out, before anything is
+    /// stored or sent.
+    fn ensure_sms_region(&self, phone: &Phone, caller: &Caller) -> Result<(), AuthError> {
+        self.limits.sms_regions.check(phone).inspect_err(|_| {
+            let subject = audit::Subject { phone: Some(phone), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+            audit::limit_hit(Limit::SmsCountries, subject);
+        })
     }
 
     fn ensure_channel(&self, channel: Channel) -> Result<(), AuthError> {

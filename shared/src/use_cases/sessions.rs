@@ -166,6 +166,7 @@ impl SessionService {
                 // Reuse of a spent token: assume it was stolen and end every token of the family.
                 tracing::warn!(family = %record.family_id, "refresh token reuse: family revoked");
                 audit::record(audit::Event::RefreshReuse, audit::Subject::user(&record.user_id));
+                crate::metrics::Metric::RefreshTokenReuse.emit();
                 self.revoke(&record.family_id, now).await?;
                 Err(AuthError::InvalidToken)
             }

@@ -1,7 +1,7 @@
 //! Sign-up: store the account (phone not yet verified), then send the first code.
 
 use super::{AuthService, Caller, ChallengeView};
-use crate::{audit, config::Limits, domain::*, error::AuthError, ports::CreateUser};
+use crate::{audit, config::Limits, domain::*, error::AuthError, metrics::Limit, ports::CreateUser};
 use serde::Serialize;
 
 pub struct RegisterCommand {
@@ -19,8 +19,12 @@ pub struct Registered {
 
 impl AuthService {
     pub async fn register(&self, cmd: RegisterCommand, caller: &Caller) -> Result<Registered, AuthError> {
+        // Before anything is stored (a counter included): a refused region leaves no trace.
+        self.ensure_sms_region(&cmd.phone, caller)?;
         // Counted before anything else, so email_taken answers are rate limited too.
-        self.hit(format!("register#ip#{}", caller.ip()), self.limits.registrations_per_ip_hour, Limits::HOUR).await?;
+        let by_ip = audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+        let key = format!("register#ip#{}", caller.ip());
+        self.hit(Limit::RegistrationsPerIp, by_ip, key, self.limits.registrations_per_ip_hour, Limits::HOUR).await?;
         self.ensure_channel(cmd.channel)?;
         let user = User {
             id: UserId::new(),
