@@ -8,14 +8,22 @@
 #                      per-IP and global limits out of the way
 #   watch "tight"      OTP_PROVIDER=builtin sending through the fake's Messaging API, a 2 s resend
 #                      cooldown and 5 registrations per IP, for the limit tests
+#   router per stack   tests/local-router: template.yaml's routes on their deployed paths in front
+#                      of each watch; E2E_URL and E2E_TIGHT_URL are the routers
+# and, for the whole suite, schemathesis against the default stack and the browser tests
+# (tests/browser, headless Chromium from Debian's packages, installed when missing).
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p e2e          # extra arguments go to cargo test
 #   scripts/test.sh -- --nocapture
+#   scripts/test.sh --browser-only  # the stacks and the browser tests alone
 #
 # Exit code: cargo test's (or 1 if the setup fails first).
 set -euo pipefail
+
+BROWSER_ONLY=0
+if [[ "${1:-}" == --browser-only ]]; then BROWSER_ONLY=1; shift; fi
 
 # shellcheck source=scripts/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -39,6 +47,9 @@ fi
 log "sam validate --lint"
 SAM_CLI_TELEMETRY=0 "$REPO_ROOT/.venv-sam/bin/sam" validate --lint --template template.yaml --region us-east-1
 
+if ((BROWSER_ONLY == 0 && $# == 0)); then ensure_browser; fi
+((BROWSER_ONLY == 0)) || ensure_browser
+
 log "cargo build --workspace --all-targets"
 run_fg cargo build --workspace --all-targets
 # cargo lambda watch starts each function with `cargo run --bin <name>`, whose features are
@@ -55,7 +66,9 @@ done
 start_twilio_fake
 
 DEFAULT_PORT="$(free_port)"
-# Both stacks sign with .local/jwt.pem and the same issuer, so the tests check all tokens alike.
+DEFAULT_WATCH_PORT="$(free_port)"
+# Both stacks sign with .local/jwt.pem and the same issuer (the default router's URL), so the
+# tests check all tokens alike.
 ISSUER="http://127.0.0.1:$DEFAULT_PORT"
 
 new_stack_env "$DEFAULT_PORT" sms-mfa-e2e
@@ -68,10 +81,11 @@ STACK_ENV[SENDS_GLOBAL_HOUR]=100000
 write_stack_env "$LOCAL_DIR/e2e-default.env"
 log "stack default:"; describe_stack_env >&2
 # --ignore-changes: files edited during a run must not restart functions under the tests.
-start_watch default "$DEFAULT_PORT" "$LOCAL_DIR/e2e-default.env" --ignore-changes
+start_watch default "$DEFAULT_WATCH_PORT" "$LOCAL_DIR/e2e-default.env" --ignore-changes
 DEFAULT_PID="$WATCH_PID"
 
 TIGHT_PORT="$(free_port)"
+TIGHT_WATCH_PORT="$(free_port)"
 new_stack_env "$TIGHT_PORT" sms-mfa-e2e-tight
 STACK_ENV[JWT_ISSUER]="$ISSUER"
 STACK_ENV[OTP_PROVIDER]=builtin
@@ -81,17 +95,24 @@ STACK_ENV[REGISTRATIONS_PER_IP_HOUR]=5
 STACK_ENV[SENDS_PER_IP_HOUR]=1000
 write_stack_env "$LOCAL_DIR/e2e-tight.env"
 log "stack tight:"; describe_stack_env >&2
-start_watch tight "$TIGHT_PORT" "$LOCAL_DIR/e2e-tight.env" --ignore-changes
+start_watch tight "$TIGHT_WATCH_PORT" "$LOCAL_DIR/e2e-tight.env" --ignore-changes
 TIGHT_PID="$WATCH_PID"
 
-E2E_URL="http://127.0.0.1:$DEFAULT_PORT/lambda-url"
-E2E_TIGHT_URL="http://127.0.0.1:$TIGHT_PORT/lambda-url"
+start_router default "$DEFAULT_PORT" "$DEFAULT_WATCH_PORT"
+E2E_URL="$ROUTER_URL"
+start_router tight "$TIGHT_PORT" "$TIGHT_WATCH_PORT"
+E2E_TIGHT_URL="$ROUTER_URL"
+# Each watch directly, for the readiness and warm-up requests below.
+DEFAULT_LAMBDA_URL="http://127.0.0.1:$DEFAULT_WATCH_PORT/lambda-url"
+TIGHT_LAMBDA_URL="http://127.0.0.1:$TIGHT_WATCH_PORT/lambda-url"
 
 print_watch_logs() {
   local name
   for name in default tight; do
     echo "----- tail of .local/logs/watch-$name.log -----" >&2
     tail -n "${LOG_TAIL_LINES:-80}" "$LOG_DIR/watch-$name.log" >&2 || true
+    echo "----- tail of .local/logs/router-$name.log -----" >&2
+    tail -n 20 "$LOG_DIR/router-$name.log" >&2 || true
   done
   echo "----- tail of .local/logs/twilio-fake.log -----" >&2
   tail -n 20 "$LOG_DIR/twilio-fake.log" >&2 || true
@@ -100,10 +121,27 @@ print_watch_logs() {
 # The first request to a function runs `cargo run` (a no-op after the builds above): still,
 # allow minutes.
 log "waiting for the stacks (first requests compile)"
-wait_for_watch "$E2E_URL" 1800 "$DEFAULT_PID" || { print_watch_logs; die "stack default is not answering"; }
-wait_for_watch "$E2E_TIGHT_URL" 1800 "$TIGHT_PID" || { print_watch_logs; die "stack tight is not answering"; }
-log "warming every function (default)"; warm_functions "$E2E_URL" 900
-log "warming every function (tight)"; warm_functions "$E2E_TIGHT_URL" 900
+wait_for_watch "$DEFAULT_LAMBDA_URL" 1800 "$DEFAULT_PID" || { print_watch_logs; die "stack default is not answering"; }
+wait_for_watch "$TIGHT_LAMBDA_URL" 1800 "$TIGHT_PID" || { print_watch_logs; die "stack tight is not answering"; }
+log "warming every function (default)"; warm_functions "$DEFAULT_LAMBDA_URL" 900
+log "warming every function (tight)"; warm_functions "$TIGHT_LAMBDA_URL" 900
+
+# tests/browser: headless Chromium through the default stack's router, codes from the fake.
+# Screenshots of every step go to .local/screenshots/.
+run_browser_tests() {
+  local started=$SECONDS status=0
+  log "browser tests (headless Chromium) against $E2E_URL"
+  export E2E_URL TWILIO_FAKE_URL SCREENSHOT_DIR="$LOCAL_DIR/screenshots"
+  run_fg python3 "$REPO_ROOT/tests/browser/test_pages.py" || status=$?
+  log "browser tests took $((SECONDS - started)) s (exit $status)"
+  return "$status"
+}
+if ((BROWSER_ONLY)); then
+  status=0
+  run_browser_tests || status=$?
+  ((status == 0)) || print_watch_logs
+  exit "$status"
+fi
 
 # Default to the whole workspace and all targets unless the arguments choose packages/targets
 # (only the arguments before `--` are cargo's).
@@ -146,7 +184,10 @@ fi
 # default stack and fails on any 5xx or any answer that breaks the documented schema.
 if (($# == 0)); then
   log "schemathesis against the default stack"
-  MAX_EXAMPLES="${MAX_EXAMPLES:-10}" "$REPO_ROOT/scripts/schemathesis.sh" "$E2E_URL" || status=$?
+  MAX_EXAMPLES="${MAX_EXAMPLES:-10}" "$REPO_ROOT/scripts/schemathesis.sh" "$E2E_URL" --single-base || status=$?
   ((status == 0)) || { print_watch_logs; log "schemathesis found failures (exit $status); see .local/schemathesis/"; }
+  browser_status=0
+  run_browser_tests || browser_status=$?
+  ((browser_status == 0)) || { print_watch_logs; log "the browser tests failed (exit $browser_status); screenshots in .local/screenshots/"; status=$browser_status; }
 fi
 exit "$status"
