@@ -335,7 +335,7 @@ function renderProfile(me) {
   $("profile-email").textContent = me.email || "";
   $("profile-phone").textContent = me.phone_number || "";
   $("profile-verified").textContent = me.phone_number_verified === undefined ? "" : me.phone_number_verified ? "yes" : "no";
-  $("profile-created").textContent = me.created_at ? new Date(typeof me.created_at === "number" ? me.created_at * 1000 : me.created_at).toLocaleDateString() : "";
+  $("profile-created").textContent = me.created_at ? new Date(typeof me.created_at === "number" ? me.created_at * 1000 : me.created_at).toLocaleDateString() : "—";
   $("profile-factors").textContent = factors.map((f) => ({ phone: "phone (text message)", totp: "authenticator app" }[f] || f)).join(", ");
   $("profile-recovery").textContent = hasTotp && me.recovery_codes_remaining !== undefined ? String(me.recovery_codes_remaining) : "—";
   $("totp-add-form").hidden = hasTotp;
