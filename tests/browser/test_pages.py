@@ -264,6 +264,23 @@ class HostedPages(unittest.TestCase):
         self.assert_no_token_stored("signed in again")
         self.shot("06-signed-in-again")
 
+        # Change the phone: a code to the new number, then the profile shows it.
+        new_phone = fresh_account()["phone"]
+        self.d.find_element(By.XPATH, "//summary[normalize-space()='Change phone number']").click()
+        self.fill("phone-new", new_phone)
+        self.fill("phone-password", account["password"])
+        self.d.find_element(By.CSS_SELECTOR, "#phone-form button[type=submit]").click()
+        self.wait_for_code_view()
+        self.assertEqual(self.text_of("code-title"), "Confirm your new number")
+        code, _ = code_for(new_phone)
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.view("account")
+        self.wait(lambda d: "phone number is changed" in d.find_element(By.ID, "notice").text, "the phone-changed notice")
+        self.wait(lambda d: d.find_element(By.ID, "profile-phone").text.endswith(new_phone[-4:]), "the new phone on the profile")
+        self.assert_no_token_stored("phone changed")
+        self.shot("07-phone-changed")
+
     def test_2_every_page_answer_carries_the_security_headers(self):
         if not self.browser.responses:
             self.d.get(BASE + "/")
