@@ -225,7 +225,6 @@ pub fn api_gateway_event(req: &Incoming<'_>, matched: &Matched<'_>, request_id: 
         _ => (Value::String(B64.encode(req.body)), true),
     };
 
-    let time_format = time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
     let mut event = json!({
         "version": "2.0",
         "routeKey": matched.route.key,
@@ -247,7 +246,7 @@ pub fn api_gateway_event(req: &Incoming<'_>, matched: &Matched<'_>, request_id: 
             "requestId": request_id,
             "routeKey": matched.route.key,
             "stage": "$default",
-            "time": now.to_offset(time::UtcOffset::UTC).format(&time_format).unwrap_or_default(),
+            "time": request_time(now),
             "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
         },
         "isBase64Encoded": is_base64,
@@ -318,6 +317,13 @@ impl Answer {
         };
         Some(Answer { status, headers, body })
     }
+}
+
+/// `requestContext.time` as API Gateway writes it: `02/Dec/2026:05:23:08 +0000`.
+fn request_time(now: time::OffsetDateTime) -> String {
+    let t = now.to_offset(time::UtcOffset::UTC);
+    let month = t.month().to_string();
+    format!("{:02}/{}/{}:{:02}:{:02}:{:02} +0000", t.day(), &month[..3], t.year(), t.hour(), t.minute(), t.second())
 }
 
 fn join_into(map: &mut Map<String, Value>, key: &str, value: &str) {
