@@ -23,6 +23,7 @@ CONFIG_VARS=(
   ACCESS_TOKEN_TTL_SECONDS REFRESH_TOKEN_TTL_SECONDS OTP_TTL_SECONDS OTP_MAX_ATTEMPTS
   RESEND_COOLDOWN_SECONDS OTP_SENDS_PER_PHONE LOGIN_FAILURES_PER_ACCOUNT
   REGISTRATIONS_PER_IP_HOUR LOGINS_PER_IP_HOUR SENDS_PER_IP_HOUR SENDS_GLOBAL_HOUR
+  SECURITY_NOTIFICATIONS
 )
 
 # The twilio-fake's fixed fake credentials (tests/twilio-fake).
@@ -348,7 +349,7 @@ describe_stack_env() {
 # cargo lambda watch
 
 # Function binaries served by `cargo lambda watch` (one per functions/<name>).
-FUNCTION_BINS=(register login verify session phone protected jwks web)
+FUNCTION_BINS=(register login verify session phone protected jwks account web)
 
 # watch_cmd PORT ENV_FILE [EXTRA ARGS...] : sets WATCH_CMD, the `cargo lambda watch` command line
 # serving every binary at http://127.0.0.1:PORT/lambda-url/<bin>/<rest>. --concurrency lets

@@ -24,7 +24,7 @@ PASSWORD = "correct horse battery staple"
 PHONE = "+447400123456"
 NEW_PHONE = "+447700900456"
 
-CHALLENGE_ID = "CHALLENGE_ID_FROM_REGISTER_OR_LOGIN"
+CHALLENGE_ID = "CHALLENGE_ID_FROM_REGISTER_OR_LOGIN"  # or from forgot, for password-reset
 REFRESH_TOKEN = "REFRESH_TOKEN_FROM_VERIFY"
 ACCESS_TOKEN = "ACCESS_TOKEN_FROM_VERIFY"
 
@@ -118,6 +118,19 @@ def events():
         "web-index": event("web-index", "GET", "/"),
         "web-asset": event("web-asset", "GET", "/assets/app.js", route_key="GET /assets/{file}",
                            path_parameters={"file": "app.js"}),
+        "logout-global": event("logout-global", "POST", "/auth/logout",
+                               {"refresh_token": REFRESH_TOKEN, "scope": "global"}),
+        "password-forgot": event("password-forgot", "POST", "/auth/password/forgot",
+                                 {"email": EMAIL, "channel": "sms"}),
+        "password-reset": event("password-reset", "POST", "/auth/password/reset",
+                                {"challenge_id": CHALLENGE_ID, "code": "123456",
+                                 "new_password": "a brand new passphrase"}),
+        "me": event("me", "GET", "/me", bearer=ACCESS_TOKEN),
+        "me-password": event("me-password", "POST", "/me/password",
+                             {"current_password": PASSWORD,
+                              "new_password": "a brand new passphrase"}, bearer=ACCESS_TOKEN),
+        "me-delete": event("me-delete", "DELETE", "/me", {"password": PASSWORD},
+                           bearer=ACCESS_TOKEN),
     }
 
 

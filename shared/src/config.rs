@@ -157,10 +157,47 @@ pub enum SmsSenderKind {
     Log,
 }
 
+/// `SECURITY_NOTIFICATIONS`: SMS to the account's phone after a reset, a password or phone
+/// change, an authenticator added or removed, a deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityNotifications {
+    /// Unset: on when a Messaging sender is configured, off otherwise.
+    WhenPossible,
+    /// `sms`: on, and a start without a Messaging sender is a configuration error.
+    Sms,
+    /// `off`.
+    Off,
+}
+
+impl SecurityNotifications {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        match env.optional("SECURITY_NOTIFICATIONS").as_deref() {
+            None => Ok(SecurityNotifications::WhenPossible),
+            Some("sms") => Ok(SecurityNotifications::Sms),
+            Some("off") => Ok(SecurityNotifications::Off),
+            Some(other) => Err(problem("SECURITY_NOTIFICATIONS", format!("must be sms or off, got {other:?}"))),
+        }
+    }
+
+    /// Whether to send, given whether a Messaging sender is configured.
+    pub fn resolve(self, sender_configured: bool) -> Result<bool, ConfigError> {
+        match (self, sender_configured) {
+            (SecurityNotifications::Off, _) => Ok(false),
+            (SecurityNotifications::WhenPossible, configured) => Ok(configured),
+            (SecurityNotifications::Sms, true) => Ok(true),
+            (SecurityNotifications::Sms, false) => Err(problem(
+                "SECURITY_NOTIFICATIONS",
+                "=sms needs a Messaging sender (TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER, or SMS_SENDER=log locally)",
+            )),
+        }
+    }
+}
+
 /// How codes are made and delivered.
 pub struct DeliveryConfig {
     pub provider: OtpProviderKind,
     pub sms_sender: SmsSenderKind,
+    pub notifications: SecurityNotifications,
     pub twilio: TwilioSource,
     pub verify_base_url: String,
     pub api_base_url: String,
@@ -266,6 +303,7 @@ impl DeliveryConfig {
         Ok(DeliveryConfig {
             provider,
             sms_sender,
+            notifications: SecurityNotifications::from_env(env)?,
             twilio,
             verify_base_url: env.url("TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com")?,
             api_base_url: env.url("TWILIO_API_BASE_URL", "https://api.twilio.com")?,
@@ -335,6 +373,18 @@ mod tests {
         assert!(credentials.check_for(OtpProviderKind::TwilioVerify, SmsSenderKind::Twilio).is_ok());
         assert!(credentials.check_for(OtpProviderKind::Builtin, SmsSenderKind::Twilio).is_err());
         assert_eq!(TwilioCredentials::from_secret_json("[]").err().unwrap().var, "TWILIO_SECRET_ARN");
+    }
+
+    #[test]
+    fn security_notifications_default_to_the_sender_and_name_the_variable() {
+        let parse = |v: &str| SecurityNotifications::from_env(&Env::from_pairs([("SECURITY_NOTIFICATIONS", v)]));
+        assert_eq!(SecurityNotifications::from_env(&Env::from_pairs([])).unwrap(), SecurityNotifications::WhenPossible);
+        assert_eq!(parse("off").unwrap(), SecurityNotifications::Off);
+        assert_eq!(parse("email").unwrap_err().var, "SECURITY_NOTIFICATIONS");
+        assert!(SecurityNotifications::WhenPossible.resolve(true).unwrap());
+        assert!(!SecurityNotifications::WhenPossible.resolve(false).unwrap());
+        assert!(!SecurityNotifications::Off.resolve(true).unwrap());
+        assert_eq!(parse("sms").unwrap().resolve(false).unwrap_err().var, "SECURITY_NOTIFICATIONS");
     }
 
     #[test]

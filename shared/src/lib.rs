@@ -1,17 +1,18 @@
 //! sms-mfa: phone-verified sign-up and SMS multi-factor login.
 //!
-//! `domain` parses input into types that cannot be invalid; `auth` and `sessions` are the use
-//! cases over the traits in `ports`; `adapters` implement those against DynamoDB, Twilio,
-//! argon2 and Ed25519; `http` and `runtime` are the Lambda glue the functions share.
+//! `domain` parses input into types that cannot be invalid; `use_cases` (one file per flow) are
+//! the use cases over the traits in `ports`; `adapters` implement those against DynamoDB, Twilio,
+//! argon2 and the token keys; `http` and `runtime` are the Lambda glue the functions share;
+//! `audit` writes the security event trail.
 
 pub mod adapters;
-pub mod auth;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ports;
 pub mod runtime;
-pub mod sessions;
+pub mod use_cases;
 
 pub use error::AuthError;

@@ -36,6 +36,33 @@ pub trait UserStore: Send + Sync {
     async fn get(&self, id: &UserId) -> StoreResult<Option<User>>;
     /// Sets the phone and marks it verified; false when the account is gone (replaced).
     async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool>;
+    /// Applies a credential change in ONE transaction (see `CredentialChange`); false when its
+    /// challenge was already used (or expired) or the account changed or went meanwhile.
+    async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool>;
+    /// Removes the account and every item that names it by id, email or phone, apart from
+    /// rate-limit counters (they expire with their window); false when it was already gone.
+    async fn delete_account(&self, user: &User) -> StoreResult<bool>;
+}
+
+/// What a reset, a password change and a global logout write, all at once: so no request can
+/// see a new password with old sessions alive, and a reset code sets a password at most once.
+#[derive(Debug)]
+pub struct CredentialChange<'a> {
+    pub user: &'a User,
+    /// The new argon2 PHC string; None keeps the password (global logout).
+    pub new_password_hash: Option<&'a str>,
+    /// A challenge marked used in the same transaction (reset): it must still be pending and live.
+    pub consume: Option<&'a ChallengeId>,
+    /// A limiter window cleared in the same transaction: (limiter key, window length).
+    pub clear_limit: Option<(&'a str, Duration)>,
+    /// Refresh-token families to revoke (every family of the user but `keep_session`).
+    pub revoke_families: &'a [String],
+    /// Revocation markers live this long (as long as any token of a family could).
+    pub revoked_until: UnixTime,
+    /// Becomes the user's `tokens_valid_after`.
+    pub now: UnixTime,
+    /// Becomes the user's `kept_session`.
+    pub keep_session: Option<&'a str>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,6 +166,8 @@ pub trait SessionStore: Send + Sync {
     async fn find_active(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshRecord>>;
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool>;
     async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// Every refresh-token family the user has (revoked ones included).
+    async fn families_of(&self, user: &UserId) -> StoreResult<Vec<String>>;
 }
 
 /// A code the service made itself (builtin provider), with its keyed hash for storage.

@@ -10,10 +10,10 @@ use crate::{
         outbound_http,
         twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     },
-    auth::{AuthService, Ports},
+    use_cases::{AuthService, Ports},
     config::*,
     ports::{OtpProvider, SmsSender, SystemClock},
-    sessions::SessionService,
+    use_cases::sessions::SessionService,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -118,7 +118,7 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
     let delivery = DeliveryConfig::from_env(&env)?;
     let (keys, token_config, signing_pem) = token_keys(&env, Some(&aws)).await?;
 
-    let twilio = match &delivery.twilio {
+    let credentials = match &delivery.twilio {
         TwilioSource::Env(credentials) => Some(credentials.clone()),
         TwilioSource::SecretsManager { arn } => {
             let json = aws.secret("TWILIO_SECRET_ARN", arn).await?;
@@ -127,8 +127,24 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
             Some(credentials)
         }
         TwilioSource::NotNeeded => None,
-    }
-    .map(TwilioHttp::new);
+    };
+    // Decoy phones (forgot password) are derived from a secret every instance has, whichever
+    // way tokens are signed: the Twilio auth token, or locally (log sender) the signing key.
+    let decoy_secret = credentials
+        .as_ref()
+        .map(|c| c.auth_token.clone())
+        .unwrap_or_else(|| signing_pem.clone());
+    let messaging_configured = match &credentials {
+        Some(c) => c.messaging_service_sid.is_some() || c.from_number.is_some(),
+        None => delivery.sms_sender == SmsSenderKind::Log,
+    };
+    let notify = delivery.notifications.resolve(messaging_configured)?;
+    let twilio = credentials.map(TwilioHttp::new);
+    let notifier: Option<Arc<dyn SmsSender>> = match (&twilio, notify) {
+        (_, false) => None,
+        (Some(twilio), true) => Some(Arc::new(TwilioMessaging::new(twilio.clone(), &delivery.api_base_url))),
+        (None, true) => Some(Arc::new(LogSender)),
+    };
 
     let otp: Arc<dyn OtpProvider> = match (delivery.provider, twilio) {
         (OtpProviderKind::TwilioVerify, Some(twilio)) => Arc::new(TwilioVerify::new(twilio, &delivery.verify_base_url)),
@@ -154,5 +170,9 @@ pub async fn auth_from_env() -> Result<AuthService, ConfigError> {
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),
     };
-    Ok(AuthService::new(ports, sessions, limits))
+    let auth = AuthService::new(ports, sessions, limits).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
+    Ok(match notifier {
+        Some(sender) => auth.with_notifier(sender),
+        None => auth,
+    })
 }

@@ -6,12 +6,12 @@ mod support;
 use secrecy::SecretString;
 use sms_mfa::{
     adapters::{builtin_otp::BuiltinOtp, dynamodb::DynamoStore, jwt::{generate_signing_key_pem, TokenKeys}, password::Argon2Hasher},
-    auth::{AuthService, Caller, Ports, RegisterCommand},
+    use_cases::{AuthService, Caller, Ports, RegisterCommand},
     config::Limits,
     domain::*,
     error::{DeliveryError, StoreError},
     ports::*,
-    sessions::SessionService,
+    use_cases::sessions::SessionService,
 };
 use std::{sync::{Arc, Mutex}, time::Duration};
 
@@ -41,6 +41,8 @@ fn user(email: &Email) -> User {
         phone: Phone::parse("+447911123456").unwrap(),
         phone_verified: false,
         created_at: now(),
+        tokens_valid_after: 0,
+        kept_session: None,
     }
 }
 
@@ -59,6 +61,7 @@ fn challenge(expires_in: i64) -> Challenge {
         created_at: now(),
         last_sent_at: now(),
         expires_at: now() + expires_in,
+        decoy: false,
     }
 }
 

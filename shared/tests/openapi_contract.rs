@@ -14,10 +14,10 @@ use secrecy::SecretString;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sms_mfa::{
-    auth::{ChallengeView, Registered},
+    use_cases::{ChallengeView, Registered},
     domain::{Channel, Purpose, UserView},
     http::error_response,
-    sessions::TokenPair,
+    use_cases::sessions::TokenPair,
     AuthError,
 };
 use std::{
@@ -558,10 +558,10 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
 
 fn all_purposes() -> Vec<Purpose> {
     // Exhaustive on purpose: a new variant fails to compile until it is listed.
-    let list = vec![Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
+    let list = vec![Purpose::Signup, Purpose::Login, Purpose::PhoneChange, Purpose::PasswordReset];
     for p in &list {
         match p {
-            Purpose::Signup | Purpose::Login | Purpose::PhoneChange => {}
+            Purpose::Signup | Purpose::Login | Purpose::PhoneChange | Purpose::PasswordReset => {}
         }
     }
     list

@@ -32,6 +32,12 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
         ("openid-configuration.json", "GET", "/.well-known/openid-configuration"),
         ("web-index.json", "GET", "/"),
         ("web-asset.json", "GET", "/assets/app.js"),
+        ("logout-global.json", "POST", "/auth/logout"),
+        ("password-forgot.json", "POST", "/auth/password/forgot"),
+        ("password-reset.json", "POST", "/auth/password/reset"),
+        ("me.json", "GET", "/me"),
+        ("me-password.json", "POST", "/me/password"),
+        ("me-delete.json", "DELETE", "/me"),
     ];
     let on_disk = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")).unwrap().count();
     assert_eq!(on_disk, routes.len(), "every event file is listed here");
@@ -39,7 +45,7 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
         let req = event(name);
         assert_eq!((req.method().as_str(), route_path(&req)), (method, path), "{name}");
         assert!(caller(&req).source_ip.is_some(), "{name}: requestContext.http.sourceIp");
-        if method == "POST" {
+        if method == "POST" || method == "DELETE" {
             let parsed = json_body::<serde_json::Value>(&req);
             match name {
                 "register-malformed-json.json" => assert!(matches!(parsed, Err(AuthError::InvalidRequest(_)))),

@@ -57,6 +57,7 @@ fn challenge(phone: &Phone, provider_ref: Option<String>) -> Challenge {
         created_at: 0,
         last_sent_at: 0,
         expires_at: i64::MAX,
+        decoy: false,
     }
 }
 

@@ -7,11 +7,11 @@ use sms_mfa::{
         memory::{ManualClock, MemoryStore, RecordingOtp},
         password::Argon2Hasher,
     },
-    auth::*,
+    use_cases::*,
     config::Limits,
     domain::*,
     ports::PasswordHasher,
-    sessions::{SessionService, REUSE_GRACE},
+    use_cases::sessions::{SessionService, REUSE_GRACE},
     AuthError,
 };
 use secrecy::ExposeSecret;
@@ -83,7 +83,7 @@ fn login_cmd(email: &str, pw: &str) -> LoginCommand {
 
 async fn verify(w: &World, challenge: &ChallengeView, phone: &str) -> Result<Verified, AuthError> {
     let code = w.otp.last_code_to(&Phone::parse(phone).unwrap()).unwrap();
-    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), code: OtpCode::parse(&code).unwrap() }).await
+    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), code: OtpCode::parse(&code).unwrap() }, &w.caller).await
 }
 
 #[tokio::test]
@@ -151,7 +151,7 @@ async fn wrong_codes_count_down_then_kill_the_challenge_and_resend_keeps_the_cou
     let id = ChallengeId::parse(&registered.challenge.id).unwrap();
     let right = w.otp.last_code_to(&Phone::parse("+447400000005").unwrap()).unwrap();
     let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
-    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), code: OtpCode::parse(code).unwrap() });
+    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), code: OtpCode::parse(code).unwrap() }, &w.caller);
     for remaining in [4, 3] {
         assert!(matches!(check(&wrong).await, Err(AuthError::InvalidCode { attempts_remaining }) if attempts_remaining == remaining));
     }
@@ -173,7 +173,7 @@ async fn a_code_completes_only_its_own_challenge_and_expires() {
     let a = w.auth.register(register_cmd("a@example.com", "+447400000006"), &w.caller).await.unwrap();
     let b = w.auth.register(register_cmd("b@example.com", "+447400000007"), &w.caller).await.unwrap();
     let code_a = w.otp.last_code_to(&Phone::parse("+447400000006").unwrap()).unwrap();
-    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), code: OtpCode::parse(&code_a).unwrap() }).await;
+    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), code: OtpCode::parse(&code_a).unwrap() }, &w.caller).await;
     assert!(matches!(cross, Err(AuthError::InvalidCode { .. })));
     w.clock.advance(600);
     assert!(matches!(verify(&w, &a.challenge, "+447400000006").await, Err(AuthError::ChallengeInvalid)), "expired");

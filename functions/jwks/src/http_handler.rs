@@ -36,6 +36,7 @@ fn discovery(keys: &TokenKeys, req: &Request) -> serde_json::Value {
         "issuer": issuer,
         "jwks_uri": jwks_uri,
         "token_endpoint": format!("{}/auth/verify", issuer.trim_end_matches('/')),
+        "userinfo_endpoint": format!("{}/me", issuer.trim_end_matches('/')),
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["EdDSA"],

@@ -2,7 +2,7 @@ use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sms_mfa::{
-    auth::{AuthService, LoginCommand},
+    use_cases::{AuthService, LoginCommand},
     domain::{Channel, Email, Password},
     http::{caller, expect_route, json, json_body, respond},
 };

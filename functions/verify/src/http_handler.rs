@@ -1,7 +1,7 @@
 use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
 use serde::Deserialize;
 use sms_mfa::{
-    auth::{AuthService, ResendCommand, Verified, VerifyCommand},
+    use_cases::{AuthService, ResendCommand, Verified, VerifyCommand},
     domain::{ChallengeId, Channel, OtpCode},
     http::{caller, expect_route, json, json_body, respond, route_path},
 };
@@ -38,7 +38,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
                     code: OtpCode::parse(&body.code)?,
                     challenge_id: ChallengeId::parse(&body.challenge_id)?,
                 };
-                match auth.verify(command).await? {
+                match auth.verify(command, &caller(&req)).await? {
                     Verified::Tokens(tokens) => Ok(json(StatusCode::OK, &tokens)),
                     Verified::PhoneChanged(user) => Ok(json(StatusCode::OK, &serde_json::json!({ "user": user }))),
                 }

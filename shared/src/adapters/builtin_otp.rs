@@ -131,6 +131,7 @@ mod tests {
             created_at: 0,
             last_sent_at: 0,
             expires_at: 600,
+            decoy: false,
         }
     }
 

@@ -10,6 +10,10 @@
 //! | counter | `RATE#<scope>#<key>#<window start>` (TTL at window end) |
 //! | refresh token | `REFRESH#<sha256 of token>` (TTL) |
 //! | revoked family | `REVOKED#<family id>` (TTL) |
+//!
+//! Index `by_user` (partition key `user_id`, projecting `family_id` and `phone`): every item
+//! that names a user by id (user, email guard, challenges, refresh tokens), so a global logout
+//! finds all families of a user and a deletion finds everything to remove.
 
 use crate::{
     domain::{Challenge, ChallengeId, Channel, Email, Phone, UnixTime, User, UserId},
@@ -87,6 +91,40 @@ impl DynamoStore {
         TransactWriteItem::builder().put(put.build().expect("table and item are set")).build()
     }
 
+    /// The items naming `user` by id, from the `by_user` index: (pk, family_id, phone).
+    async fn items_of(&self, user: &UserId) -> StoreResult<Vec<(String, Option<String>, Option<String>)>> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(USER_INDEX)
+                .key_condition_expression("user_id = :id")
+                .expression_attribute_values(":id", s(&user.0))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                if let Some(pk) = text("pk") {
+                    found.push((pk, text("family_id"), text("phone")));
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn delete_key(&self, pk: String) -> StoreResult<()> {
+        self.client.delete_item().table_name(&self.table).key("pk", s(pk)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
     fn delete(&self, pk: String, condition: &str, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
         let mut delete = Delete::builder().table_name(&self.table).key("pk", s(pk)).condition_expression(condition);
         for (name, value) in values {
@@ -118,6 +156,11 @@ fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The global secondary index on `user_id` (template.yaml).
+pub const USER_INDEX: &str = "by_user";
+/// DynamoDB's limit of items in one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
 fn user_key(id: &UserId) -> String {
     format!("USER#{}", id.0)
 }
@@ -143,6 +186,10 @@ struct UserItem {
     phone: String,
     phone_verified: bool,
     created_at: UnixTime,
+    #[serde(default)]
+    tokens_valid_after: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kept_session: Option<String>,
 }
 
 impl From<&User> for UserItem {
@@ -154,6 +201,8 @@ impl From<&User> for UserItem {
             phone: u.phone.as_e164().to_owned(),
             phone_verified: u.phone_verified,
             created_at: u.created_at,
+            tokens_valid_after: u.tokens_valid_after,
+            kept_session: u.kept_session.clone(),
         }
     }
 }
@@ -167,6 +216,8 @@ impl UserItem {
             phone: Phone::from_trusted(self.phone),
             phone_verified: self.phone_verified,
             created_at: self.created_at,
+            tokens_valid_after: self.tokens_valid_after,
+            kept_session: self.kept_session,
         })
     }
 }
@@ -259,6 +310,109 @@ impl UserStore for DynamoStore {
         self.transact(vec![
             TransactWriteItem::builder().update(user_update).build(),
             TransactWriteItem::builder().update(guard_update).build(),
+        ])
+        .await
+    }
+
+    async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool> {
+        let mut set = vec!["tokens_valid_after = :now"];
+        let mut user_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_key(&change.user.id)))
+            // The password read by the use case is still the stored one: no lost update.
+            .condition_expression("user_id = :id AND password_hash = :old")
+            .expression_attribute_values(":id", s(&change.user.id.0))
+            .expression_attribute_values(":old", s(&change.user.password_hash))
+            .expression_attribute_values(":now", n(change.now));
+        if let Some(hash) = change.new_password_hash {
+            set.push("password_hash = :new");
+            user_update = user_update.expression_attribute_values(":new", s(hash));
+        }
+        let expression = match change.keep_session {
+            Some(sid) => {
+                set.push("kept_session = :kept");
+                user_update = user_update.expression_attribute_values(":kept", s(sid));
+                format!("SET {}", set.join(", "))
+            }
+            None => format!("SET {} REMOVE kept_session", set.join(", ")),
+        };
+        let mut items = vec![TransactWriteItem::builder().update(user_update.update_expression(expression).build().expect("update is complete")).build()];
+        if let Some(id) = change.consume {
+            let consume = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(challenge_key(id)))
+                .update_expression("SET #status = :used")
+                .condition_expression("#status = :pending AND expires_at > :now")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":used", s("used"))
+                .expression_attribute_values(":pending", s("pending"))
+                .expression_attribute_values(":now", n(change.now))
+                .build()
+                .expect("update is complete");
+            items.push(TransactWriteItem::builder().update(consume).build());
+        }
+        if let Some((key, window)) = change.clear_limit {
+            let (start, _) = fixed_window(change.now, window);
+            let delete = Delete::builder().table_name(&self.table).key("pk", s(format!("RATE#{key}#{start}"))).build().expect("key is set");
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        // Families beyond one transaction's room are revoked right after it; tokens_valid_after,
+        // set inside it, already stops their refresh tokens.
+        let room = MAX_TRANSACTION_ITEMS - items.len();
+        let (now_revoked, later) = change.revoke_families.split_at(room.min(change.revoke_families.len()));
+        for family in now_revoked {
+            let mut marker = Item::new();
+            marker.insert("pk".into(), s(revoked_key(family)));
+            marker.insert("expires_at".into(), n(change.revoked_until));
+            items.push(self.put(marker, None, &[]));
+        }
+        for attempt in 0..3u64 {
+            if self.transact(items.clone()).await? {
+                for family in later {
+                    SessionStore::revoke_family(self, family, change.revoked_until).await?;
+                }
+                return Ok(true);
+            }
+            // Cancelled: a condition failed, or DynamoDB cancelled it for colliding with another
+            // transaction in flight on the same items. Only the latter is worth another try.
+            if let Some(id) = change.consume {
+                match ChallengeStore::get(self, id).await? {
+                    Some(c) if c.is_live(change.now) => {}
+                    _ => return Ok(false),
+                }
+            }
+            match UserStore::get(self, &change.user.id).await? {
+                Some(u) if u.password_hash == change.user.password_hash => {}
+                _ => return Ok(false),
+            }
+            tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
+        }
+        Ok(false)
+    }
+
+    async fn delete_account(&self, user: &User) -> StoreResult<bool> {
+        // What names the user but the user and email items goes first: should this stop
+        // halfway, the account still exists and deleting it again finishes the job.
+        let owned = self.items_of(&user.id).await?;
+        let mut phones = vec![user.phone.clone()];
+        for (pk, _, phone) in owned {
+            if pk.starts_with("USER#") || pk.starts_with("EMAIL#") {
+                continue;
+            }
+            if pk.starts_with("CHALLENGE#") {
+                phones.extend(phone.map(Phone::from_trusted));
+            }
+            self.delete_key(pk).await?;
+        }
+        phones.sort_by(|a, b| a.as_e164().cmp(b.as_e164()));
+        phones.dedup();
+        for phone in &phones {
+            self.delete_key(pending_ref_key(phone)).await?;
+        }
+        let id = (":id", s(&user.id.0));
+        self.transact(vec![
+            self.delete(user_key(&user.id), "user_id = :id", std::slice::from_ref(&id)),
+            self.delete(email_key(&user.email), "user_id = :id", std::slice::from_ref(&id)),
         ])
         .await
     }
@@ -593,5 +747,18 @@ impl SessionStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn families_of(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        let mut families: Vec<String> = self
+            .items_of(user)
+            .await?
+            .into_iter()
+            .filter(|(pk, _, _)| pk.starts_with("REFRESH#"))
+            .filter_map(|(_, family, _)| family)
+            .collect();
+        families.sort();
+        families.dedup();
+        Ok(families)
     }
 }

@@ -27,6 +27,19 @@ pub struct AccessClaims {
     pub jti: String,
     pub amr: Vec<String>,
     pub email: String,
+    /// The session: the id of the refresh-token family this token was issued in. Tokens issued
+    /// before the claim existed decode with an empty one (they expire within the access TTL).
+    #[serde(default)]
+    pub sid: String,
+}
+
+/// Who an access token is for and in which session.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    pub sub: &'a str,
+    pub email: &'a str,
+    pub sid: &'a str,
+    pub amr: &'a [String],
 }
 
 struct VerifyingKey {
@@ -106,16 +119,17 @@ impl TokenKeys {
         &self.issuer
     }
 
-    pub fn issue(&self, sub: &str, email: &str, amr: &[String], now: UnixTime) -> Result<String, AuthError> {
+    pub fn issue(&self, grant: &Grant<'_>, now: UnixTime) -> Result<String, AuthError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            sub: sub.to_owned(),
+            sub: grant.sub.to_owned(),
             aud: self.audience.clone(),
             exp: now + self.access_ttl.as_secs() as i64,
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
-            amr: amr.to_vec(),
-            email: email.to_owned(),
+            amr: grant.amr.to_vec(),
+            email: grant.email.to_owned(),
+            sid: grant.sid.to_owned(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYP.into());
@@ -303,6 +317,10 @@ mod tests {
         crate::ports::Clock::now(&crate::ports::SystemClock)
     }
 
+    fn grant<'a>(sub: &'a str, email: &'a str) -> Grant<'a> {
+        Grant { sub, email, sid: "family-1", amr: &[] }
+    }
+
     fn forge(header: serde_json::Value, claims: &AccessClaims, signature: &str) -> String {
         format!("{}.{}.{}", B64.encode(header.to_string()), B64.encode(serde_json::to_vec(claims).unwrap()), signature)
     }
@@ -310,19 +328,19 @@ mod tests {
     #[test]
     fn issued_token_round_trips_with_expected_claims() {
         let (_, keys) = keys_with(None);
-        let token = keys.issue("user-1", "ada@example.com", &["pwd".into(), "sms".into()], now()).unwrap();
+        let token = keys.issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now()).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.kid.as_deref(), Some(keys.kid.as_str()));
         let claims = keys.verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.aud.as_str()), ("user-1", "sms-mfa"));
+        assert_eq!((claims.sub.as_str(), claims.aud.as_str(), claims.sid.as_str()), ("user-1", "sms-mfa", "family-1"));
         assert_eq!(claims.exp - claims.iat, 900);
     }
 
     #[test]
     fn refuses_alg_none_confusion_tampering_and_expiry() {
         let (_, keys) = keys_with(None);
-        let token = keys.issue("user-1", "ada@example.com", &[], now()).unwrap();
+        let token = keys.issue(&grant("user-1", "ada@example.com"), now()).unwrap();
         let claims = keys.verify(&token).unwrap();
         let sig = token.rsplit('.').next().unwrap();
 
@@ -340,7 +358,7 @@ mod tests {
         let tampered = forge(serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": keys.kid}), &tampered_claims, sig);
         assert!(matches!(keys.verify(&tampered), Err(AuthError::InvalidToken)));
 
-        let expired = keys.issue("user-1", "a@b.co", &[], now() - 3600).unwrap();
+        let expired = keys.issue(&grant("user-1", "a@b.co"), now() - 3600).unwrap();
         assert!(matches!(keys.verify(&expired), Err(AuthError::InvalidToken)));
         assert!(matches!(keys.verify("garbage"), Err(AuthError::InvalidToken)));
     }
@@ -361,14 +379,14 @@ mod tests {
         let other_aud = TokenKeys::from_pem(&pem, None, "https://issuer.test", "other", Duration::from_secs(900)).unwrap();
         let other_iss = TokenKeys::from_pem(&pem, None, "https://evil.test", "sms-mfa", Duration::from_secs(900)).unwrap();
         for foreign in [&other_aud, &other_iss] {
-            let token = foreign.issue("u", "a@b.co", &[], now()).unwrap();
+            let token = foreign.issue(&grant("u", "a@b.co"), now()).unwrap();
             assert!(matches!(keys.verify(&token), Err(AuthError::InvalidToken)));
         }
         let (_, stranger) = keys_with(None);
-        let token = stranger.issue("u", "a@b.co", &[], now()).unwrap();
+        let token = stranger.issue(&grant("u", "a@b.co"), now()).unwrap();
         assert!(matches!(keys.verify(&token), Err(AuthError::InvalidToken)));
 
-        let claims = keys.verify(&keys.issue("u", "a@b.co", &[], now()).unwrap()).unwrap();
+        let claims = keys.verify(&keys.issue(&grant("u", "a@b.co"), now()).unwrap()).unwrap();
         let mut id_token = Header::new(Algorithm::EdDSA);
         id_token.typ = Some("JWT".into());
         id_token.kid = Some(keys.kid.clone());
@@ -379,7 +397,7 @@ mod tests {
     #[test]
     fn rotation_keeps_tokens_of_listed_older_keys_valid() {
         let (old_pem, old_keys) = keys_with(None);
-        let old_token = old_keys.issue("u", "a@b.co", &[], now()).unwrap();
+        let old_token = old_keys.issue(&grant("u", "a@b.co"), now()).unwrap();
         let old_public = public_pem_of(&old_pem).unwrap();
 
         let (_, rotated) = keys_with(Some(&old_public));

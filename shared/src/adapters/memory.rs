@@ -38,6 +38,18 @@ impl MemoryStore {
     pub fn user_count(&self) -> usize {
         self.users.lock().unwrap().len()
     }
+
+    /// Whether any stored item other than a rate-limit counter still names `needle` (a user
+    /// id, an email or a phone): what an account deletion must leave behind is nothing.
+    pub fn mentions(&self, needle: &str) -> bool {
+        let users = self.users.lock().unwrap();
+        let in_users = users.values().any(|u| u.id.0 == needle || u.email.as_str() == needle || u.phone.as_e164() == needle);
+        let in_emails = self.emails.lock().unwrap().iter().any(|(e, id)| e.as_str() == needle || id.0 == needle);
+        let in_challenges = self.challenges.lock().unwrap().values().any(|c| c.user_id.0 == needle || c.phone.as_e164() == needle);
+        let in_refresh = self.refresh.lock().unwrap().values().any(|(r, _, _)| r.user_id.0 == needle);
+        let in_pending = self.pending_refs.lock().unwrap().keys().any(|p| p.as_e164() == needle);
+        in_users || in_emails || in_challenges || in_refresh || in_pending
+    }
 }
 
 #[async_trait]
@@ -83,6 +95,58 @@ impl UserStore for MemoryStore {
             }
             None => false,
         })
+    }
+
+    async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool> {
+        // Every lock first (in the order the other methods take them): one atomic step.
+        let mut users = self.users.lock().unwrap();
+        let mut challenges = self.challenges.lock().unwrap();
+        let mut counters = self.counters.lock().unwrap();
+        let mut revoked = self.revoked.lock().unwrap();
+        let Some(stored) = users.get_mut(&change.user.id).filter(|u| u.password_hash == change.user.password_hash) else {
+            return Ok(false);
+        };
+        if let Some(id) = change.consume {
+            match challenges.get_mut(id) {
+                Some(c) if c.is_live(change.now) => c.status = ChallengeStatus::Used,
+                _ => return Ok(false),
+            }
+        }
+        if let Some(hash) = change.new_password_hash {
+            stored.password_hash = hash.to_owned();
+        }
+        stored.tokens_valid_after = change.now;
+        stored.kept_session = change.keep_session.map(str::to_owned);
+        if let Some((key, window)) = change.clear_limit {
+            counters.remove(&window_key(key, window, change.now).0);
+        }
+        for family in change.revoke_families {
+            revoked.insert(family.clone(), change.revoked_until);
+        }
+        Ok(true)
+    }
+
+    async fn delete_account(&self, user: &User) -> StoreResult<bool> {
+        let mut users = self.users.lock().unwrap();
+        let mut emails = self.emails.lock().unwrap();
+        let mut challenges = self.challenges.lock().unwrap();
+        let mut refresh = self.refresh.lock().unwrap();
+        let mut pending = self.pending_refs.lock().unwrap();
+        let Some(stored) = users.remove(&user.id) else {
+            return Ok(false);
+        };
+        if emails.get(&stored.email) == Some(&stored.id) {
+            emails.remove(&stored.email);
+        }
+        pending.remove(&stored.phone);
+        challenges.retain(|_, c| {
+            if c.user_id == stored.id {
+                pending.remove(&c.phone);
+            }
+            c.user_id != stored.id
+        });
+        refresh.retain(|_, (r, _, _)| r.user_id != stored.id);
+        Ok(true)
     }
 }
 
@@ -248,6 +312,14 @@ impl SessionStore for MemoryStore {
     async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()> {
         self.revoked.lock().unwrap().insert(family_id.to_owned(), expires_at);
         Ok(())
+    }
+
+    async fn families_of(&self, user: &UserId) -> StoreResult<Vec<String>> {
+        let mut families: Vec<String> =
+            self.refresh.lock().unwrap().values().filter(|(r, _, _)| &r.user_id == user).map(|(r, _, _)| r.family_id.clone()).collect();
+        families.sort();
+        families.dedup();
+        Ok(families)
     }
 }
 

@@ -38,6 +38,8 @@ pub enum Purpose {
     Signup,
     Login,
     PhoneChange,
+    /// Forgot password: completed only at `/auth/password/reset`, never at `/auth/verify`.
+    PasswordReset,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -105,6 +107,10 @@ pub struct Challenge {
     pub created_at: UnixTime,
     pub last_sent_at: UnixTime,
     pub expires_at: UnixTime,
+    /// A forgot-password challenge for an email with no usable account: stored, counted and
+    /// resent like a real one, but nothing is sent and no code completes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decoy: bool,
 }
 
 impl Challenge {

@@ -27,6 +27,18 @@ pub struct User {
     pub phone: Phone,
     pub phone_verified: bool,
     pub created_at: UnixTime,
+    /// Access tokens issued before this (and refresh tokens made before it) are refused by
+    /// the account routes and by refresh: set by a reset, a password change, a global logout.
+    pub tokens_valid_after: UnixTime,
+    /// The one session exempt from `tokens_valid_after`: the caller's own after a password change.
+    pub kept_session: Option<String>,
+}
+
+impl User {
+    /// Whether an access token issued at `iat` in session `sid` still stands for this account.
+    pub fn accepts_token(&self, iat: UnixTime, sid: &str) -> bool {
+        iat >= self.tokens_valid_after || self.kept_session.as_deref() == Some(sid)
+    }
 }
 
 impl std::fmt::Debug for User {

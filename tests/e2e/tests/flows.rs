@@ -112,7 +112,7 @@ async fn access_token_header_and_claims() {
     assert!(header["kid"].as_str().is_some_and(|k| !k.is_empty()), "{header}");
 
     let claims = jwt_part(token, 1);
-    for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "amr", "email"] {
+    for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "amr", "email", "sid"] {
         assert!(claims.get(claim).is_some(), "claim {claim} missing: {claims}");
     }
     assert_eq!(claims["iss"], env("E2E_JWT_ISSUER").as_str(), "{claims}");
@@ -134,6 +134,9 @@ async fn access_token_header_and_claims() {
     // Every token gets its own jti.
     let again = stack.login_and_verify(&fake, &account).await;
     assert_ne!(jwt_part(&again.access_token, 1)["jti"], claims["jti"]);
+    // Every sign-in is a session of its own (`sid`, the refresh-token family).
+    assert!(claims["sid"].as_str().is_some_and(|s| !s.is_empty()), "{claims}");
+    assert_ne!(jwt_part(&again.access_token, 1)["sid"], claims["sid"]);
 }
 
 fn validation() -> Validation {

@@ -22,6 +22,7 @@ async fn refresh_rotates_the_pair() {
     let claims = jwt_part(&second.access_token, 1);
     assert_eq!(claims["sub"], account.user_id.as_str());
     assert_eq!(claims["amr"], jwt_part(&first.access_token, 1)["amr"], "amr is kept across refreshes");
+    assert_eq!(claims["sid"], jwt_part(&first.access_token, 1)["sid"], "a refresh stays in its session");
     let me = stack.protected(&second.access_token).await;
     assert_eq!(me.expect(200)["user"]["id"], account.user_id.as_str());
 

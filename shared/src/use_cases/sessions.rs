@@ -1,13 +1,15 @@
-//! Token pairs: short EdDSA access tokens and long opaque refresh tokens that rotate on every
+//! Token pairs: short signed access tokens and long opaque refresh tokens that rotate on every
 //! use. A spent refresh token presented again revokes its whole family (RFC 9700 §4.14.2),
 //! except within a short grace, where the successor already issued is handed out again so
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    adapters::jwt::TokenKeys,
+    audit,
+    adapters::jwt::{Grant, TokenKeys},
     domain::{UnixTime, User, UserView},
     error::AuthError,
-    ports::{Clock, RefreshRecord, RotateOutcome, SessionStore, UserStore},
+    adapters::jwt::AccessClaims,
+    ports::{Clock, CredentialChange, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
 use ring::{digest, rand::{SecureRandom, SystemRandom}};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
@@ -117,9 +119,10 @@ impl SessionService {
         }
     }
 
-    fn pair(&self, user: &User, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
+    fn pair(&self, user: &User, family_id: &str, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
+        let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr };
         Ok(TokenPair {
-            access_token: self.keys.issue(&user.id.0, user.email.as_str(), amr, now)?,
+            access_token: self.keys.issue(&grant, now)?,
             token_type: "Bearer",
             expires_in: self.keys.access_ttl().as_secs(),
             refresh_token: refresh.text(),
@@ -132,8 +135,8 @@ impl SessionService {
         let now = self.clock.now();
         let token = self.new_token();
         let family = uuid::Uuid::new_v4().to_string();
-        self.store.start_family(&self.record(&token, family, user, amr.clone(), now)).await?;
-        self.pair(user, &amr, &token, now)
+        self.store.start_family(&self.record(&token, family.clone(), user, amr.clone(), now)).await?;
+        self.pair(user, &family, &amr, &token, now)
     }
 
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair, AuthError> {
@@ -141,21 +144,28 @@ impl SessionService {
         let old = RefreshToken::parse(presented)?;
         let record = self.store.find(&old.hash()).await?.ok_or(AuthError::InvalidToken)?;
         let user = self.users.get(&record.user_id).await?.ok_or(AuthError::InvalidToken)?;
+        // Every token made before a reset, a change or a global logout is dead (all but the kept
+        // session), even one whose family the user index had not shown yet.
+        let made_at = record.expires_at - self.refresh_ttl.as_secs() as i64;
+        if !user.accepts_token(made_at, &record.family_id) {
+            return Err(AuthError::InvalidToken);
+        }
         let next = self.new_token();
         let next_record = self.record(&next, record.family_id.clone(), &user, record.amr.clone(), now);
         match self.store.rotate(&old.hash(), &next_record, &old.seal(&next), now).await? {
-            RotateOutcome::Rotated => self.pair(&user, &record.amr, &next, now),
+            RotateOutcome::Rotated => self.pair(&user, &record.family_id, &record.amr, &next, now),
             RotateOutcome::AlreadySpent { spent_at, sealed_successor, record } => {
                 let within_grace = now - spent_at <= REUSE_GRACE.as_secs() as i64;
                 if within_grace {
                     if let Some(successor) = sealed_successor.as_deref().and_then(|s| old.unseal(s)) {
                         if self.store.find_active(&successor.hash(), now).await?.is_some() {
-                            return self.pair(&user, &record.amr, &successor, now);
+                            return self.pair(&user, &record.family_id, &record.amr, &successor, now);
                         }
                     }
                 }
                 // Reuse of a spent token: assume it was stolen and end every token of the family.
                 tracing::warn!(family = %record.family_id, "refresh token reuse: family revoked");
+                audit::record(audit::Event::RefreshReuse, audit::Subject::user(&record.user_id));
                 self.revoke(&record.family_id, now).await?;
                 Err(AuthError::InvalidToken)
             }
@@ -172,6 +182,60 @@ impl SessionService {
             self.revoke(&record.family_id, self.clock.now()).await?;
         }
         Ok(())
+    }
+
+    /// `scope: "global"`: every session of the token's user ends, and the account routes refuse
+    /// access tokens issued before now. Unknown tokens are fine, as for a local logout.
+    pub async fn logout_everywhere(&self, presented: &str) -> Result<(), AuthError> {
+        let Ok(token) = RefreshToken::parse(presented) else {
+            return Ok(());
+        };
+        let Some(record) = self.store.find(&token.hash()).await? else {
+            return Ok(());
+        };
+        let Some(user) = self.users.get(&record.user_id).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let families = self.families_to_revoke(&user.id, None).await?;
+        let change = CredentialChange {
+            user: &user,
+            new_password_hash: None,
+            consume: None,
+            clear_limit: None,
+            revoke_families: &families,
+            revoked_until: self.revoked_until(now),
+            now,
+            keep_session: None,
+        };
+        if !self.users.update_credentials(&change).await? {
+            // The password changed meanwhile, which ended these sessions too; the family at hand
+            // ends anyway.
+            self.revoke(&record.family_id, now).await?;
+        }
+        audit::record(audit::Event::GlobalLogout, audit::Subject::user(&user.id));
+        Ok(())
+    }
+
+    /// Every refresh family of the user except `keep` (the caller's own session).
+    pub async fn families_to_revoke(&self, user: &crate::domain::UserId, keep: Option<&str>) -> Result<Vec<String>, AuthError> {
+        let mut families = self.store.families_of(user).await?;
+        families.retain(|f| Some(f.as_str()) != keep);
+        Ok(families)
+    }
+
+    /// How long a revocation marker must live: as long as any token of the family could.
+    pub fn revoked_until(&self, now: UnixTime) -> UnixTime {
+        now + self.refresh_ttl.as_secs() as i64
+    }
+
+    /// Whether an access token that verified still stands for the account routes: issued after
+    /// the account's `tokens_valid_after` (or in its kept session) and in a family not revoked.
+    pub async fn access_stands(&self, user: &User, claims: &AccessClaims) -> Result<bool, AuthError> {
+        if !user.accepts_token(claims.iat, &claims.sid) {
+            return Ok(false);
+        }
+        Ok(!self.store.is_family_revoked(&claims.sid).await?)
     }
 
     async fn revoke(&self, family_id: &str, now: UnixTime) -> Result<(), AuthError> {

@@ -1,40 +1,14 @@
-//! The use cases: register, login, verify, resend and phone change, over the ports only.
+//! Challenges: the send caps every code passes, the first send, verify and resend.
 
+use super::{AuthService, Caller, ChallengeView};
 use crate::{
-    adapters::password::DUMMY_HASH,
+    audit,
     config::Limits,
     domain::*,
     error::{AuthError, DeliveryError},
     ports::*,
-    sessions::{SessionService, TokenPair},
+    use_cases::{sessions::TokenPair, Notice},
 };
-use serde::Serialize;
-use std::{sync::Arc, time::Duration};
-
-/// Who is asking: the API Gateway source IP (never a client header, which anyone can forge).
-#[derive(Clone, Debug, Default)]
-pub struct Caller {
-    pub source_ip: Option<String>,
-}
-
-impl Caller {
-    fn ip(&self) -> &str {
-        self.source_ip.as_deref().unwrap_or("unknown")
-    }
-}
-
-pub struct RegisterCommand {
-    pub email: Email,
-    pub password: Password,
-    pub phone: Phone,
-    pub channel: Channel,
-}
-
-pub struct LoginCommand {
-    pub email: Email,
-    pub password: Password,
-    pub channel: Channel,
-}
 
 pub struct VerifyCommand {
     pub challenge_id: ChallengeId,
@@ -46,158 +20,16 @@ pub struct ResendCommand {
     pub channel: Option<Channel>,
 }
 
-pub struct PhoneChangeCommand {
-    pub phone: Phone,
-    pub password: Password,
-    pub channel: Channel,
-}
-
-/// What a client learns about a challenge: never the code, and only a masked phone.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct ChallengeView {
-    pub id: String,
-    pub purpose: Purpose,
-    pub channel: Channel,
-    pub to: String,
-    pub expires_in: i64,
-}
-
-impl ChallengeView {
-    fn of(challenge: &Challenge, now: UnixTime) -> Self {
-        ChallengeView {
-            id: challenge.id.0.clone(),
-            purpose: challenge.purpose,
-            channel: challenge.channel,
-            to: challenge.phone.masked(),
-            expires_in: (challenge.expires_at - now).max(0),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct Registered {
-    pub user_id: String,
-    pub challenge: ChallengeView,
-}
-
 #[derive(Debug)]
 pub enum Verified {
     Tokens(TokenPair),
     PhoneChanged(UserView),
 }
 
-pub struct Ports {
-    pub users: Arc<dyn UserStore>,
-    pub challenges: Arc<dyn ChallengeStore>,
-    pub limiter: Arc<dyn RateLimiter>,
-    pub otp: Arc<dyn OtpProvider>,
-    pub hasher: Arc<dyn PasswordHasher>,
-    pub clock: Arc<dyn Clock>,
-}
-
-pub struct AuthService {
-    ports: Ports,
-    sessions: SessionService,
-    limits: Limits,
-}
-
-fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
-    match outcome {
-        LimitOutcome::Allowed => Ok(()),
-        LimitOutcome::Exceeded { retry_after } => Err(AuthError::RateLimited { retry_after }),
-    }
-}
-
 impl AuthService {
-    pub fn new(ports: Ports, sessions: SessionService, limits: Limits) -> Self {
-        AuthService { ports, sessions, limits }
-    }
-
-    fn now(&self) -> UnixTime {
-        self.ports.clock.now()
-    }
-
-    async fn hit(&self, key: String, limit: u32, window: Duration) -> Result<(), AuthError> {
-        limited(self.ports.limiter.hit(&key, limit, window, self.now()).await?)
-    }
-
-    pub async fn register(&self, cmd: RegisterCommand, caller: &Caller) -> Result<Registered, AuthError> {
-        // Counted before anything else, so email_taken answers are rate limited too.
-        self.hit(format!("register#ip#{}", caller.ip()), self.limits.registrations_per_ip_hour, Limits::HOUR).await?;
-        self.ensure_channel(cmd.channel)?;
-        let user = User {
-            id: UserId::new(),
-            email: cmd.email,
-            password_hash: self.ports.hasher.hash(&cmd.password).await?,
-            phone: cmd.phone,
-            phone_verified: false,
-            created_at: self.now(),
-        };
-        if self.ports.users.create_user(&user).await? == CreateUser::EmailTaken {
-            return Err(AuthError::EmailTaken);
-        }
-        match self.start_challenge(&user, Purpose::Signup, &user.phone, cmd.channel, caller).await {
-            Ok(challenge) => Ok(Registered { user_id: user.id.0.clone(), challenge }),
-            Err(err) => {
-                // No half-made account: the same registration must work when retried.
-                if let Err(undo) = self.ports.users.delete_unverified(&user).await {
-                    tracing::error!(error = %undo, "could not remove the unfinished account");
-                }
-                Err(err)
-            }
-        }
-    }
-
-    pub async fn login(&self, cmd: LoginCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
-        self.hit(format!("login#ip#{}", caller.ip()), self.limits.logins_per_ip_hour, Limits::HOUR).await?;
-        self.ensure_channel(cmd.channel)?;
-        let user = self.check_password(&cmd.email, &cmd.password).await?;
-        // Only now, with the password proven, does a code go out.
-        let phone = user.phone.clone();
-        self.start_challenge(&user, Purpose::Login, &phone, cmd.channel, caller).await
-    }
-
-    pub async fn request_phone_change(&self, user_id: &UserId, cmd: PhoneChangeCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
-        self.ensure_channel(cmd.channel)?;
-        let user = self.ports.users.get(user_id).await?.ok_or(AuthError::InvalidToken)?;
-        let user = self.check_password(&user.email, &cmd.password).await?;
-        self.start_challenge(&user, Purpose::PhoneChange, &cmd.phone, cmd.channel, caller).await
-    }
-
-    /// The password step shared by login and phone change. Unknown emails cost one argon2
-    /// verify against a dummy hash and count toward the same lockout, so neither the answer,
-    /// the time nor the limit tells whether an account exists.
-    async fn check_password(&self, email: &Email, password: &Password) -> Result<User, AuthError> {
-        let failures_key = format!("login_fail#{}", email.as_str());
-        let (limit, window) = (self.limits.login_failures_per_account, Limits::SHORT_WINDOW);
-        limited(self.ports.limiter.is_exhausted(&failures_key, limit, window, self.now()).await?)?;
-        let user = self.ports.users.find_by_email(email).await?;
-        let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let matches = self.ports.hasher.verify(password, hash).await?;
-        match user {
-            Some(user) if matches => Ok(user),
-            _ => {
-                // The failure is counted atomically: parallel guesses cannot exceed the limit.
-                self.hit(failures_key, limit, window).await?;
-                Err(AuthError::InvalidCredentials)
-            }
-        }
-    }
-
-    fn ensure_channel(&self, channel: Channel) -> Result<(), AuthError> {
-        if self.ports.otp.supports(channel) {
-            Ok(())
-        } else {
-            Err(AuthError::ChannelUnavailable(format!(
-                "channel {} is not available with this provider; use sms",
-                channel.as_str()
-            )))
-        }
-    }
-
     /// Every code that goes out passes these caps: per phone (SMS pumping to one number),
     /// per source IP, and the global cost fuse.
-    async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
+    pub(super) async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
         let l = &self.limits;
         self.hit(format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
         self.hit(format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
@@ -205,7 +37,7 @@ impl AuthService {
     }
 
     /// Stores the challenge, then sends the code; a failed send leaves no challenge behind.
-    async fn start_challenge(&self, user: &User, purpose: Purpose, to: &Phone, channel: Channel, caller: &Caller) -> Result<ChallengeView, AuthError> {
+    pub(super) async fn start_challenge(&self, user: &User, purpose: Purpose, to: &Phone, channel: Channel, caller: &Caller) -> Result<ChallengeView, AuthError> {
         self.count_send(to, caller).await?;
         let now = self.now();
         let id = ChallengeId::new();
@@ -224,6 +56,7 @@ impl AuthService {
             created_at: now,
             last_sent_at: now,
             expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            decoy: false,
         };
         self.ports.challenges.put(&challenge).await?;
         match self.send_new(&challenge, generated.as_ref()).await {
@@ -258,24 +91,50 @@ impl AuthService {
         self.ports.otp.send(&challenge.phone, challenge.channel, code).await
     }
 
-    pub async fn verify(&self, cmd: VerifyCommand) -> Result<Verified, AuthError> {
+    /// Counts one check of the code and compares it. The challenge must serve one of
+    /// `purposes`: a reset challenge never yields tokens, a login challenge never resets a
+    /// password (refused before a check is counted). A decoy's code is never right, and takes
+    /// as long to be wrong as the provider's check would.
+    pub(super) async fn check_code(&self, id: &ChallengeId, code: &OtpCode, purposes: &[Purpose], caller: &Caller) -> Result<Challenge, AuthError> {
         let now = self.now();
+        match self.ports.challenges.get(id).await? {
+            Some(c) if purposes.contains(&c.purpose) => {}
+            _ => return Err(AuthError::ChallengeInvalid),
+        }
         // Counted before the code is compared: parallel guesses cannot exceed the limit.
-        let challenge = match self.ports.challenges.count_attempt(&cmd.challenge_id, now).await? {
+        let challenge = match self.ports.challenges.count_attempt(id, now).await? {
             AttemptOutcome::Counted { challenge } => challenge,
             AttemptOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
             AttemptOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
-        if !self.ports.otp.check(&challenge, &cmd.code).await? {
+        let started = std::time::Instant::now();
+        let right = if challenge.decoy {
+            self.check_latency.pad(started).await;
+            false
+        } else {
+            let right = self.ports.otp.check(&challenge, code).await?;
+            self.check_latency.record(started.elapsed());
+            right
+        };
+        if !right {
+            audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(&challenge, caller));
             return Err(AuthError::InvalidCode {
                 attempts_remaining: challenge.max_attempts.saturating_sub(challenge.attempts),
             });
         }
+        Ok(*challenge)
+    }
+
+    pub async fn verify(&self, cmd: VerifyCommand, caller: &Caller) -> Result<Verified, AuthError> {
+        let now = self.now();
+        let signs_in = [Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
+        let challenge = self.check_code(&cmd.challenge_id, &cmd.code, &signs_in, caller).await?;
         // Single use, even when two right answers race.
         if !self.ports.challenges.consume(&challenge.id, now).await? {
             return Err(AuthError::ChallengeInvalid);
         }
         let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
+        let previous_phone = user.phone_verified.then(|| user.phone.clone());
         let user = match challenge.purpose {
             // The stored phone changes only here, after the new number proved itself.
             Purpose::PhoneChange => self.save_verified_phone(user, &challenge.phone).await?,
@@ -286,10 +145,20 @@ impl AuthService {
         };
         tracing::info!(challenge = %challenge.id.0, purpose = ?challenge.purpose, "challenge approved");
         match challenge.purpose {
-            Purpose::PhoneChange => Ok(Verified::PhoneChanged(UserView::from(&user))),
+            Purpose::PhoneChange => {
+                audit::record(audit::Event::PhoneChanged, audit::Subject::of(&user, caller));
+                // The number that was verified until now hears of it: that is where the holder is.
+                if let Some(previous) = previous_phone.filter(|p| *p != user.phone) {
+                    self.notify(&previous, Notice::PhoneChanged).await;
+                }
+                Ok(Verified::PhoneChanged(UserView::from(&user)))
+            }
+            Purpose::PasswordReset => Err(AuthError::ChallengeInvalid),
             Purpose::Signup | Purpose::Login => {
                 let amr = ["pwd", challenge.channel.amr(), "mfa"].map(String::from).to_vec();
-                Ok(Verified::Tokens(self.sessions.start(&user, amr).await?))
+                let tokens = self.sessions.start(&user, amr).await?;
+                audit::record(audit::Event::LoginCompleted, audit::Subject::of(&user, caller));
+                Ok(Verified::Tokens(tokens))
             }
         }
     }
@@ -312,7 +181,7 @@ impl AuthService {
             .ok_or(AuthError::ChallengeInvalid)?;
         let channel = cmd.channel.unwrap_or(current.channel);
         self.ensure_channel(channel)?;
-        let generated = self.ports.otp.generate(&current.id);
+        let generated = if current.decoy { None } else { self.ports.otp.generate(&current.id) };
         let new_expiry = now + self.limits.otp_ttl.as_secs() as i64;
         let hash = generated.as_ref().map(|g| g.hash.as_str());
         let claimed = self
@@ -326,7 +195,13 @@ impl AuthService {
             ResendOutcome::Exhausted => return Err(AuthError::TooManyAttempts),
             ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
+        let started = std::time::Instant::now();
         let sent = match self.count_send(&challenge.phone, caller).await {
+            // A decoy counts like a send and takes as long; nothing goes out.
+            Ok(()) if challenge.decoy => {
+                self.send_latency.pad(started).await;
+                Ok(None)
+            }
             Ok(()) => self.ports.otp.send(&challenge.phone, channel, generated.as_ref()).await.map_err(AuthError::from),
             Err(limit) => Err(limit),
         };
@@ -342,9 +217,5 @@ impl AuthService {
                 Err(err)
             }
         }
-    }
-
-    pub fn sessions(&self) -> &SessionService {
-        &self.sessions
     }
 }

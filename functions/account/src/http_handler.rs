@@ -1,0 +1,95 @@
+//! A small router: one thin handler per route (parse, one service call, answer). The TOTP
+//! routes (/me/factors/*, /me/recovery-codes) join the match below.
+
+use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use sms_mfa::{
+    domain::{ChallengeId, Channel, Email, OtpCode, Password, PasswordPolicy},
+    http::{bearer_token, caller, json, json_body, no_content, respond, route_path},
+    use_cases::{AuthService, ChangePasswordCommand, ForgotCommand, ResetCommand},
+    AuthError,
+};
+
+pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
+    respond(&req, async {
+        match (req.method().clone(), route_path(&req)) {
+            (Method::POST, "/auth/password/forgot") => forgot(auth, &req).await,
+            (Method::POST, "/auth/password/reset") => reset(auth, &req).await,
+            (Method::GET, "/me") => me(auth, &req).await,
+            (Method::POST, "/me/password") => change_password(auth, &req).await,
+            (Method::DELETE, "/me") => delete_account(auth, &req).await,
+            _ => Err(AuthError::NotFound),
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct ForgotBody {
+    email: String,
+    channel: Option<String>,
+}
+
+async fn forgot(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
+    let body: ForgotBody = json_body(req)?;
+    let command = ForgotCommand { email: Email::parse(&body.email)?, channel: Channel::parse(body.channel.as_deref())? };
+    let challenge = auth.forgot_password(command, &caller(req)).await?;
+    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "challenge": challenge })))
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    challenge_id: String,
+    code: String,
+    new_password: SecretString,
+    totp_code: Option<SecretString>,
+    recovery_code: Option<SecretString>,
+}
+
+async fn reset(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
+    let body: ResetBody = json_body(req)?;
+    let command = ResetCommand {
+        challenge_id: ChallengeId::parse(&body.challenge_id)?,
+        code: OtpCode::parse(&body.code)?,
+        new_password: PasswordPolicy::check(body.new_password)?,
+        totp_code: body.totp_code,
+        recovery_code: body.recovery_code,
+    };
+    auth.reset_password(command, &caller(req)).await?;
+    Ok(no_content())
+}
+
+async fn me(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
+    let holder = auth.holder(bearer_token(req)?).await?;
+    Ok(json(StatusCode::OK, &auth.user_info(&holder)))
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordBody {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+async fn change_password(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
+    let holder = auth.holder(bearer_token(req)?).await?;
+    let body: ChangePasswordBody = json_body(req)?;
+    let command = ChangePasswordCommand {
+        current_password: Password::for_check(body.current_password)?,
+        new_password: PasswordPolicy::check(body.new_password)?,
+    };
+    auth.change_password(&holder, command, &caller(req)).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct DeleteBody {
+    password: SecretString,
+}
+
+async fn delete_account(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
+    let holder = auth.holder(bearer_token(req)?).await?;
+    let body: DeleteBody = json_body(req)?;
+    auth.delete_account(&holder, &Password::for_check(body.password)?, &caller(req)).await?;
+    Ok(no_content())
+}

@@ -1,0 +1,17 @@
+//! The `account` function: forgot and reset password, and the account routes (GET /me,
+//! POST /me/password, DELETE /me). One function because they share the same state (the user
+//! store, argon2, the code provider) and a cold start: see README "Account lifecycle".
+//! Configuration, clients and services are built once per cold start, then shared by requests.
+
+mod http_handler;
+
+use lambda_http::{run, service_fn, Error};
+use sms_mfa::runtime;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    runtime::init_tracing();
+    let state = runtime::auth_from_env().await.unwrap_or_else(|err| runtime::fail_start(err));
+    let state = &state;
+    run(service_fn(move |req| http_handler::handle(state, req))).await
+}

@@ -1,0 +1,74 @@
+//! The account routes (`/me`, `/me/*`): who holds the token, my account (OIDC UserInfo), and
+//! deleting the account. Unlike a stateless resource server, these routes read the user item
+//! on every request, so a reset, a password change, a global logout or a deletion ends the
+//! access tokens issued before it at once, not at their `exp`.
+
+use super::{AuthService, Caller, Notice};
+use crate::{adapters::jwt::AccessClaims, audit, domain::*, error::AuthError};
+use serde::Serialize;
+
+/// The account behind a Bearer token that still stands.
+#[derive(Debug)]
+pub struct Holder {
+    pub user: User,
+    pub claims: AccessClaims,
+}
+
+/// OIDC Core §5.3 UserInfo claims, unmasked: only the account's own holder sees them.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct UserInfo {
+    pub sub: String,
+    pub email: String,
+    pub phone_number: String,
+    pub phone_number_verified: bool,
+    /// Seconds since the epoch, like the OIDC `updated_at` claim.
+    pub created_at: UnixTime,
+    /// The second factors of the account: "phone", and "totp" once an authenticator is active.
+    pub factors: Vec<&'static str>,
+    /// With an authenticator only (the TOTP issue fills it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes_remaining: Option<u32>,
+}
+
+impl AuthService {
+    /// The token's account, if the token verifies, the account exists and the token was not
+    /// ended by a reset, a password change, a global logout or a deletion (401 otherwise).
+    pub async fn holder(&self, bearer: &str) -> Result<Holder, AuthError> {
+        let claims = self.sessions.keys().verify(bearer)?;
+        let user = self.ports.users.get(&UserId(claims.sub.clone())).await?.ok_or(AuthError::InvalidToken)?;
+        if !self.sessions.access_stands(&user, &claims).await? {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(Holder { user, claims })
+    }
+
+    pub fn user_info(&self, holder: &Holder) -> UserInfo {
+        let user = &holder.user;
+        let mut factors = Vec::new();
+        if user.phone_verified {
+            factors.push("phone");
+        }
+        // The TOTP issue: push "totp" and set recovery_codes_remaining for an active authenticator.
+        UserInfo {
+            sub: user.id.0.clone(),
+            email: user.email.as_str().to_owned(),
+            phone_number: user.phone.as_e164().to_owned(),
+            phone_number_verified: user.phone_verified,
+            created_at: user.created_at,
+            factors,
+            recovery_codes_remaining: None,
+        }
+    }
+
+    /// Deletes the account after the password (GDPR Art. 17): afterwards no item names its id,
+    /// email or phone but the rate-limit counters, which expire with their window.
+    pub async fn delete_account(&self, holder: &Holder, password: &Password, caller: &Caller) -> Result<(), AuthError> {
+        let user = self.check_password(&holder.user.email, password).await?;
+        if !self.ports.users.delete_account(&user).await? {
+            return Err(AuthError::InvalidToken); // deleted meanwhile by another request
+        }
+        audit::record(audit::Event::AccountDeleted, audit::Subject::of(&user, caller));
+        self.notify(&user.phone, Notice::AccountDeleted).await;
+        Ok(())
+    }
+}

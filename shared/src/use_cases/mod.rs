@@ -1,0 +1,156 @@
+//! The use cases, one file per flow, over the ports only: a newcomer finds a flow by its name.
+//!
+//! | file | flow |
+//! |---|---|
+//! | `signup.rs` | register |
+//! | `login.rs` | the password step of login (and of every route that re-checks the password) |
+//! | `challenge.rs` | starting a challenge (send caps, first send), verify, resend |
+//! | `phone.rs` | phone change |
+//! | `sessions.rs` | token pairs: issue, refresh rotation, logout (local and global) |
+//! | `password.rs` | forgot and reset password (with enumeration-safe decoys), change password |
+//! | `account.rs` | the account routes' token check, my account (UserInfo), delete account |
+//! | `notify.rs` | security notifications by SMS |
+//!
+//! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
+
+mod account;
+mod challenge;
+mod login;
+mod notify;
+mod password;
+mod phone;
+pub mod sessions;
+mod signup;
+
+pub use account::{Holder, UserInfo};
+pub use challenge::{ResendCommand, Verified, VerifyCommand};
+pub use notify::Notice;
+pub use password::{ChangePasswordCommand, DecoyPhones, ForgotCommand, ResetCommand};
+pub use login::LoginCommand;
+pub use phone::PhoneChangeCommand;
+pub use signup::{RegisterCommand, Registered};
+
+use crate::{
+    config::Limits,
+    domain::*,
+    error::AuthError,
+    ports::*,
+};
+use serde::Serialize;
+use sessions::SessionService;
+use std::{sync::Arc, time::Duration};
+
+/// Who is asking: the API Gateway source IP (never a client header, which anyone can forge).
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    pub source_ip: Option<String>,
+}
+
+impl Caller {
+    pub fn ip(&self) -> &str {
+        self.source_ip.as_deref().unwrap_or("unknown")
+    }
+}
+
+/// What a client learns about a challenge: never the code, and only a masked phone.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ChallengeView {
+    pub id: String,
+    pub purpose: Purpose,
+    pub channel: Channel,
+    pub to: String,
+    pub expires_in: i64,
+}
+
+impl ChallengeView {
+    fn of(challenge: &Challenge, now: UnixTime) -> Self {
+        ChallengeView {
+            id: challenge.id.0.clone(),
+            purpose: challenge.purpose,
+            channel: challenge.channel,
+            to: challenge.phone.masked(),
+            expires_in: (challenge.expires_at - now).max(0),
+        }
+    }
+}
+
+pub struct Ports {
+    pub users: Arc<dyn UserStore>,
+    pub challenges: Arc<dyn ChallengeStore>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub otp: Arc<dyn OtpProvider>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct AuthService {
+    ports: Ports,
+    sessions: SessionService,
+    limits: Limits,
+    /// Security notifications (None: off or no Messaging sender).
+    notifier: Option<Arc<dyn SmsSender>>,
+    decoys: DecoyPhones,
+    /// How long real sends and provider checks took lately, for the decoys to match.
+    send_latency: password::LatencyEstimate,
+    check_latency: password::LatencyEstimate,
+}
+
+fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
+    match outcome {
+        LimitOutcome::Allowed => Ok(()),
+        LimitOutcome::Exceeded { retry_after } => Err(AuthError::RateLimited { retry_after }),
+    }
+}
+
+impl AuthService {
+    /// Decoys get a per-instance random key until `with_decoy_secret` gives the shared one;
+    /// notifications are off until `with_notifier`.
+    pub fn new(ports: Ports, sessions: SessionService, limits: Limits) -> Self {
+        AuthService {
+            ports,
+            sessions,
+            limits,
+            notifier: None,
+            decoys: DecoyPhones::random(),
+            send_latency: password::LatencyEstimate::for_sends(),
+            check_latency: password::LatencyEstimate::for_checks(),
+        }
+    }
+
+    /// The secret the decoy phones of unknown emails are derived from: the same on every
+    /// instance, so an email's decoy looks the same wherever it is asked for.
+    pub fn with_decoy_secret(mut self, secret: &[u8]) -> Self {
+        self.decoys = DecoyPhones::new(secret);
+        self
+    }
+
+    /// Sends security notifications (API.md "Notifications") through this sender.
+    pub fn with_notifier(mut self, sender: Arc<dyn SmsSender>) -> Self {
+        self.notifier = Some(sender);
+        self
+    }
+
+    pub fn sessions(&self) -> &SessionService {
+        &self.sessions
+    }
+
+    fn now(&self) -> UnixTime {
+        self.ports.clock.now()
+    }
+
+    /// Counts one event against a limit; atomic in the store.
+    async fn hit(&self, key: String, limit: u32, window: Duration) -> Result<(), AuthError> {
+        limited(self.ports.limiter.hit(&key, limit, window, self.now()).await?)
+    }
+
+    fn ensure_channel(&self, channel: Channel) -> Result<(), AuthError> {
+        if self.ports.otp.supports(channel) {
+            Ok(())
+        } else {
+            Err(AuthError::ChannelUnavailable(format!(
+                "channel {} is not available with this provider; use sms",
+                channel.as_str()
+            )))
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Sign-up: store the account (phone not yet verified), then send the first code.
+
+use super::{AuthService, Caller, ChallengeView};
+use crate::{audit, config::Limits, domain::*, error::AuthError, ports::CreateUser};
+use serde::Serialize;
+
+pub struct RegisterCommand {
+    pub email: Email,
+    pub password: Password,
+    pub phone: Phone,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Registered {
+    pub user_id: String,
+    pub challenge: ChallengeView,
+}
+
+impl AuthService {
+    pub async fn register(&self, cmd: RegisterCommand, caller: &Caller) -> Result<Registered, AuthError> {
+        // Counted before anything else, so email_taken answers are rate limited too.
+        self.hit(format!("register#ip#{}", caller.ip()), self.limits.registrations_per_ip_hour, Limits::HOUR).await?;
+        self.ensure_channel(cmd.channel)?;
+        let user = User {
+            id: UserId::new(),
+            email: cmd.email,
+            password_hash: self.ports.hasher.hash(&cmd.password).await?,
+            phone: cmd.phone,
+            phone_verified: false,
+            created_at: self.now(),
+            tokens_valid_after: 0,
+            kept_session: None,
+        };
+        if self.ports.users.create_user(&user).await? == CreateUser::EmailTaken {
+            return Err(AuthError::EmailTaken);
+        }
+        match self.start_challenge(&user, Purpose::Signup, &user.phone, cmd.channel, caller).await {
+            Ok(challenge) => {
+                audit::record(audit::Event::SignUp, audit::Subject::of(&user, caller));
+                Ok(Registered { user_id: user.id.0.clone(), challenge })
+            }
+            Err(err) => {
+                // No half-made account: the same registration must work when retried.
+                if let Err(undo) = self.ports.users.delete_unverified(&user).await {
+                    tracing::error!(error = %undo, "could not remove the unfinished account");
+                }
+                Err(err)
+            }
+        }
+    }
+}
