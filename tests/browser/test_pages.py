@@ -182,6 +182,43 @@ class HostedPages(unittest.TestCase):
         self.view("code")
         self.wait(lambda d: d.switch_to.active_element.get_attribute("id") == "code-title", "focus on the code view's title")
 
+    def sign_up(self, account):
+        """Creates the account through the pages; returns the sid of the last verification."""
+        self.d.get(BASE + "/#signup")
+        self.view("signup")
+        self.fill("signup-email", account["email"])
+        self.fill("signup-password", account["password"])
+        self.fill("signup-phone", account["phone"])
+        self.d.find_element(By.CSS_SELECTOR, "#signup-form button[type=submit]").click()
+        self.wait_for_code_view()
+        code, sid = code_for(account["phone"])
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+        return sid
+
+    def sign_in(self, account, password, last_sid):
+        self.view("signin")
+        self.fill("signin-email", account["email"])
+        self.fill("signin-password", password)
+        self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+        self.wait_for_code_view()
+        code, sid = code_for(account["phone"], not_sid=last_sid)
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+        return sid
+
+    def wait_for_account(self, account):
+        self.view("account")
+        self.wait(lambda d: d.find_element(By.ID, "profile-email").text == account["email"], "the email on the account page")
+
+    def open_panel(self, summary):
+        self.d.find_element(By.XPATH, f"//summary[normalize-space()='{summary}']").click()
+
+    def wait_notice(self, words):
+        self.wait(lambda d: words in d.find_element(By.ID, "notice").text, f"the notice {words!r}")
+
     # --- the flows -------------------------------------------------------------------------
 
     def test_1_sign_up_resend_wrong_code_sign_out_and_in(self):
@@ -281,7 +318,64 @@ class HostedPages(unittest.TestCase):
         self.assert_no_token_stored("phone changed")
         self.shot("07-phone-changed")
 
-    def test_2_every_page_answer_carries_the_security_headers(self):
+    def test_4_account_page_password_forgot_reset_sign_out_everywhere_delete(self):
+        account = fresh_account()
+        sid = self.sign_up(account)
+        # The profile is GET /me: the holder sees the number unmasked.
+        self.wait(lambda d: d.find_element(By.ID, "profile-phone").text == account["phone"], "the phone from GET /me")
+        self.assertEqual(self.text_of("profile-verified"), "yes")
+        self.assertIn("phone", self.text_of("profile-factors"))
+        self.assertNotEqual(self.text_of("profile-created"), "—")
+
+        # Change the password; a wrong current one shows the API's message.
+        self.open_panel("Change password")
+        self.fill("password-current", "not-the-password-at-all")
+        self.fill("password-new", "a second passphrase here")
+        self.d.find_element(By.CSS_SELECTOR, "#password-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "password-error").text, "the invalid_credentials message")
+        self.fill("password-current", account["password"])
+        self.fill("password-new", "a second passphrase here")
+        self.d.find_element(By.CSS_SELECTOR, "#password-form button[type=submit]").click()
+        self.wait_notice("password is changed")
+        self.shot("08-password-changed")
+
+        # Sign out everywhere.
+        self.d.find_element(By.ID, "signout-all-button").click()
+        self.view("signin")
+        self.wait_notice("every device")
+
+        # Forgot password: the code from the fake, a new password, then sign in with it.
+        self.d.find_element(By.CSS_SELECTOR, 'a[href="#forgot"]').click()
+        self.view("forgot")
+        self.fill("forgot-email", account["email"])
+        self.d.find_element(By.CSS_SELECTOR, "#forgot-form button[type=submit]").click()
+        self.view("reset")
+        code, sid = code_for(account["phone"], not_sid=sid)
+        self.fill("reset-code", wrong(code))
+        self.fill("reset-password", "a third passphrase here")
+        self.d.find_element(By.CSS_SELECTOR, "#reset-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "reset-attempts").text == "4 attempts left.", "attempts left on the reset")
+        self.shot("09-reset-wrong-code")
+        self.fill("reset-code", code)
+        self.d.find_element(By.CSS_SELECTOR, "#reset-form button[type=submit]").click()
+        self.view("signin")
+        self.wait_notice("Sign in with the new one")
+        sid = self.sign_in(account, "a third passphrase here", sid)
+        self.assert_no_token_stored("after the reset")
+
+        # Delete the account: afterwards the password no longer signs in.
+        self.open_panel("Delete account")
+        self.fill("delete-password", "a third passphrase here")
+        self.d.find_element(By.ID, "delete-confirm").click()
+        self.d.find_element(By.CSS_SELECTOR, "#delete-form button[type=submit]").click()
+        self.view("signup")
+        self.wait_notice("account is deleted")
+        self.shot("10-deleted")
+        status, body = http("POST", "/auth/login", {"email": account["email"], "password": "a third passphrase here"})
+        self.assertEqual((status, body["error"]), (401, "invalid_credentials"))
+        self.assert_no_token_stored("deleted")
+
+    def test_8_every_page_answer_carries_the_security_headers(self):
         if not self.browser.responses:
             self.d.get(BASE + "/")
             self.view("signin")
