@@ -366,7 +366,7 @@ describe_stack_env() {
 # cargo lambda watch
 
 # Function binaries served by `cargo lambda watch` (one per functions/<name>).
-FUNCTION_BINS=(register login verify session phone protected jwks account)
+FUNCTION_BINS=(register login verify session phone protected jwks account web)
 
 # watch_cmd PORT ENV_FILE [EXTRA ARGS...] : sets WATCH_CMD, the `cargo lambda watch` command line
 # serving every binary at http://127.0.0.1:PORT/lambda-url/<bin>/<rest>. --concurrency lets
@@ -431,4 +431,48 @@ warm_functions() {
     http_status "$base/$bin/__warmup" "$timeout"; code="$HTTP_CODE"
     log "  $bin: HTTP ${code:-000}"
   done
+}
+
+# ---------------------------------------------------------------------------------------------
+# The local router (tests/local-router): template.yaml's routes on their deployed paths, in front
+# of a `cargo lambda watch`, with the caller's address as requestContext.http.sourceIp.
+
+ROUTER_BIN="$REPO_ROOT/target/debug/local-router"
+
+# start_router NAME PORT WATCH_PORT : in the background, log in .local/logs/router-NAME.log;
+# sets ROUTER_URL once it listens. Builds the router when missing.
+start_router() {
+  local name="$1" port="$2" watch_port="$3" line
+  if [[ ! -x "$ROUTER_BIN" ]]; then
+    log "building local-router"
+    (cd "$REPO_ROOT" && cargo build --quiet -p local-router --bin local-router)
+  fi
+  start_bg "router-$name" "$LOG_DIR/router-$name.log" \
+    "$ROUTER_BIN" --template "$REPO_ROOT/template.yaml" --watch "http://127.0.0.1:$watch_port" --port "$port"
+  line="$(wait_for_line "$LOG_DIR/router-$name.log" 'local-router listening on http://' 30 "$BG_PID")" \
+    || { tail -n 20 "$LOG_DIR/router-$name.log" >&2; die "router-$name did not start"; }
+  ROUTER_URL="$(grep -Eo 'http://[^[:space:]]+' <<<"$line" | head -n1)"
+  log "router-$name at $ROUTER_URL (in front of watch on port $watch_port)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The browser tests: Debian's Chromium and its WebDriver, selenium in the venv.
+
+SELENIUM_REQUIREMENT="selenium>=4.20,<5"
+
+ensure_browser() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    command -v apt-get >/dev/null || die "chromium and chromedriver are missing, and there is no apt-get to install them"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    log "installing chromium and chromium-driver (apt)"
+    "${sudo[@]}" apt-get install -y --no-install-recommends chromium chromium-driver >"$LOG_DIR/apt-chromium.log" 2>&1 \
+      || { "${sudo[@]}" apt-get update >>"$LOG_DIR/apt-chromium.log" 2>&1 \
+           && "${sudo[@]}" apt-get install -y --no-install-recommends chromium chromium-driver >>"$LOG_DIR/apt-chromium.log" 2>&1; } \
+      || { tail -n 20 "$LOG_DIR/apt-chromium.log" >&2; die "could not install chromium"; }
+  fi
+  if ! python3 -c 'import selenium' 2>/dev/null; then
+    log "installing $SELENIUM_REQUIREMENT into ${VENV_DIR#"$REPO_ROOT"/}"
+    python3 -m pip install --quiet --disable-pip-version-check "$SELENIUM_REQUIREMENT"
+  fi
 }

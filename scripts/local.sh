@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2119  # start_* helpers take optional arguments, not the script's
-# Runs sms-mfa on this machine: moto (local DynamoDB), the Twilio fake, and every function under
-# `cargo lambda watch` (reloads on code changes). Ctrl-C stops everything.
+# Runs sms-mfa on this machine: moto (local DynamoDB), the Twilio fake, every function under
+# `cargo lambda watch` (reloads on code changes), and the local router in front of it, which
+# serves template.yaml's routes on their deployed paths: open http://127.0.0.1:9000/ for the
+# hosted pages, or curl http://127.0.0.1:9000/auth/register. Ctrl-C stops everything.
 #
 #   scripts/local.sh                              # codes are printed in this log (SMS_SENDER=log)
 #   OTP_PROVIDER=twilio_verify scripts/local.sh   # codes go through the Twilio Verify fake
@@ -9,8 +11,9 @@
 #                                                 # (default: EdDSA with the PEM .local/jwt.pem)
 #
 # Any configuration variable of API.md set in the shell overrides the local default
-# (e.g. RESEND_COOLDOWN_SECONDS=5, RUST_LOG=debug). WATCH_PORT (9000) and MOTO_PORT (8000) pick
-# the ports; a busy port is replaced by a free one.
+# (e.g. RESEND_COOLDOWN_SECONDS=5, RUST_LOG=debug). PORT (9000: the router, the one base URL),
+# WATCH_PORT (9001: cargo lambda watch, for `cargo lambda invoke`) and MOTO_PORT (8000) pick the
+# ports; a busy port is replaced by a free one.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -30,8 +33,17 @@ TABLE="${TABLE_NAME:-sms-mfa-local}"
 create_table "$TABLE"
 start_twilio_fake
 
-PORT="$(free_port "${WATCH_PORT:-9000}")"
-[[ "$PORT" == "${WATCH_PORT:-9000}" ]] || log "port ${WATCH_PORT:-9000} is busy: using $PORT"
+PORT_WANTED="${PORT:-9000}"
+PORT="$(free_port "$PORT_WANTED")"
+[[ "$PORT" == "$PORT_WANTED" ]] || log "port $PORT_WANTED is busy: using $PORT"
+WATCH_PORT="$(free_port "${WATCH_PORT:-9001}")"
+[[ "$WATCH_PORT" != "$PORT" ]] || WATCH_PORT="$(free_port)"
+
+# Every function compiled now, once, rather than on the first click (cargo lambda watch runs
+# `cargo run --bin <name>`, so each is built the same way).
+log "cargo build of the router and every function (the first time takes minutes)"
+cargo build --quiet -p local-router --bin local-router
+for bin in "${FUNCTION_BINS[@]}"; do cargo build --quiet --bin "$bin"; done
 
 new_stack_env "$PORT" "$TABLE"
 STACK_ENV[OTP_PROVIDER]=builtin
@@ -48,34 +60,29 @@ stack_env_from_environment
 ENV_FILE="$LOCAL_DIR/local.env"
 write_stack_env "$ENV_FILE"
 
-BASE="http://127.0.0.1:$PORT/lambda-url"
+start_router local "$PORT" "$WATCH_PORT"
+BASE="$ROUTER_URL"
 cat >&2 <<EOF
 
 sms-mfa runs locally (settings in ${ENV_FILE#"$REPO_ROOT"/}, logs in ${LOG_DIR#"$REPO_ROOT"/}/):
 $(describe_stack_env)
 
-  POST $BASE/register/auth/register
-  POST $BASE/login/auth/login
-  POST $BASE/verify/auth/verify
-  POST $BASE/verify/auth/resend
-  POST $BASE/session/auth/refresh
-  POST $BASE/session/auth/logout
-  POST $BASE/phone/me/phone
-  GET  $BASE/protected/protected
-  GET  $BASE/jwks/.well-known/jwks.json
-  GET  $BASE/jwks/.well-known/openid-configuration
+  Every route of template.yaml, on its deployed path under $BASE:
+$(sed -n 's/^  /    /p' "$LOG_DIR/router-local.log")
 
-  DynamoDB (moto): $MOTO_URL   Twilio fake: $TWILIO_FAKE_URL
+  DynamoDB (moto): $MOTO_URL   Twilio fake: $TWILIO_FAKE_URL   cargo lambda watch: port $WATCH_PORT
 
 Try:
-  curl -s $BASE/register/auth/register -H 'content-type: application/json' \\
+  curl -s $BASE/auth/register -H 'content-type: application/json' \\
     -d '{"email":"ada@example.com","password":"correct horse battery staple","phone":"+447400123456"}'
-  cargo lambda invoke register -A 127.0.0.1 -P $PORT --data-file events/register.json
+  cargo lambda invoke register -A 127.0.0.1 -P $WATCH_PORT --data-file events/register.json
 
-The first request to each function compiles it (minutes the first time). Ctrl-C stops everything.
+  Open $BASE/ in a browser: create an account, then enter the code printed in this log.
+
+Ctrl-C stops everything.
 
 EOF
 
-# In the foreground: Ctrl-C reaches watch and its functions; the trap stops moto and the fake.
-watch_cmd "$PORT" "$ENV_FILE"
+# In the foreground: Ctrl-C reaches watch and its functions; the trap stops the rest.
+watch_cmd "$WATCH_PORT" "$ENV_FILE"
 "${WATCH_CMD[@]}"

@@ -36,8 +36,10 @@ TIME = "21/Nov/2026:12:00:00 +0000"
 TIME_EPOCH = 1795262400000
 
 
-def event(name, method, path, body=None, raw_body=None, bearer=None):
-    """One payload 2.0 request. `body` is JSON-encoded; `raw_body` is sent as it is."""
+def event(name, method, path, body=None, raw_body=None, bearer=None, route_key=None, path_parameters=None):
+    """One payload 2.0 request. `body` is JSON-encoded; `raw_body` is sent as it is.
+    `routeKey` is the template route API Gateway matched (`METHOD /path` unless given)."""
+    route_key = route_key or f"{method} {path}"
     headers = {
         "accept": "application/json",
         "host": DOMAIN,
@@ -53,7 +55,7 @@ def event(name, method, path, body=None, raw_body=None, bearer=None):
         headers["authorization"] = f"Bearer {bearer}"
     ev = {
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": "",
         "headers": dict(sorted(headers.items())),
@@ -70,13 +72,15 @@ def event(name, method, path, body=None, raw_body=None, bearer=None):
                 "userAgent": USER_AGENT,
             },
             "requestId": f"event-{name}",
-            "routeKey": "$default",
+            "routeKey": route_key,
             "stage": "$default",
             "time": TIME,
             "timeEpoch": TIME_EPOCH,
         },
         "isBase64Encoded": False,
     }
+    if path_parameters:
+        ev["pathParameters"] = path_parameters
     if body is not None:
         ev["body"] = json.dumps(body)
     elif raw_body is not None:
@@ -111,6 +115,9 @@ def events():
         "jwks": event("jwks", "GET", "/.well-known/jwks.json"),
         "openid-configuration": event("openid-configuration", "GET",
                                       "/.well-known/openid-configuration"),
+        "web-index": event("web-index", "GET", "/"),
+        "web-asset": event("web-asset", "GET", "/assets/app.js", route_key="GET /assets/{file}",
+                           path_parameters={"file": "app.js"}),
         "logout-global": event("logout-global", "POST", "/auth/logout",
                                {"refresh_token": REFRESH_TOKEN, "scope": "global"}),
         "password-forgot": event("password-forgot", "POST", "/auth/password/forgot",

@@ -2,16 +2,17 @@
 # Property-based API testing of a running stack against openapi.yaml, with schemathesis (PyPI).
 # Optional: not part of scripts/test.sh. Start a stack first (scripts/local.sh), then:
 #
-#   scripts/schemathesis.sh http://127.0.0.1:9000/lambda-url            # cargo lambda watch
-#   scripts/schemathesis.sh http://127.0.0.1:9000/lambda-url --max-examples 50 --seed 1
-#   ACCESS_TOKEN=eyJ... scripts/schemathesis.sh http://127.0.0.1:9000/lambda-url
+#   scripts/schemathesis.sh http://127.0.0.1:9000 --single-base         # scripts/local.sh (router)
+#   scripts/schemathesis.sh http://127.0.0.1:9001/lambda-url --max-examples 50 --seed 1  # bare watch
+#   ACCESS_TOKEN=eyJ... scripts/schemathesis.sh http://127.0.0.1:9000 --single-base
 #
 # `cargo lambda watch` serves each function under BASE_URL/<function>/, so every operation is
 # sent to BASE_URL/<its x-lambda-function>/<path>: a per-run copy of openapi.yaml prefixes each
 # path with its function (`/auth/register` becomes `/register/auth/register`) and schemathesis
 # gets `--url BASE_URL`. (Path-level `servers` would say the same, but schemathesis only honours
 # them for a schema loaded from a URL, and insists on --url, which overrides them, for a file.)
-# For a deployed API, where every route shares one base URL, pass --single-base after BASE_URL.
+# For the local router or a deployed API, where every route shares one base URL, pass
+# --single-base after BASE_URL.
 #
 # Checks: not_a_server_error (no 5xx) and response_schema_conformance (every answer matches the
 # status and schema documented for it). MAX_EXAMPLES (20) bounds the cases per operation.
@@ -25,7 +26,7 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 cd "$REPO_ROOT"
 
-usage() { sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 [[ $# -ge 1 && "$1" != -h && "$1" != --help ]] || usage
 BASE_URL="${1%/}"; shift
 [[ "$BASE_URL" =~ ^https?:// ]] || die "BASE_URL must be an http(s) URL, got: $BASE_URL"

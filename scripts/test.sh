@@ -15,15 +15,23 @@
 #                      the item of every read and write (tests/e2e/tests/scale.rs: no hot key)
 #   watch "countries"  the default stack's settings and table plus SMS_ALLOWED_COUNTRIES=GB,IE:
 #                      a challenge started on default can be resent through an allowlist
+#   router per stack   tests/local-router: template.yaml's routes on their deployed paths in front
+#                      of each watch; E2E_URL, E2E_TIGHT_URL, ... are the routers
 #   interop            PyJWT and npm `jose` (tests/interop) verify the default stack's tokens
+# and, for the whole suite, schemathesis against the default stack and the browser tests
+# (tests/browser, headless Chromium from Debian's packages, installed when missing).
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p e2e          # extra arguments go to cargo test
 #   scripts/test.sh -- --nocapture
+#   scripts/test.sh --browser-only  # the stacks and the browser tests alone
 #
 # Exit code: cargo test's (or 1 if the setup fails first).
 set -euo pipefail
+
+BROWSER_ONLY=0
+if [[ "${1:-}" == --browser-only ]]; then BROWSER_ONLY=1; shift; fi
 
 # shellcheck source=scripts/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -54,6 +62,9 @@ fi
 log "sam validate --lint"
 SAM_CLI_TELEMETRY=0 "$REPO_ROOT/.venv-sam/bin/sam" validate --lint --template template.yaml --region us-east-1
 
+if ((BROWSER_ONLY == 0 && $# == 0)); then ensure_browser; fi
+((BROWSER_ONLY == 0)) || ensure_browser
+
 log "cargo build --workspace --all-targets"
 run_fg cargo build --workspace --all-targets
 # cargo lambda watch starts each function with `cargo run --bin <name>`, whose features are
@@ -73,9 +84,11 @@ KMS_PUBLIC_KEY_FILE="$LOCAL_DIR/kms-e2e.pub.pem"
 create_kms_key alias/sms-mfa-e2e "$KMS_PUBLIC_KEY_FILE"
 
 DEFAULT_PORT="$(free_port)"
-# Each stack's issuer is where its jwks function answers, so `{issuer}/.well-known/openid-configuration`
-# and the jwks_uri in it work as behind API Gateway (verifiers in tests follow them).
-ISSUER="http://127.0.0.1:$DEFAULT_PORT/lambda-url/jwks"
+DEFAULT_WATCH_PORT="$(free_port)"
+# Each stack's issuer is its router's base URL, where its jwks function answers, so
+# `{issuer}/.well-known/openid-configuration` and the jwks_uri in it work as behind API Gateway
+# (verifiers in tests follow them).
+ISSUER="http://127.0.0.1:$DEFAULT_PORT"
 
 new_stack_env "$DEFAULT_PORT" sms-mfa-e2e
 STACK_ENV[JWT_ISSUER]="$ISSUER"
@@ -90,15 +103,16 @@ STACK_ENV[SENDS_GLOBAL_HOUR]=100000
 write_stack_env "$LOCAL_DIR/e2e-default.env"
 log "stack default:"; describe_stack_env >&2
 # The countries stack: the same settings and table, with an allowlist.
-COUNTRIES_PORT="$(free_port)"
+COUNTRIES_PORT="$(free_port)" COUNTRIES_WATCH_PORT="$(free_port)"
 STACK_ENV[SMS_ALLOWED_COUNTRIES]=GB,IE
 write_stack_env "$LOCAL_DIR/e2e-countries.env"
 # --ignore-changes: files edited during a run must not restart functions under the tests.
-start_watch default "$DEFAULT_PORT" "$LOCAL_DIR/e2e-default.env" --ignore-changes
+start_watch default "$DEFAULT_WATCH_PORT" "$LOCAL_DIR/e2e-default.env" --ignore-changes
 DEFAULT_PID="$WATCH_PID"
 
 TIGHT_PORT="$(free_port)"
-TIGHT_ISSUER="http://127.0.0.1:$TIGHT_PORT/lambda-url/jwks"
+TIGHT_WATCH_PORT="$(free_port)"
+TIGHT_ISSUER="http://127.0.0.1:$TIGHT_PORT"
 new_stack_env "$TIGHT_PORT" sms-mfa-e2e-tight
 STACK_ENV[JWT_ISSUER]="$TIGHT_ISSUER"
 STACK_ENV[OTP_PROVIDER]=builtin
@@ -108,10 +122,10 @@ STACK_ENV[REGISTRATIONS_PER_IP_HOUR]=5
 STACK_ENV[SENDS_PER_IP_HOUR]=1000
 write_stack_env "$LOCAL_DIR/e2e-tight.env"
 log "stack tight:"; describe_stack_env >&2
-start_watch tight "$TIGHT_PORT" "$LOCAL_DIR/e2e-tight.env" --ignore-changes
+start_watch tight "$TIGHT_WATCH_PORT" "$LOCAL_DIR/e2e-tight.env" --ignore-changes
 TIGHT_PID="$WATCH_PID"
 log "stack countries: the default stack's settings with SMS_ALLOWED_COUNTRIES=GB,IE"
-start_watch countries "$COUNTRIES_PORT" "$LOCAL_DIR/e2e-countries.env" --ignore-changes
+start_watch countries "$COUNTRIES_WATCH_PORT" "$LOCAL_DIR/e2e-countries.env" --ignore-changes
 COUNTRIES_PID="$WATCH_PID"
 
 PROXY_PORT="$(free_port)"
@@ -119,7 +133,7 @@ start_bg dynamodb-proxy "$LOG_DIR/dynamodb-proxy.log" \
   python3 "$REPO_ROOT/scripts/dynamodb_proxy.py" --upstream "$MOTO_URL" --port "$PROXY_PORT"
 wait_for_port "$PROXY_PORT" 30 "$BG_PID" || die "the DynamoDB proxy did not start"
 COUNTING_PROXY_URL="http://127.0.0.1:$PROXY_PORT"
-SCALE_PORT="$(free_port)"
+SCALE_PORT="$(free_port)" SCALE_WATCH_PORT="$(free_port)"
 new_stack_env "$SCALE_PORT" sms-mfa-e2e-scale
 STACK_ENV[AWS_ENDPOINT_URL_DYNAMODB]="$COUNTING_PROXY_URL"
 STACK_ENV[JWT_ISSUER]="$ISSUER"
@@ -130,19 +144,30 @@ STACK_ENV[SENDS_PER_IP_HOUR]=100000
 STACK_ENV[SENDS_GLOBAL_HOUR]=100000  # 64 shards
 write_stack_env "$LOCAL_DIR/e2e-scale.env"
 log "stack scale:"; describe_stack_env >&2
-start_watch scale "$SCALE_PORT" "$LOCAL_DIR/e2e-scale.env" --ignore-changes
+start_watch scale "$SCALE_WATCH_PORT" "$LOCAL_DIR/e2e-scale.env" --ignore-changes
 SCALE_PID="$WATCH_PID"
 
-E2E_URL="http://127.0.0.1:$DEFAULT_PORT/lambda-url"
-E2E_SCALE_URL="http://127.0.0.1:$SCALE_PORT/lambda-url"
-E2E_TIGHT_URL="http://127.0.0.1:$TIGHT_PORT/lambda-url"
-E2E_COUNTRIES_URL="http://127.0.0.1:$COUNTRIES_PORT/lambda-url"
+start_router default "$DEFAULT_PORT" "$DEFAULT_WATCH_PORT"
+E2E_URL="$ROUTER_URL"
+start_router tight "$TIGHT_PORT" "$TIGHT_WATCH_PORT"
+E2E_TIGHT_URL="$ROUTER_URL"
+start_router scale "$SCALE_PORT" "$SCALE_WATCH_PORT"
+E2E_SCALE_URL="$ROUTER_URL"
+start_router countries "$COUNTRIES_PORT" "$COUNTRIES_WATCH_PORT"
+E2E_COUNTRIES_URL="$ROUTER_URL"
+# Each watch directly, for the readiness and warm-up requests below.
+DEFAULT_LAMBDA_URL="http://127.0.0.1:$DEFAULT_WATCH_PORT/lambda-url"
+TIGHT_LAMBDA_URL="http://127.0.0.1:$TIGHT_WATCH_PORT/lambda-url"
+SCALE_LAMBDA_URL="http://127.0.0.1:$SCALE_WATCH_PORT/lambda-url"
+COUNTRIES_LAMBDA_URL="http://127.0.0.1:$COUNTRIES_WATCH_PORT/lambda-url"
 
 print_watch_logs() {
   local name
   for name in default tight scale countries; do
     echo "----- tail of .local/logs/watch-$name.log -----" >&2
     tail -n "${LOG_TAIL_LINES:-80}" "$LOG_DIR/watch-$name.log" >&2 || true
+    echo "----- tail of .local/logs/router-$name.log -----" >&2
+    tail -n 20 "$LOG_DIR/router-$name.log" >&2 || true
   done
   echo "----- tail of .local/logs/twilio-fake.log -----" >&2
   tail -n 20 "$LOG_DIR/twilio-fake.log" >&2 || true
@@ -151,14 +176,31 @@ print_watch_logs() {
 # The first request to a function runs `cargo run` (a no-op after the builds above): still,
 # allow minutes.
 log "waiting for the stacks (first requests compile)"
-wait_for_watch "$E2E_URL" 1800 "$DEFAULT_PID" || { print_watch_logs; die "stack default is not answering"; }
-wait_for_watch "$E2E_TIGHT_URL" 1800 "$TIGHT_PID" || { print_watch_logs; die "stack tight is not answering"; }
-wait_for_watch "$E2E_SCALE_URL" 1800 "$SCALE_PID" || { print_watch_logs; die "stack scale is not answering"; }
-wait_for_watch "$E2E_COUNTRIES_URL" 1800 "$COUNTRIES_PID" || { print_watch_logs; die "stack countries is not answering"; }
-log "warming every function (default)"; warm_functions "$E2E_URL" 900
-log "warming every function (tight)"; warm_functions "$E2E_TIGHT_URL" 900
-log "warming every function (scale)"; warm_functions "$E2E_SCALE_URL" 900
-log "warming every function (countries)"; warm_functions "$E2E_COUNTRIES_URL" 900
+wait_for_watch "$DEFAULT_LAMBDA_URL" 1800 "$DEFAULT_PID" || { print_watch_logs; die "stack default is not answering"; }
+wait_for_watch "$TIGHT_LAMBDA_URL" 1800 "$TIGHT_PID" || { print_watch_logs; die "stack tight is not answering"; }
+wait_for_watch "$SCALE_LAMBDA_URL" 1800 "$SCALE_PID" || { print_watch_logs; die "stack scale is not answering"; }
+wait_for_watch "$COUNTRIES_LAMBDA_URL" 1800 "$COUNTRIES_PID" || { print_watch_logs; die "stack countries is not answering"; }
+log "warming every function (default)"; warm_functions "$DEFAULT_LAMBDA_URL" 900
+log "warming every function (tight)"; warm_functions "$TIGHT_LAMBDA_URL" 900
+log "warming every function (scale)"; warm_functions "$SCALE_LAMBDA_URL" 900
+log "warming every function (countries)"; warm_functions "$COUNTRIES_LAMBDA_URL" 900
+
+# tests/browser: headless Chromium through the default stack's router, codes from the fake.
+# Screenshots of every step go to .local/screenshots/.
+run_browser_tests() {
+  local started=$SECONDS status=0
+  log "browser tests (headless Chromium) against $E2E_URL"
+  export E2E_URL TWILIO_FAKE_URL SCREENSHOT_DIR="$LOCAL_DIR/screenshots"
+  run_fg python3 "$REPO_ROOT/tests/browser/test_pages.py" || status=$?
+  log "browser tests took $((SECONDS - started)) s (exit $status)"
+  return "$status"
+}
+if ((BROWSER_ONLY)); then
+  status=0
+  run_browser_tests || status=$?
+  ((status == 0)) || print_watch_logs
+  exit "$status"
+fi
 
 # Default to the whole workspace and all targets unless the arguments choose packages/targets
 # (only the arguments before `--` are cargo's).
@@ -214,7 +256,10 @@ if (($# == 0)); then
   # A real account's token, so every Bearer route is exercised past its 401.
   ACCESS_TOKEN="$(python3 "$REPO_ROOT/scripts/bearer_token.py" "$E2E_URL" "$TWILIO_FAKE_URL")" \
     || die "could not sign up the account schemathesis uses"
-  ACCESS_TOKEN="$ACCESS_TOKEN" MAX_EXAMPLES="${MAX_EXAMPLES:-10}" "$REPO_ROOT/scripts/schemathesis.sh" "$E2E_URL" || status=$?
+  ACCESS_TOKEN="$ACCESS_TOKEN" MAX_EXAMPLES="${MAX_EXAMPLES:-10}" "$REPO_ROOT/scripts/schemathesis.sh" "$E2E_URL" --single-base || status=$?
   ((status == 0)) || { print_watch_logs; log "schemathesis found failures (exit $status); see .local/schemathesis/"; }
+  browser_status=0
+  run_browser_tests || browser_status=$?
+  ((browser_status == 0)) || { print_watch_logs; log "the browser tests failed (exit $browser_status); screenshots in .local/screenshots/"; status=$browser_status; }
 fi
 exit "$status"

@@ -225,6 +225,11 @@ fn template_routes(text: &str) -> BTreeMap<(String, String), String> {
     for (id, route) in of_type("AWS::ApiGatewayV2::Route") {
         let props = yaml_get(route, "Properties").unwrap_or_else(|| panic!("{id} has no Properties"));
         let key = yaml_str(yaml_get(props, "RouteKey")).unwrap_or_else(|| panic!("{id}.RouteKey is not a plain string"));
+        // `$default` takes what no route matches (the web function's 404): OpenAPI has no
+        // catch-all path to list it under.
+        if key == "$default" {
+            continue;
+        }
         let (method, path) = key.split_once(' ').unwrap_or_else(|| panic!("{id}: RouteKey {key:?} is not `METHOD /path`"));
         let target = yaml_get(props, "Target").unwrap_or_else(|| panic!("{id} has no Target"));
         let integration = one_of(referenced_ids(target), &|i| integrations.contains_key(i), &format!("{id}.Target"));

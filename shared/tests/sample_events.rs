@@ -30,6 +30,8 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
         ("protected-no-token.json", "GET", "/protected"),
         ("jwks.json", "GET", "/.well-known/jwks.json"),
         ("openid-configuration.json", "GET", "/.well-known/openid-configuration"),
+        ("web-index.json", "GET", "/"),
+        ("web-asset.json", "GET", "/assets/app.js"),
         ("logout-global.json", "POST", "/auth/logout"),
         ("password-forgot.json", "POST", "/auth/password/forgot"),
         ("password-reset.json", "POST", "/auth/password/reset"),

@@ -1,5 +1,7 @@
-//! Harness of the end-to-end tests: the functions served by `cargo lambda watch`, reached over
-//! HTTP exactly as a client would, and the Twilio fake's control API to read the codes "sent".
+//! Harness of the end-to-end tests: the functions served by `cargo lambda watch` behind the local
+//! router (tests/local-router: template.yaml's routes on their deployed paths, with the caller's
+//! address as `sourceIp`), reached over HTTP exactly as a client would, and the Twilio fake's
+//! control API to read the codes "sent".
 //!
 //! `scripts/test.sh` starts everything and sets the environment; without it every test fails
 //! with a message saying so (never a silent pass).
@@ -186,7 +188,8 @@ pub enum Provider {
     Builtin,
 }
 
-/// One `cargo lambda watch` stack: function `f` serving path `/p` is at `{base}/{f}/p`.
+/// One local stack: the router's base URL, in front of `cargo lambda watch`. Every route is at
+/// `{base}{path}`, as behind API Gateway.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub base: String,
@@ -207,8 +210,19 @@ impl Stack {
         Stack { base: env("E2E_TIGHT_URL").trim_end_matches('/').to_owned(), provider: Provider::Builtin, client: client() }
     }
 
+    /// The URL of `path`. `function` names the function the caller means to reach; the router
+    /// finds it from template.yaml, as API Gateway does, so it is not part of the URL.
     pub fn url(&self, function: &str, path: &str) -> String {
-        format!("{}/{function}{path}", self.base)
+        let _ = function;
+        format!("{}{path}", self.base)
+    }
+
+    /// The same stack, reached from another local address (any 127.0.0.0/8 address is this
+    /// machine): API Gateway's `sourceIp`, hence the per-IP limits, see a different caller.
+    pub fn from_source_ip(&self, ip: std::net::IpAddr) -> Stack {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).local_address(ip).build().expect("reqwest client builds");
+        Stack { base: self.base.clone(), provider: self.provider, client }
     }
 
     /// Any request; `headers` are added as given.

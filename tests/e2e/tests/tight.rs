@@ -68,6 +68,10 @@ async fn tight_stack_in_order() {
         let resp = stack.post_json_with("register", "/auth/register", &body, &headers).await;
         resp.expect_error(429, "rate_limited");
     }
+    // The router passes the TCP peer through as sourceIp, as API Gateway does: another address
+    // is another caller, with a counter of its own.
+    let elsewhere = stack.from_source_ip("127.0.0.2".parse().unwrap());
+    elsewhere.register(&over).await.expect(201);
     // The cap is on registrations only: existing users still log in.
     let login = stack.login_challenge(&alice).await;
     assert_eq!(login["purpose"], "login");

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""The hosted pages in a real browser: headless Chromium (Debian's `chromium` and
+`chromium-driver`), driven by selenium, against a running stack behind the local router.
+
+    E2E_URL=http://127.0.0.1:9000 TWILIO_FAKE_URL=http://127.0.0.1:PORT python3 tests/browser/test_pages.py
+
+scripts/test.sh runs it against its default stack (codes made by the Twilio Verify fake, read
+from the fake's /_fake/verifications/latest). Screenshots of every step go to SCREENSHOT_DIR
+(default .local/screenshots/). Exit code 0 when every test passed.
+"""
+
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = os.environ.get("E2E_URL", "").rstrip("/")
+FAKE = os.environ.get("TWILIO_FAKE_URL", "").rstrip("/")
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", REPO / ".local" / "screenshots"))
+
+# API.md "Hosted pages", verbatim.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+PAGE_TYPES = {"Document", "Script", "Stylesheet", "Image"}
+WAIT = 30  # seconds; a function's first request may still start its instance
+
+
+def http(method, path, body=None):
+    """A request to the stack (not through the browser): (status, json body)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(BASE + path, data=data, method=method,
+                                 headers={"content-type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def latest_verification(phone):
+    url = f"{FAKE}/_fake/verifications/latest?to={urllib.parse.quote(phone)}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return None
+        raise
+
+
+def code_for(phone, not_sid=None):
+    """The code of the newest verification of `phone` (a new one when `not_sid` is given)."""
+    deadline = time.time() + WAIT
+    while time.time() < deadline:
+        v = latest_verification(phone)
+        if v and v.get("sid") != not_sid:
+            return v["code"], v["sid"]
+        time.sleep(0.2)
+    raise AssertionError(f"the fake saw no new verification for {phone}")
+
+
+def fresh_account():
+    tag = f"{int(time.time() * 1000) % 10**9}{random.randrange(1000):03d}"
+    return {
+        "email": f"browser-{tag}@example.com",
+        "password": f"Browser-pass-{tag}",
+        # A UK mobile (+44 771x: mobile in libphonenumber's metadata), random in 10^7.
+        "phone": f"+44771{random.randrange(10**7):07d}",
+    }
+
+
+def wrong(code):
+    return "".join(str((int(d) + 1) % 10) for d in code)
+
+
+class Browser:
+    """One headless Chromium with a fresh profile."""
+
+    def __init__(self):
+        self.profile = tempfile.mkdtemp(prefix="sms-mfa-chromium-")
+        options = Options()
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1000,1000",
+                     f"--user-data-dir={self.profile}"]:
+            options.add_argument(flag)
+        # Network events (to read every answer's headers) and the console (CSP violations).
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+        service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+        self.driver = webdriver.Chrome(service=service, options=options)
+        self.driver.set_page_load_timeout(WAIT * 2)
+        self.responses = []
+        self.console = []
+
+    def quit(self):
+        try:
+            self.driver.quit()
+        finally:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    def collect_logs(self):
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.responseReceived":
+                self.responses.append(message["params"])
+        self.console.extend(self.driver.get_log("browser"))
+
+
+class HostedPages(unittest.TestCase):
+    browser = None
+
+    @classmethod
+    def setUpClass(cls):
+        if not BASE or not FAKE:
+            raise unittest.SkipTest("set E2E_URL and TWILIO_FAKE_URL (scripts/test.sh does)")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        cls.browser = Browser()
+        cls.d = cls.browser.driver
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.browser:
+            cls.browser.quit()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def shot(self, name):
+        self.d.save_screenshot(str(SHOTS / f"{name}.png"))
+
+    def wait(self, condition, what):
+        try:
+            return WebDriverWait(self.d, WAIT).until(condition)
+        except Exception as err:
+            self.shot(f"failed-{self.id().rsplit('.', 1)[-1]}")
+            raise AssertionError(f"timed out waiting for {what}") from err
+
+    def view(self, name):
+        """Waits until the view is the one shown and returns its section."""
+        section = self.wait(EC.visibility_of_element_located((By.ID, f"view-{name}")), f"the {name} view")
+        return section
+
+    def text_of(self, element_id):
+        return self.d.find_element(By.ID, element_id).text
+
+    def fill(self, element_id, value):
+        field = self.d.find_element(By.ID, element_id)
+        field.clear()
+        field.send_keys(value)
+
+    def keys(self, *keys):
+        """Keys typed into whatever has the focus, as a person at a keyboard would."""
+        ActionChains(self.d).send_keys(*keys).perform()
+
+    def assert_no_token_stored(self, step):
+        stored = self.d.execute_script(
+            "return {local: window.localStorage.length, session: window.sessionStorage.length,"
+            " cookie: document.cookie, keys: Object.keys(window.localStorage)};")
+        self.assertEqual(stored["local"], 0, f"{step}: localStorage holds {stored['keys']}")
+        self.assertEqual(stored["session"], 0, f"{step}: sessionStorage is not empty")
+        self.assertEqual(stored["cookie"], "", f"{step}: a cookie script can read")
+
+    def wait_for_code_view(self):
+        self.view("code")
+        self.wait(lambda d: d.switch_to.active_element.get_attribute("id") == "code-title", "focus on the code view's title")
+
+    def sign_up(self, account):
+        """Creates the account through the pages; returns the sid of the last verification."""
+        self.d.get(BASE + "/#signup")
+        self.view("signup")
+        self.fill("signup-email", account["email"])
+        self.fill("signup-password", account["password"])
+        self.fill("signup-phone", account["phone"])
+        self.d.find_element(By.CSS_SELECTOR, "#signup-form button[type=submit]").click()
+        self.wait_for_code_view()
+        code, sid = code_for(account["phone"])
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+        return sid
+
+    def sign_in(self, account, password, last_sid):
+        self.view("signin")
+        self.fill("signin-email", account["email"])
+        self.fill("signin-password", password)
+        self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+        self.wait_for_code_view()
+        code, sid = code_for(account["phone"], not_sid=last_sid)
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+        return sid
+
+    def wait_for_account(self, account):
+        self.view("account")
+        self.wait(lambda d: d.find_element(By.ID, "profile-email").text == account["email"], "the email on the account page")
+
+    def open_panel(self, summary):
+        self.d.find_element(By.XPATH, f"//summary[normalize-space()='{summary}']").click()
+
+    def wait_notice(self, words):
+        self.wait(lambda d: words in d.find_element(By.ID, "notice").text, f"the notice {words!r}")
+
+    # --- the flows -------------------------------------------------------------------------
+
+    def test_1_sign_up_resend_wrong_code_sign_out_and_in(self):
+        account = fresh_account()
+        self.d.get(BASE + "/")
+        self.view("signin")
+        self.assert_no_token_stored("first load")
+        self.d.find_element(By.CSS_SELECTOR, 'nav a[href="#signup"]').click()
+        self.view("signup")
+        self.fill("signup-email", account["email"])
+        self.fill("signup-password", account["password"])
+        self.fill("signup-phone", account["phone"])
+        self.shot("01-sign-up")
+        self.d.find_element(By.CSS_SELECTOR, "#signup-form button[type=submit]").click()
+
+        # The code view names the masked phone.
+        self.wait_for_code_view()
+        masked = account["phone"][:2] + "*" * (len(account["phone"]) - 6) + account["phone"][-4:]
+        self.assertIn(masked, self.text_of("code-sent-to"))
+        self.assertNotIn(account["phone"][2:-4], self.d.page_source, "the page shows the unmasked number")
+        code, sid = code_for(account["phone"])
+        self.shot("02-code-sent")
+
+        # Resend at once: the cooldown's Retry-After, counted down live on the button.
+        resend = self.d.find_element(By.ID, "resend-button")
+        resend.click()
+        self.wait(lambda d: not resend.is_enabled() and "s)" in resend.text, "the resend countdown")
+        first = int(resend.text.rsplit("(", 1)[1].split()[0])
+        self.assertTrue(1 <= first <= 30, f"countdown starts at {first} s for a 30 s cooldown")
+        self.assertTrue(self.text_of("resend-status"), "the API's message for the refused resend")
+        self.wait(lambda d: int(resend.text.rsplit("(", 1)[1].split()[0]) <= first - 2,
+                  "the countdown to go down")
+        self.assertFalse(resend.is_enabled(), "the button stays disabled while it counts down")
+        self.shot("03-resend-countdown")
+        self.assertEqual(latest_verification(account["phone"])["sid"], sid)
+
+        # A wrong code: the API's message and the attempts left.
+        self.fill("code-input", wrong(code))
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait(lambda d: d.find_element(By.ID, "attempts-left").text, "the attempts left")
+        self.assertEqual(self.text_of("attempts-left"), "4 attempts left.")
+        self.assertTrue(self.text_of("code-error"), "the API's message is shown")
+        self.shot("04-wrong-code")
+
+        # The right code: the account page, with the email.
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.view("account")
+        self.wait(lambda d: d.find_element(By.ID, "profile-email").text == account["email"], "the email on the account page")
+        self.assert_no_token_stored("signed in")
+        self.shot("05-account")
+
+        # Signing up again with that email shows the API's own message.
+        status, body = http("POST", "/auth/register", account)
+        self.assertEqual(status, 409)
+
+        # Sign out, then sign in again with the keyboard alone.
+        self.d.find_element(By.ID, "signout-button").click()
+        self.view("signin")
+        self.wait(lambda d: "signed out" in d.find_element(By.ID, "notice").text, "the signed-out notice")
+        self.assert_no_token_stored("signed out")
+        self.d.find_element(By.CSS_SELECTOR, 'nav a[href="#signup"]').click()
+        self.view("signup")
+        self.fill("signup-email", account["email"])
+        self.fill("signup-password", account["password"])
+        self.fill("signup-phone", account["phone"])
+        self.d.find_element(By.CSS_SELECTOR, "#signup-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "signup-error").text, "the email_taken message")
+        self.assertEqual(self.text_of("signup-error"), body["message"], "the page shows the API's message")
+
+        self.d.get(BASE + "/#signin")
+        self.view("signin")
+        self.d.execute_script("document.getElementById('signin-title').focus()")
+        self.keys(Keys.TAB, account["email"], Keys.TAB, account["password"], Keys.ENTER)
+        self.wait_for_code_view()
+        code, _ = code_for(account["phone"], not_sid=sid)
+        self.keys(Keys.TAB, code, Keys.ENTER)
+        self.view("account")
+        self.wait(lambda d: d.find_element(By.ID, "profile-email").text == account["email"], "the email after signing in again")
+        self.assert_no_token_stored("signed in again")
+        self.shot("06-signed-in-again")
+
+        # Change the phone: a code to the new number, then the profile shows it.
+        new_phone = fresh_account()["phone"]
+        self.d.find_element(By.XPATH, "//summary[normalize-space()='Change phone number']").click()
+        self.fill("phone-new", new_phone)
+        self.fill("phone-password", account["password"])
+        self.d.find_element(By.CSS_SELECTOR, "#phone-form button[type=submit]").click()
+        self.wait_for_code_view()
+        self.assertEqual(self.text_of("code-title"), "Confirm your new number")
+        code, _ = code_for(new_phone)
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.view("account")
+        self.wait(lambda d: "phone number is changed" in d.find_element(By.ID, "notice").text, "the phone-changed notice")
+        self.wait(lambda d: d.find_element(By.ID, "profile-phone").text.endswith(new_phone[-4:]), "the new phone on the profile")
+        self.assert_no_token_stored("phone changed")
+        self.shot("07-phone-changed")
+
+    def test_4_account_page_password_forgot_reset_sign_out_everywhere_delete(self):
+        account = fresh_account()
+        sid = self.sign_up(account)
+        # The profile is GET /me: the holder sees the number unmasked.
+        self.wait(lambda d: d.find_element(By.ID, "profile-phone").text == account["phone"], "the phone from GET /me")
+        self.assertEqual(self.text_of("profile-verified"), "yes")
+        self.assertIn("phone", self.text_of("profile-factors"))
+        self.assertNotEqual(self.text_of("profile-created"), "—")
+
+        # Change the password; a wrong current one shows the API's message.
+        self.open_panel("Change password")
+        self.fill("password-current", "not-the-password-at-all")
+        self.fill("password-new", "a second passphrase here")
+        self.d.find_element(By.CSS_SELECTOR, "#password-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "password-error").text, "the invalid_credentials message")
+        self.fill("password-current", account["password"])
+        self.fill("password-new", "a second passphrase here")
+        self.d.find_element(By.CSS_SELECTOR, "#password-form button[type=submit]").click()
+        self.wait_notice("password is changed")
+        self.shot("08-password-changed")
+
+        # Sign out everywhere.
+        self.d.find_element(By.ID, "signout-all-button").click()
+        self.view("signin")
+        self.wait_notice("every device")
+
+        # Forgot password: the code from the fake, a new password, then sign in with it.
+        self.d.find_element(By.CSS_SELECTOR, 'a[href="#forgot"]').click()
+        self.view("forgot")
+        self.fill("forgot-email", account["email"])
+        self.d.find_element(By.CSS_SELECTOR, "#forgot-form button[type=submit]").click()
+        self.view("reset")
+        code, sid = code_for(account["phone"], not_sid=sid)
+        self.fill("reset-code", wrong(code))
+        self.fill("reset-password", "a third passphrase here")
+        self.d.find_element(By.CSS_SELECTOR, "#reset-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "reset-attempts").text == "4 attempts left.", "attempts left on the reset")
+        self.shot("09-reset-wrong-code")
+        self.fill("reset-code", code)
+        self.d.find_element(By.CSS_SELECTOR, "#reset-form button[type=submit]").click()
+        self.view("signin")
+        self.wait_notice("Sign in with the new one")
+        sid = self.sign_in(account, "a third passphrase here", sid)
+        self.assert_no_token_stored("after the reset")
+
+        # Delete the account: afterwards the password no longer signs in.
+        self.open_panel("Delete account")
+        self.fill("delete-password", "a third passphrase here")
+        self.d.find_element(By.ID, "delete-confirm").click()
+        self.d.find_element(By.CSS_SELECTOR, "#delete-form button[type=submit]").click()
+        self.view("signup")
+        self.wait_notice("account is deleted")
+        self.shot("10-deleted")
+        status, body = http("POST", "/auth/login", {"email": account["email"], "password": "a third passphrase here"})
+        self.assertEqual((status, body["error"]), (401, "invalid_credentials"))
+        self.assert_no_token_stored("deleted")
+
+    def test_8_every_page_answer_carries_the_security_headers(self):
+        if not self.browser.responses:
+            self.d.get(BASE + "/")
+            self.view("signin")
+        self.browser.collect_logs()
+        pages = [r for r in self.browser.responses
+                 if r["response"]["url"].startswith(BASE) and r.get("type") in PAGE_TYPES]
+        paths = {urllib.parse.urlsplit(r["response"]["url"]).path for r in pages}
+        self.assertTrue({"/", "/assets/app.js", "/assets/style.css", "/assets/logo.svg"} <= paths, f"page answers seen: {paths}")
+        for r in pages:
+            headers = {k.lower(): v for k, v in r["response"]["headers"].items()}
+            url = r["response"]["url"]
+            self.assertEqual(headers.get("content-security-policy"), CSP, url)
+            self.assertEqual(headers.get("x-content-type-options"), "nosniff", url)
+            self.assertEqual(headers.get("referrer-policy"), "no-referrer", url)
+            self.assertTrue(headers.get("strict-transport-security", "").startswith("max-age="), url)
+        # And Chromium enforced the policy without refusing anything of ours.
+        violations = [e["message"] for e in self.browser.console if "Content Security Policy" in e["message"]]
+        self.assertEqual(violations, [], "CSP violations in the console")
+
+    def test_3_inputs_are_labelled_and_code_fields_are_one_time_codes(self):
+        self.d.get(BASE + "/#signup")
+        self.view("signup")
+        unlabelled = self.d.execute_script(
+            "return [...document.querySelectorAll('input, select, textarea')]"
+            ".filter(e => e.labels.length === 0).map(e => e.id);")
+        self.assertEqual(unlabelled, [], "inputs without a label")
+        codes = self.d.execute_script(
+            "return [...document.querySelectorAll('input[name=code], input[name=totp_code]')]"
+            ".map(e => [e.id, e.autocomplete, e.inputMode]);")
+        self.assertTrue(codes)
+        for element_id, autocomplete, inputmode in codes:
+            self.assertEqual((autocomplete, inputmode), ("one-time-code", "numeric"), element_id)
+
+
+class Timed(unittest.TextTestResult):
+    def startTest(self, test):
+        self._started = time.time()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.stream.writeln(f"  {test.id().rsplit('.', 1)[-1]}: {time.time() - self._started:.1f} s")
+
+
+if __name__ == "__main__":
+    started = time.time()
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=Timed)
+    result = runner.run(unittest.defaultTestLoader.loadTestsFromTestCase(HostedPages))
+    print(f"browser suite: {time.time() - started:.1f} s; screenshots in {SHOTS}")
+    sys.exit(0 if result.wasSuccessful() and not result.skipped else 1)
