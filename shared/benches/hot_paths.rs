@@ -108,6 +108,8 @@ fn set_app_env(pem: &SecretString) {
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("OTP_PROVIDER", "builtin"),
         ("SMS_SENDER", "log"),
+        // Seals authenticator secrets (any 32 bytes, base64).
+        ("TOTP_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
     ];
     for (k, v) in defaults {
         if std::env::var_os(k).is_none() {

@@ -159,7 +159,7 @@ async fn login_defaults_to_the_authenticator_and_sends_no_sms() {
     let sends = w.otp.sent().len();
     let challenge = w.auth.login(login_cmd("cy@example.com", None), &w.caller).await.unwrap();
     assert_eq!(w.otp.sent().len(), sends, "a TOTP login sends nothing");
-    assert_eq!(challenge.factor, ChallengeFactor::Totp);
+    assert_eq!(challenge.factor, Some(ChallengeFactor::Totp));
     assert_eq!(challenge.factors, Some(vec!["totp", "phone", "recovery_code"]));
     let json = serde_json::to_value(&challenge).unwrap();
     assert!(json.get("channel").is_none() && json.get("to").is_none(), "{json}");
@@ -271,7 +271,7 @@ async fn phone_code_failures_count_toward_the_same_account_limit() {
     for _ in 0..2 {
         w.clock.advance(31);
         let challenge = w.auth.login(login_cmd("fi@example.com", Some(ChallengeFactor::Phone)), &w.caller).await.unwrap();
-        assert_eq!(challenge.factor, ChallengeFactor::Phone);
+        assert_eq!(challenge.factor, Some(ChallengeFactor::Phone));
         assert_eq!(challenge.factors, Some(vec!["phone", "recovery_code"]));
         let sent = w.otp.last_code_to(&Phone::parse("+447400000106").unwrap()).unwrap();
         let wrong = if sent == "000000" { "111111" } else { "000000" };
@@ -314,7 +314,7 @@ async fn resend_turns_a_totp_challenge_into_a_phone_challenge() {
         .await
         .unwrap();
     assert_eq!(w.otp.sent().len(), sends + 1, "no cooldown before the first phone code");
-    assert_eq!((resent.id.as_str(), resent.factor), (challenge.id.as_str(), ChallengeFactor::Phone));
+    assert_eq!((resent.id.as_str(), resent.factor), (challenge.id.as_str(), Some(ChallengeFactor::Phone)));
     assert_eq!(resent.to.as_deref(), Some("+4*******0108"));
     assert_eq!(resent.factors, Some(vec!["phone", "recovery_code"]));
     // The SMS limits apply from now on.
@@ -381,7 +381,7 @@ async fn removal_needs_password_and_code_then_login_is_by_sms_again() {
 
     let sends = w.otp.sent().len();
     let challenge = w.auth.login(login_cmd("ju@example.com", None), &w.caller).await.unwrap();
-    assert_eq!((challenge.factor, w.otp.sent().len()), (ChallengeFactor::Phone, sends + 1));
+    assert_eq!((challenge.factor, w.otp.sent().len()), (Some(ChallengeFactor::Phone), sends + 1));
     assert!(matches!(w.auth.verify(verify_recovery(&challenge.id, &codes[0]), &w.caller).await, Err(AuthError::InvalidRequest(_) | AuthError::InvalidCode { .. })), "the old codes died with it");
     // Re-enrolling works, with a new secret.
     let again = w.auth.enrol_totp(&user, &pw(PASSWORD), &w.caller).await.unwrap();
@@ -419,7 +419,7 @@ async fn a_password_reset_of_an_account_with_an_authenticator_needs_it_too() {
     // The recovery code is spent, and the account still has its authenticator.
     let login = LoginCommand { email: Email::parse("ka@example.com").unwrap(), password: pw("a brand new passphrase"), channel: Channel::Sms, factor: None };
     let challenge = w.auth.login(login, &w.caller).await.unwrap();
-    assert_eq!(challenge.factor, ChallengeFactor::Totp);
+    assert_eq!(challenge.factor, Some(ChallengeFactor::Totp));
     assert!(matches!(w.auth.verify(verify_recovery(&challenge.id, &codes[3]), &w.caller).await, Err(AuthError::InvalidCode { .. })));
 }
 

@@ -68,7 +68,9 @@ pub struct ChallengeView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     pub expires_in: i64,
-    pub factor: ChallengeFactor,
+    /// Login challenges only (other purposes keep the v1 shape exactly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub factor: Option<ChallengeFactor>,
     /// What may complete it, for accounts with an authenticator (phone-only accounts see the
     /// v1 shape plus `factor`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,7 +86,7 @@ impl ChallengeView {
             channel: sent.then_some(challenge.channel),
             to: sent.then(|| challenge.phone.masked()),
             expires_in: (challenge.expires_at - now).max(0),
-            factor: challenge.factor,
+            factor: (challenge.purpose == Purpose::Login).then_some(challenge.factor),
             factors: None,
         }
     }
@@ -93,8 +95,8 @@ impl ChallengeView {
     fn with_authenticator(mut self, has_totp: bool) -> Self {
         if has_totp && self.purpose == Purpose::Login {
             self.factors = Some(match self.factor {
-                ChallengeFactor::Totp => vec!["totp", "phone", "recovery_code"],
-                ChallengeFactor::Phone => vec!["phone", "recovery_code"],
+                Some(ChallengeFactor::Totp) => vec!["totp", "phone", "recovery_code"],
+                _ => vec!["phone", "recovery_code"],
             });
         }
         self

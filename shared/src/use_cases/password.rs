@@ -172,6 +172,16 @@ impl AuthService {
     pub async fn reset_password(&self, cmd: ResetCommand, caller: &Caller) -> Result<(), AuthError> {
         // Malformed factor fields are refused before a check is counted.
         let factor = reset_factor(&cmd)?;
+        // One SMS does not recover an account that has two factors (NIST SP 800-63B-4 §4.2).
+        // Asked before the code is checked, so the challenge keeps its checks (and a Twilio
+        // Verify code, which a check spends, stays usable for the retry with the factor).
+        let needs_factor = match self.ports.challenges.get(&cmd.challenge_id).await? {
+            Some(c) if !c.decoy && c.purpose == Purpose::PasswordReset => self.has_totp(&c.user_id).await?,
+            _ => false,
+        };
+        if needs_factor && factor.is_none() {
+            return Err(AuthError::FactorRequired);
+        }
         let code = ChallengeProof::Code(cmd.code.clone());
         let (challenge, _) = self.check_code(&cmd.challenge_id, &code, &[Purpose::PasswordReset], caller).await?;
         let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
@@ -179,9 +189,6 @@ impl AuthService {
         if !user.phone_verified || user.phone != challenge.phone {
             return Err(AuthError::ChallengeInvalid);
         }
-        // One SMS does not recover an account that has two factors (NIST SP 800-63B-4 §4.2).
-        // Asked only after the right SMS code, so it tells nothing to someone without the phone;
-        // the challenge is not consumed, so the holder can answer again with the factor.
         if self.has_totp(&user.id).await? {
             let factor = factor.ok_or(AuthError::FactorRequired)?;
             self.require_second_factor(&user, &factor, None, caller).await?;

@@ -7,7 +7,13 @@ use serde_json::Value;
 
 #[track_caller]
 fn assert_challenge(challenge: &Value, purpose: &str, phone: &str) {
-    assert_keys(challenge, &["id", "purpose", "channel", "to", "expires_in"], "challenge");
+    // v2: login challenges of phone-only accounts are the v1 shape plus `factor: "phone"`.
+    if purpose == "login" {
+        assert_keys(challenge, &["id", "purpose", "channel", "to", "expires_in", "factor"], "challenge");
+        assert_eq!(challenge["factor"], "phone", "{challenge}");
+    } else {
+        assert_keys(challenge, &["id", "purpose", "channel", "to", "expires_in"], "challenge");
+    }
     let id = challenge["id"].as_str().expect("challenge id");
     assert!(!id.is_empty());
     assert_eq!(challenge["purpose"], purpose, "{challenge}");
