@@ -75,6 +75,28 @@ async fn tight_stack_in_order() {
     // The cap is on registrations only: existing users still log in.
     let login = stack.login_challenge(&alice).await;
     assert_eq!(login["purpose"], "login");
+
+    // 5. A password reset sends a bare code, never a link built from the request (Zitadel
+    // CVE-2025-64101), and the phone hears of the reset. Alice again: no new registration.
+    reset_by_code_not_link(&stack, &fake, &alice).await;
+}
+
+async fn reset_by_code_not_link(stack: &Stack, fake: &Fake, alice: &Account) {
+    let headers = [("host", "evil.example"), ("x-forwarded-host", "evil.example"), ("forwarded", "host=evil.example")];
+    let resp = stack.post_json_with("account", "/auth/password/forgot", &json!({ "email": alice.email }), &headers).await;
+    let challenge = resp.expect(202)["challenge"].clone();
+    assert_eq!(challenge["purpose"], "password_reset");
+    let messages = fake.messages(&alice.phone).await;
+    let sent = messages.last().unwrap();
+    let body = sent["body"].as_str().unwrap();
+    assert!(!body.contains("evil") && !body.contains("http") && !body.contains('/'), "a code, not a link: {body}");
+    let code = code_of_message(sent);
+    let reset = json!({ "challenge_id": challenge["id"], "code": code, "new_password": "a brand new passphrase 42" });
+    stack.post_json("account", "/auth/password/reset", &reset).await.expect(204);
+    let messages = fake.messages(&alice.phone).await;
+    let notice = messages.last().unwrap()["body"].as_str().unwrap().to_owned();
+    assert!(notice.contains("password was reset"), "{notice}");
+    assert!(!notice.chars().any(|c| c.is_ascii_digit()) && !notice.contains("http"), "no code, no link: {notice}");
 }
 
 async fn builtin_signup_and_login(stack: &Stack, fake: &Fake, alice: &Account, challenge: &Value) {
