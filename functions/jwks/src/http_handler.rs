@@ -44,6 +44,6 @@ async fn discovery(keys: &TokenKeys, req: &Request) -> Result<serde_json::Value,
         // The algorithms of the published keys: what a verifier must allow, nothing more.
         "id_token_signing_alg_values_supported": keys.algorithms().await?,
         "token_endpoint_auth_methods_supported": ["none"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "amr", "email"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "amr", "email", "sid"],
     }))
 }
