@@ -7,7 +7,7 @@ use serde_json::Value;
 
 #[track_caller]
 fn assert_challenge(challenge: &Value, purpose: &str, phone: &str) {
-    assert_keys(challenge, &["id", "purpose", "channel", "to", "expires_in"], "challenge");
+    assert_keys(challenge, &["id", "purpose", "channel", "to", "expires_in", "factor"], "challenge");
     let id = challenge["id"].as_str().expect("challenge id");
     assert!(!id.is_empty());
     assert_eq!(challenge["purpose"], purpose, "{challenge}");

@@ -37,7 +37,7 @@ async fn phone_changes_only_when_the_new_number_is_verified() {
     let body = resp.expect(202).clone();
     assert_keys(&body, &["challenge"], "phone change answer");
     let challenge = body["challenge"].clone();
-    assert_keys(&challenge, &["id", "purpose", "channel", "to", "expires_in"], "challenge");
+    assert_keys(&challenge, &["id", "purpose", "channel", "to", "expires_in", "factor"], "challenge");
     assert_eq!(challenge["purpose"], "phone_change");
     assert_eq!(challenge["channel"], "sms");
     assert_eq!(challenge["expires_in"], 600);

@@ -156,7 +156,7 @@ async fn resend_race_and_new_code(stack: &Stack, fake: &Fake, bob: &Account, cha
         assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}: {}", r.describe());
     }
     let resent = ok[0].json["challenge"].clone();
-    assert_keys(&resent, &["id", "purpose", "channel", "to", "expires_in"], "resent challenge");
+    assert_keys(&resent, &["id", "purpose", "channel", "to", "expires_in", "factor"], "resent challenge");
     assert_eq!(resent["id"], id.as_str(), "a resend keeps the challenge");
     assert_eq!(resent["purpose"], "signup");
     assert_eq!(resent["expires_in"], 600, "a resend gives a fresh expiry");
