@@ -100,6 +100,8 @@ fn set_app_env(pem: &SecretString) {
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("OTP_PROVIDER", "builtin"),
         ("SMS_SENDER", "log"),
+        // The authenticator secrets' key (since the totp merge, auth_from_env needs one): 32 zero bytes.
+        ("TOTP_ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
     ];
     for (k, v) in defaults {
         if std::env::var_os(k).is_none() {
