@@ -86,8 +86,8 @@ log "stack tight:"; describe_stack_env >&2
 start_watch tight "$TIGHT_PORT" "$LOCAL_DIR/e2e-tight.env" --ignore-changes
 TIGHT_PID="$WATCH_PID"
 
-# The scale stack gets a moto of its own: moto copies every table of its backend for each
-# transaction, so the other suites' items would slow its 200 flows down past the SDK's timeouts.
+# The scale stack gets a moto of its own (moto deep-copies a table for every transaction and
+# answers one request at a time): its 200 flows neither wait behind nor slow down the others.
 SCALE_MOTO_PORT="$(free_port)"
 start_bg moto-scale "$LOG_DIR/moto-scale.log" \
   python3 "$REPO_ROOT/scripts/dynamodb_local.py" --host 127.0.0.1 --port "$SCALE_MOTO_PORT"
