@@ -706,7 +706,11 @@ impl SessionStore for DynamoStore {
         match request.send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Err(StoreError::Unavailable("refresh token collision".into()))
+                // The item is there: ours if the SDK resent a put whose answer was lost.
+                match self.get_as::<RefreshItem>(refresh_key(&first.token_hash)).await? {
+                    Some(item) if item.family_id == first.family_id && item.user_id == first.user_id.0 => Ok(()),
+                    _ => Err(StoreError::Unavailable("refresh token collision".into())),
+                }
             }
             Err(e) => Err(unavailable(e)),
         }

@@ -12,9 +12,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 const FLOWS: usize = 200;
-/// Flows in flight at once: the stack runs 8 instances per function (WATCH_CONCURRENCY), so
-/// more would only queue inside cargo lambda watch, past the client's timeout on 2 cores.
-const IN_FLIGHT: usize = 16;
+/// Flows in flight at once: one per instance the stack runs of each function (WATCH_CONCURRENCY);
+/// more would only queue, in cargo lambda watch and in the one-request-at-a-time local DynamoDB.
+const IN_FLIGHT: usize = 8;
 const SHARDS: usize = 64;
 
 fn scale_stack() -> Stack {
