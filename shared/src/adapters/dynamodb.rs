@@ -428,15 +428,26 @@ impl UserStore for DynamoStore {
 #[async_trait]
 impl ChallengeStore for DynamoStore {
     async fn put(&self, challenge: &Challenge) -> StoreResult<()> {
-        self.client
+        match self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(challenge_key(&challenge.id), challenge)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(unavailable)?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            // The id is 128 random bits: a failed condition is the SDK resending a put that
+            // already landed (a dropped connection), unless the stored item is another one.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                match ChallengeStore::get(self, &challenge.id).await? {
+                    Some(stored) if stored.user_id == challenge.user_id && stored.created_at == challenge.created_at => Ok(()),
+                    _ => Err(StoreError::Unavailable("challenge id collision".into())),
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn get(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>> {

@@ -93,6 +93,8 @@ fn family(pk: &str) -> Option<Family> {
         ("REFRESH#", Family::User),
         ("REVOKED#", Family::User),
         ("RATE#login_fail#", Family::User),
+        ("FACTOR#", Family::User),
+        ("RATE#factor_fail#", Family::User),
         ("PENDING#", Family::Phone),
         ("RATE#send#phone#", Family::Phone),
         ("RATE#register#ip#", Family::Ip),
