@@ -4,7 +4,7 @@ reaches the Bearer routes past their token check (scripts/test.sh passes it as A
 
     scripts/bearer_token.py BASE_URL TWILIO_FAKE_URL
 
-BASE_URL is a `cargo lambda watch` base (`.../lambda-url`, each function under /<function>/)
+BASE_URL is the API base (the local router, or a deployed API): routes on their deployed paths
 running OTP_PROVIDER=twilio_verify against the Twilio fake, whose admin API gives the code.
 Standard library only.
 """
@@ -35,9 +35,9 @@ def main():
     email = f"schemathesis-{secrets.token_hex(6)}@example.com"
     phone = f"+4479111{secrets.randbelow(100000):05d}"
     password = f"schemathesis {secrets.token_hex(8)}"
-    registered = post(f"{base}/register/auth/register", {"email": email, "password": password, "phone": phone})
+    registered = post(f"{base}/auth/register", {"email": email, "password": password, "phone": phone})
     latest = get(f"{fake}/_fake/verifications/latest?to={urllib.parse.quote(phone)}")
-    tokens = post(f"{base}/verify/auth/verify", {"challenge_id": registered["challenge"]["id"], "code": latest["code"]})
+    tokens = post(f"{base}/auth/verify", {"challenge_id": registered["challenge"]["id"], "code": latest["code"]})
     print(tokens["access_token"])
 
 
