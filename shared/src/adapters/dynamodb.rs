@@ -80,6 +80,29 @@ impl DynamoStore {
         }
     }
 
+    /// Counts one event in `key`'s fixed window if it has room (one conditional ADD): the new
+    /// count, or how long until the window ends. Every limit counter goes through here.
+    async fn count_in_window(&self, key: &str, limit: u32, length: Duration, now: UnixTime) -> StoreResult<Result<u32, Duration>> {
+        let (start, end) = fixed_window(now, length);
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(format!("RATE#{key}#{start}")))
+            .update_expression("ADD #count :one SET expires_at = :end")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":end", n(end))
+            .expression_attribute_values(":limit", n(limit));
+        match self.update_if(request).await? {
+            Some(item) => match item.get("count") {
+                Some(AttributeValue::N(count)) => count.parse::<u32>().map(Ok).map_err(|_| StoreError::Corrupt("counter".into())),
+                _ => Err(StoreError::Corrupt("counter without a count".into())),
+            },
+            None => Ok(Err(Duration::from_secs((end - now).max(1) as u64))),
+        }
+    }
+
     fn put(&self, item: Item, condition: Option<&str>, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         if let Some(condition) = condition {
@@ -591,20 +614,9 @@ impl ChallengeStore for DynamoStore {
 #[async_trait]
 impl RateLimiter for DynamoStore {
     async fn hit(&self, key: &str, limit: u32, length: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
-        let (start, end) = fixed_window(now, length);
-        let request = self
-            .client
-            .update_item()
-            .key("pk", s(format!("RATE#{key}#{start}")))
-            .update_expression("ADD #count :one SET expires_at = :end")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":end", n(end))
-            .expression_attribute_values(":limit", n(limit));
-        Ok(match self.update_if(request).await? {
-            Some(_) => LimitOutcome::Allowed,
-            None => LimitOutcome::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) },
+        Ok(match self.count_in_window(key, limit, length, now).await? {
+            Ok(_) => LimitOutcome::Allowed,
+            Err(retry_after) => LimitOutcome::Exceeded { retry_after },
         })
     }
 

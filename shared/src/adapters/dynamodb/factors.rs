@@ -118,26 +118,9 @@ impl FactorStore for DynamoStore {
     }
 
     async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
-        let (start, end) = fixed_window(now, window);
-        let request = self
-            .client
-            .update_item()
-            .key("pk", s(format!("RATE#{key}#{start}")))
-            .update_expression("ADD #count :one SET expires_at = :end")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":end", n(end))
-            .expression_attribute_values(":limit", n(limit));
-        Ok(match self.update_if(request).await? {
-            Some(item) => {
-                let count = match item.get("count") {
-                    Some(AttributeValue::N(count)) => count.parse::<u32>().map_err(|_| StoreError::Corrupt("counter".into()))?,
-                    _ => return Err(StoreError::Corrupt("counter without a count".into())),
-                };
-                CheckReservation::Reserved { remaining: limit.saturating_sub(count) }
-            }
-            None => CheckReservation::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) },
+        Ok(match self.count_in_window(key, limit, window, now).await? {
+            Ok(count) => CheckReservation::Reserved { remaining: limit.saturating_sub(count) },
+            Err(retry_after) => CheckReservation::Exceeded { retry_after },
         })
     }
 
