@@ -17,7 +17,7 @@ the app's, and records:
   init CPU        scheduler run time from spawn to the first poll
   max RSS         VmHWM of /proc/PID/status after the warm invocations (and at first poll)
 
-Every cold start is repeated RUNS times (median and p90). Requests are chosen so that no function
+Every cold start is repeated RUNS times (median and p90), round robin over the functions. Requests are chosen so that no function
 needs a database or Twilio (each fails validation before any network call, except protected and
 jwks, which answer 200 in full). With --dynamodb URL (a local DynamoDB holding --table) the
 `login (db)` and `register (db)` scenarios run the whole use case: DynamoDB calls plus argon2.
@@ -51,7 +51,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import make_events  # noqa: E402  (the API Gateway event builder of events/)
-FUNCTIONS = ["register", "login", "verify", "session", "phone", "protected", "jwks"]
+FUNCTIONS = ["register", "login", "verify", "session", "phone", "account", "protected", "jwks", "web"]
 API = "/2018-06-01/runtime"
 ISSUER = AUDIENCE = "sms-mfa"
 
@@ -139,12 +139,18 @@ def scenarios(key: SigningKey, run_tag: str, hello: Path, tls_env=None):
         Scenario("phone", "phone", 401,
                  lambda n: event("POST", "/me/phone", {"phone": "+447911123456", "password": password}),
                  "POST /me/phone without a token -> 401"),
+        Scenario("account", "account", 401,
+                 lambda n: event("GET", "/me"),
+                 "GET /me without a token -> 401"),
         Scenario("protected", "protected", 200,
                  lambda n: event("GET", "/protected", bearer=token),
                  "GET /protected with a valid access token: EdDSA verify -> 200"),
         Scenario("jwks", "jwks", 200,
                  lambda n: event("GET", "/.well-known/jwks.json"),
                  "GET /.well-known/jwks.json -> 200"),
+        Scenario("web", "web", 200,
+                 lambda n: event("GET", "/"),
+                 "GET / (the hosted page, compiled in) -> 200"),
         # Whole use cases against a local DynamoDB (only with --dynamodb).
         Scenario("login (db)", "login", 401,
                  lambda n: event("POST", "/auth/login", {"email": f"nobody-{run_tag}-{next(serial)}@example.com",
@@ -418,10 +424,12 @@ def print_table(results):
     print()
     hello = next((r for r in results if r["scenario"] == "hello-world"), None)
     floor = hello["first_poll_ms"]["median"] if hello else None
+    init_floor = hello["init_cpu_ms"]["median"] if hello else None
     ratio = lambda r: "n/a" if not floor else f"{r['first_poll_ms']['median'] / floor:.2f}x"
+    init_ratio = lambda r: "" if not init_floor else f" ({r['init_cpu_ms']['median'] / init_floor:.2f}x)"
     print("| function (request) | size MiB | first poll ms median / p90 | x hello | first response ms median / p90 "
           "| 1st request ms | warm round trip ms median / p99 | CPU/warm inv ms schedstat (utime+stime) "
-          "| init CPU ms | max RSS MiB (at first poll) |")
+          "| init CPU ms (x hello) | max RSS MiB (at first poll) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['scenario']} | {r['binary_bytes'] / 2**20:.2f} "
@@ -430,7 +438,7 @@ def print_table(results):
               f"| {fmt(r['first_request_ms']['median'])} "
               f"| {fmt(r['warm_round_trip_ms']['median'], 3)} / {fmt(r['warm_round_trip_ms']['p99'], 3)} "
               f"| {fmt(r['cpu_per_warm_invocation_ms']['schedstat_median'], 3)} ({fmt(r['cpu_per_warm_invocation_ms']['utime_stime_median'], 1)}) "
-              f"| {fmt(r['init_cpu_ms']['median'])} "
+              f"| {fmt(r['init_cpu_ms']['median'])}{init_ratio(r)} "
               f"| {fmt(r['max_rss_mib']['after_warm_max'], 1)} ({fmt(r['max_rss_mib']['at_first_poll_median'], 1)}) |")
     print()
     for r in results:
@@ -544,21 +552,29 @@ def main():
     print(f"# cold start: {args.runs} runs per function, {args.warm} warm invocations each, binaries in {bin_dir}",
           file=sys.stderr)
     results, failures = [], []
+    # Round robin: run i of every scenario before run i+1 of any, so that a change in the
+    # machine's speed during the run (other tenants, frequency) reaches every function alike and
+    # the ratios to hello-world compare like with like.
+    live = []
     for s in chosen:
         binary = s.path or bin_dir / s.binary
         if not binary.exists():
             failures.append(f"{s.label}: {binary} does not exist (cargo build --release -p {s.binary})")
             continue
-        runs = []
         log_path = log_dir / f"{s.binary}{'-db' if s.needs_db else ''}.log"
         log_path.write_bytes(b"")
-        for i in range(args.runs):
+        live.append((s, binary, log_path, []))
+    for i in range(args.runs):
+        for s, binary, log_path, runs in live:
+            if len(runs) < i:
+                continue  # this scenario failed already
             run = cold_start(binary, s, args.warm, app_env, log_path)
             bad = [st for st in run.statuses if st != s.expect]
             if run.errors or bad or not run.done.is_set():
                 failures.append(f"{s.label} run {i}: errors {run.errors[:2]} unexpected statuses {bad[:3]}")
-                break
+                continue
             runs.append(run)
+    for s, binary, log_path, runs in live:
         if len(runs) == args.runs:
             r = summarize(s, runs, args.warm, binary)
             results.append(r)

@@ -20,7 +20,7 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/lib.sh"
 cd "$REPO_ROOT"
 
-FUNCTIONS=(register login verify session phone protected jwks)
+FUNCTIONS=(register login verify session phone account protected jwks web)
 RESULTS="$REPO_ROOT/target/bench-results"
 BIN_DIR="$REPO_ROOT/target/release"
 TWILIO_FAKE_BIN="$BIN_DIR/twilio-fake"

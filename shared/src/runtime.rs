@@ -61,7 +61,13 @@ pub struct Aws {
 
 impl Aws {
     pub async fn load() -> Self {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(outbound_http::sdk_http_client());
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(outbound_http::sdk_http_client());
+        if let Ok(region) = std::env::var("AWS_REGION") {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some() {
+            loader = loader.credentials_provider(aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new());
+        }
         Aws { config: loader.load().await }
     }
 
