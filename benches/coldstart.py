@@ -17,8 +17,9 @@ the app's, and records:
   init CPU        scheduler run time from spawn to the first poll
   max RSS         VmHWM of /proc/PID/status after the warm invocations (and at first poll)
 
-Every cold start is repeated RUNS times (median and p90), round robin over the functions. Requests are chosen so that no function
-needs a database or Twilio (each fails validation before any network call, except protected and
+Every cold start is repeated RUNS times (median and p90), round robin over the functions.
+Requests are chosen so that no function needs a database or Twilio (each fails validation before
+any network call, except protected and
 jwks, which answer 200 in full). With --dynamodb URL (a local DynamoDB holding --table) the
 `login (db)` and `register (db)` scenarios run the whole use case: DynamoDB calls plus argon2.
 
@@ -51,7 +52,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import make_events  # noqa: E402  (the API Gateway event builder of events/)
-FUNCTIONS = ["register", "login", "verify", "session", "phone", "account", "protected", "jwks", "web"]
 API = "/2018-06-01/runtime"
 ISSUER = AUDIENCE = "sms-mfa"
 

@@ -66,10 +66,11 @@ impl Aws {
         // (the environment comes first in each). Naming them skips building the chains, an STS
         // client and its endpoint tables among them: ~0.25 ms of every cold start
         // (benches/README.md). Elsewhere (a developer's profile or SSO) the chains still run.
-        if let Ok(region) = std::env::var("AWS_REGION") {
+        let env = Env::from_process();
+        if let Some(region) = env.optional("AWS_REGION") {
             loader = loader.region(aws_config::Region::new(region));
         }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some() {
+        if env.optional("AWS_ACCESS_KEY_ID").is_some() && env.optional("AWS_SECRET_ACCESS_KEY").is_some() {
             loader = loader.credentials_provider(aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new());
         }
         Aws { config: loader.load().await }

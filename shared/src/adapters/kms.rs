@@ -5,7 +5,6 @@
 use crate::{
     adapters::{
         jwt::{SigningAlg, VerifyingKey},
-        outbound_http,
     },
     config::ConfigError,
     error::AuthError,
@@ -55,10 +54,9 @@ async fn describe(client: &Client, key_id: &str) -> Result<KmsKey, String> {
     Ok(KmsKey { arn, algorithm, public_key_der })
 }
 
-/// The SDK client, set up the way `runtime::Aws` does it (our connector, default chain).
+/// The SDK client, set up by `runtime::Aws` as for every other AWS call.
 async fn client_from_environment() -> Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(outbound_http::sdk_http_client()).load().await;
-    Client::new(&config)
+    crate::runtime::Aws::load().await.kms()
 }
 
 /// `JWT_SIGNING_KMS_KEY_ID` in a function that issues tokens.
