@@ -137,11 +137,11 @@ fn oneshot(pem: &SecretString) {
     println!("oneshot: runtime::init_tracing (JSON subscriber, Targets filter): {}", ms(t.elapsed()));
 
     let t = Instant::now();
-    let aws = rt.block_on(runtime::Aws::load());
+    let aws = runtime::Aws::load().expect("AWS settings in the environment");
     let first = t.elapsed();
     let t = Instant::now();
-    let _ = black_box(rt.block_on(runtime::Aws::load()));
-    println!("oneshot: Aws::load (aws_config + the reqwest client; the first loads the platform root certificates) first call: {} (second call {})", ms(first), ms(t.elapsed()));
+    let _ = black_box(runtime::Aws::load().expect("AWS settings in the environment"));
+    println!("oneshot: Aws::load (SdkConfig from the environment + the reqwest client) first call: {} (second call {})", ms(first), ms(t.elapsed()));
 
     let t = Instant::now();
     let _ = black_box(aws.dynamodb());
@@ -230,7 +230,7 @@ fn bench_kms(c: &mut Criterion) {
         return;
     };
     let rt = rt();
-    let aws = rt.block_on(runtime::Aws::load());
+    let aws = runtime::Aws::load().expect("AWS settings in the environment");
     let client = aws.kms();
     let created = rt.block_on(client.create_key().key_spec(aws_sdk_kms::types::KeySpec::Rsa2048).key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify).send());
     let arn = match created {
@@ -311,9 +311,9 @@ fn bench_init(c: &mut Criterion, pem: &SecretString) {
     let mut g = quick(c, "init");
     g.bench_function("token_keys_from_pem", |b| b.iter(|| keys(black_box(pem))));
     g.bench_function("argon2_hasher_default", |b| b.iter(Argon2Hasher::default));
-    g.bench_function("aws_config_load", |b| b.iter(|| rt.block_on(runtime::Aws::load())));
+    g.bench_function("aws_sdk_config_load", |b| b.iter(|| runtime::Aws::load().expect("AWS settings in the environment")));
     g.bench_function("dynamodb_client_new", |b| {
-        let aws = rt.block_on(runtime::Aws::load());
+        let aws = runtime::Aws::load().expect("AWS settings in the environment");
         b.iter(|| aws.dynamodb())
     });
     // protected and jwks: env + AWS config + signing key.
@@ -332,7 +332,7 @@ fn bench_dynamodb(c: &mut Criterion) {
     let table = std::env::var("TABLE_NAME").unwrap();
     let rt = rt();
     let nobody = UserId("00000000-0000-4000-8000-000000000000".into());
-    let aws = rt.block_on(runtime::Aws::load());
+    let aws = runtime::Aws::load().expect("AWS settings in the environment");
 
     // A brand-new client's first call (connection set-up, lazy client state) against the next.
     let store = DynamoStore::new(aws.dynamodb(), table.clone());

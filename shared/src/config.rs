@@ -32,6 +32,23 @@ impl Env {
         self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
     }
 
+    /// `true` or `false` (any case); unset or blank is false.
+    pub fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self.optional(var).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(problem(var, format!("must be true or false, got {other:?}"))),
+        }
+    }
+
+    /// The set, non-blank variables whose names start with `prefix`, by the rest of the name.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.0
+            .iter()
+            .filter_map(move |(name, value)| Some((name.strip_prefix(prefix)?, value.trim())))
+            .filter(|(rest, value)| !rest.is_empty() && !value.is_empty())
+    }
+
     pub fn required(&self, var: &'static str) -> Result<String, ConfigError> {
         self.optional(var).ok_or_else(|| problem(var, "is missing"))
     }

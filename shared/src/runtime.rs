@@ -56,28 +56,52 @@ pub fn fail_start(err: impl std::fmt::Display) -> ! {
 }
 
 pub struct Aws {
-    config: aws_config::SdkConfig,
+    config: aws_types::SdkConfig,
 }
 
 impl Aws {
-    pub async fn load() -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(outbound_http::sdk_http_client());
-        // Lambda sets both in the environment, and the default chains would pick exactly these
-        // (the environment comes first in each). Naming them skips building the chains, an STS
-        // client and its endpoint tables among them: ~0.25 ms of every cold start
-        // (benches/README.md). Elsewhere (a developer's profile or SSO) the chains still run.
-        let env = Env::from_process();
-        if let Some(region) = env.optional("AWS_REGION") {
-            loader = loader.region(aws_config::Region::new(region));
+    /// The SDK's configuration from the process environment: what Lambda gives every function
+    /// (region and the execution role's credentials), and the SDK's own endpoint settings.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_env(&Env::from_process())
+    }
+
+    /// Built from the environment alone, without aws-config: in Lambda its provider chains only
+    /// ever find these variables, and linking them (an STS client, SSO, IMDS and profile-file
+    /// parsing) cost every cold start ~0.3 ms in relocations and set-up (benches/README.md,
+    /// "Init"). Read here: `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL` and
+    /// `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`,
+    /// `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`. Not read: profile files.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
+        let region = match env.optional("AWS_REGION") {
+            Some(region) => region,
+            None => env.required("AWS_DEFAULT_REGION").map_err(|_| ConfigError { var: "AWS_REGION", problem: "is missing (Lambda sets it)".into() })?,
+        };
+        let missing = |var| ConfigError {
+            var,
+            problem: "is missing: Lambda sets it from the execution role; for a local run against AWS, export the credentials (`eval \"$(aws configure export-credentials --format env)\"`)".into(),
+        };
+        let key_id = env.optional("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
+        let secret = env.optional("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
+        let credentials = Credentials::new(key_id, secret, env.optional("AWS_SESSION_TOKEN"), None, "environment");
+        let endpoints = EndpointOverrides::from_env(env)?;
+        let mut config = aws_types::SdkConfig::builder()
+            .behavior_version(aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new(region))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .http_client(outbound_http::sdk_http_client())
+            .use_fips(env.flag("AWS_USE_FIPS_ENDPOINT")?)
+            .use_dual_stack(env.flag("AWS_USE_DUALSTACK_ENDPOINT")?);
+        if let Some(url) = endpoints.global.clone() {
+            config = config.endpoint_url(url);
         }
-        if env.optional("AWS_ACCESS_KEY_ID").is_some() && env.optional("AWS_SECRET_ACCESS_KEY").is_some() {
-            loader = loader.credentials_provider(aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new());
-        }
-        Aws { config: loader.load().await }
+        Ok(Aws { config: config.service_config(endpoints).build() })
     }
 
     /// With a configuration made elsewhere (tests: a local endpoint, static credentials).
-    pub fn from_config(config: aws_config::SdkConfig) -> Self {
+    pub fn from_config(config: aws_types::SdkConfig) -> Self {
         Aws { config }
     }
 
@@ -100,6 +124,40 @@ impl Aws {
     }
 }
 
+/// `AWS_ENDPOINT_URL_<SERVICE>` (`AWS_ENDPOINT_URL_DYNAMODB`, `..._KMS`, `..._SECRETS_MANAGER`)
+/// and `AWS_ENDPOINT_URL`, as the SDK reads them: the service's id upper-cased, spaces as
+/// underscores; none of them when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true.
+#[derive(Debug, Default)]
+struct EndpointOverrides {
+    global: Option<String>,
+    per_service: std::collections::HashMap<String, String>,
+}
+
+impl EndpointOverrides {
+    const PREFIX: &'static str = "AWS_ENDPOINT_URL_";
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        if env.flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
+            return Ok(Self::default());
+        }
+        let per_service = env
+            .with_prefix(Self::PREFIX)
+            .map(|(service, url)| (service.to_owned(), url.to_owned()))
+            .collect();
+        Ok(EndpointOverrides { global: env.optional("AWS_ENDPOINT_URL"), per_service })
+    }
+}
+
+impl aws_types::service_config::LoadServiceConfig for EndpointOverrides {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        // The SDK asks by the variable's base name and the service's id ("DynamoDB", "Secrets Manager").
+        if key.env() != "AWS_ENDPOINT_URL" {
+            return None;
+        }
+        self.per_service.get(&key.service_id().to_uppercase().replace(' ', "_")).cloned()
+    }
+}
+
 /// What a function does with access tokens. It decides what the function asks of a KMS key at
 /// cold start: an issuer reads the signing key's public half there (`GetPublicKey`) and signs
 /// per token; a function that only checks tokens makes no KMS call (and sets up no SDK) until
@@ -119,7 +177,7 @@ pub async fn token_keys(env: &Env, aws: Option<&Aws>, role: TokenRole) -> Result
     let aws = match aws {
         Some(aws) => Some(aws),
         None if matches!(config.signing_key, KeySource::SecretsManager { .. }) || (matches!(config.signing_key, KeySource::Kms { .. }) && role == TokenRole::Issues) => {
-            loaded = Aws::load().await;
+            loaded = Aws::load()?;
             Some(&loaded)
         }
         None => None,
@@ -161,7 +219,7 @@ fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConf
 /// For the session function: refresh and logout.
 pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
     let env = Env::from_process();
-    let aws = Aws::load().await;
+    let aws = Aws::load()?;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
     let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Issues).await?;
     Ok(session_service(&store, Arc::new(keys), &config))
@@ -179,7 +237,7 @@ pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
 /// issues tokens (`TokenRole::Issues`); the others check them at most.
 pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> {
     let env = Env::from_process();
-    let aws = Aws::load().await;
+    let aws = Aws::load()?;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
     let limits = Limits::from_env(&env)?;
     let delivery = DeliveryConfig::from_env(&env)?;
@@ -266,4 +324,37 @@ pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> 
         Some(sender) => auth.with_notifier(sender),
         None => auth,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+    fn endpoint_for(overrides: &EndpointOverrides, service_id: &str) -> Option<String> {
+        let key = ServiceConfigKey::builder().service_id(service_id).env("AWS_ENDPOINT_URL").profile("endpoint_url").build().unwrap();
+        overrides.load_config(key)
+    }
+
+    #[test]
+    fn per_service_endpoint_urls_are_found_by_the_sdk_service_id() {
+        let env = Env::from_pairs([
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ]);
+        let overrides = EndpointOverrides::from_env(&env).unwrap();
+        assert_eq!(endpoint_for(&overrides, "Secrets Manager").as_deref(), Some("http://127.0.0.1:4566"));
+        assert_eq!(endpoint_for(&overrides, "DynamoDB").as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(endpoint_for(&overrides, "KMS"), None, "KMS falls back to AWS_ENDPOINT_URL, set on SdkConfig");
+        assert_eq!(overrides.global.as_deref(), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn ignoring_configured_endpoint_urls_drops_every_override() {
+        let env = Env::from_pairs([("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"), ("AWS_ENDPOINT_URL_DYNAMODB", "http://x"), ("AWS_ENDPOINT_URL", "http://y")]);
+        let overrides = EndpointOverrides::from_env(&env).unwrap();
+        assert_eq!(endpoint_for(&overrides, "DynamoDB"), None);
+        assert_eq!(overrides.global, None);
+    }
 }

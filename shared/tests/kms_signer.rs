@@ -24,8 +24,8 @@ fn endpoint() -> String {
     std::env::var("KMS_ENDPOINT").expect("KMS_ENDPOINT is not set: run these tests through scripts/test.sh")
 }
 
-fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
+fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))

@@ -55,8 +55,9 @@ async fn describe(client: &Client, key_id: &str) -> Result<KmsKey, String> {
 }
 
 /// The SDK client, set up by `runtime::Aws` as for every other AWS call.
-async fn client_from_environment() -> Client {
-    crate::runtime::Aws::load().await.kms()
+async fn client_from_environment() -> Result<Client, AuthError> {
+    let aws = crate::runtime::Aws::load().map_err(|err| AuthError::internal(format!("the AWS SDK could not be set up: {err}")))?;
+    Ok(aws.kms())
 }
 
 /// `JWT_SIGNING_KMS_KEY_ID` in a function that issues tokens.
@@ -128,7 +129,7 @@ impl KmsPublicKeys {
 #[async_trait]
 impl PublicKeySource for KmsPublicKeys {
     async fn public_keys_der(&self) -> Result<Vec<Vec<u8>>, AuthError> {
-        let client = self.client.get_or_init(client_from_environment).await;
+        let client = self.client.get_or_try_init(client_from_environment).await?;
         let mut keys = Vec::with_capacity(self.key_ids.len());
         for key_id in &self.key_ids {
             keys.push(describe(client, key_id).await.map_err(AuthError::internal)?.public_key_der);
