@@ -75,10 +75,10 @@ impl Aws {
     /// `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`. Not read: profile files.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
-        let region = match env.optional("AWS_REGION") {
-            Some(region) => region,
-            None => env.required("AWS_DEFAULT_REGION").map_err(|_| ConfigError { var: "AWS_REGION", problem: "is missing (Lambda sets it)".into() })?,
-        };
+        let region = env
+            .optional("AWS_REGION")
+            .or_else(|| env.optional("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| ConfigError { var: "AWS_REGION", problem: "is missing (Lambda sets it)".into() })?;
         let missing = |var| ConfigError {
             var,
             problem: "is missing: Lambda sets it from the execution role; for a local run against AWS, export the credentials (`eval \"$(aws configure export-credentials --format env)\"`)".into(),
@@ -86,7 +86,7 @@ impl Aws {
         let key_id = env.optional("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
         let secret = env.optional("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
         let credentials = Credentials::new(key_id, secret, env.optional("AWS_SESSION_TOKEN"), None, "environment");
-        let endpoints = EndpointOverrides::from_env(env)?;
+        let mut endpoints = EndpointOverrides::from_env(env)?;
         let mut config = aws_types::SdkConfig::builder()
             .behavior_version(aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest())
             .region(aws_types::region::Region::new(region))
@@ -94,7 +94,7 @@ impl Aws {
             .http_client(outbound_http::sdk_http_client())
             .use_fips(env.flag("AWS_USE_FIPS_ENDPOINT")?)
             .use_dual_stack(env.flag("AWS_USE_DUALSTACK_ENDPOINT")?);
-        if let Some(url) = endpoints.global.clone() {
+        if let Some(url) = endpoints.global.take() {
             config = config.endpoint_url(url);
         }
         Ok(Aws { config: config.service_config(endpoints).build() })
@@ -177,7 +177,7 @@ pub async fn token_keys(env: &Env, aws: Option<&Aws>, role: TokenRole) -> Result
     let aws = match aws {
         Some(aws) => Some(aws),
         None if matches!(config.signing_key, KeySource::SecretsManager { .. }) || (matches!(config.signing_key, KeySource::Kms { .. }) && role == TokenRole::Issues) => {
-            loaded = Aws::load()?;
+            loaded = Aws::from_env(env)?;
             Some(&loaded)
         }
         None => None,
@@ -219,7 +219,7 @@ fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConf
 /// For the session function: refresh and logout.
 pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
     let env = Env::from_process();
-    let aws = Aws::load()?;
+    let aws = Aws::from_env(&env)?;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
     let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Issues).await?;
     Ok(session_service(&store, Arc::new(keys), &config))
@@ -237,7 +237,7 @@ pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
 /// issues tokens (`TokenRole::Issues`); the others check them at most.
 pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> {
     let env = Env::from_process();
-    let aws = Aws::load()?;
+    let aws = Aws::from_env(&env)?;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
     let limits = Limits::from_env(&env)?;
     let delivery = DeliveryConfig::from_env(&env)?;
