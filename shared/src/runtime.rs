@@ -216,8 +216,22 @@ fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConf
     SessionService::new(store.clone(), store, keys, config.refresh_ttl, Arc::new(SystemClock))
 }
 
+/// Starts the DynamoDB client's one costly step, parsing the SDK's table of AWS partitions (a
+/// JSON document and its region regexes, a tenth of a millisecond), on a second thread, while
+/// this one reads the configuration and builds the HTTP client. The SDK keeps the table in a
+/// `LazyLock` that every `Client::new` forces, so the client built next waits for this thread
+/// (or finds the table ready) instead of parsing it again. Lambda runs the init phase unthrottled;
+/// on a single core the cost is only the thread's start (~20 µs), and if the thread cannot
+/// start the client parses the table as it always did.
+fn start_parsing_dynamodb_partitions() {
+    let _detached = std::thread::Builder::new()
+        .name("sdk-partitions".into())
+        .spawn(|| drop(aws_sdk_dynamodb::config::endpoint::DefaultResolver::new()));
+}
+
 /// For the session function: refresh and logout.
 pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
+    start_parsing_dynamodb_partitions();
     let env = Env::from_process();
     let aws = Aws::from_env(&env)?;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
@@ -236,6 +250,7 @@ pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
 /// For the functions that send and check codes: register, login, verify, phone. Only verify
 /// issues tokens (`TokenRole::Issues`); the others check them at most.
 pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> {
+    start_parsing_dynamodb_partitions();
     let env = Env::from_process();
     let aws = Aws::from_env(&env)?;
     let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);

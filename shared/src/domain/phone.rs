@@ -146,6 +146,37 @@ mod tests {
         assert!(!format!("{phone}").contains("41555"));
     }
 
+    /// Every libphonenumber pattern goes through our regex-cache stand-in (patches/regex-cache):
+    /// each region's example numbers must match their own type's pattern (which needs the
+    /// ignore-whitespace flag phonenumber declares them with), and each format pattern compiles.
+    #[test]
+    fn the_whole_metadata_compiles_and_matches_its_own_examples() {
+        let mut regions = 0;
+        let mut examples = 0;
+        for meta in DATABASE.iter() {
+            regions += 1;
+            for kind in [Type::FixedLine, Type::Mobile, Type::TollFree, Type::PremiumRate, Type::SharedCost,
+                         Type::PersonalNumber, Type::Voip, Type::Pager, Type::Uan, Type::Voicemail] {
+                let Some(descriptor) = meta.descriptors().get(kind) else { continue };
+                if let Some(example) = descriptor.example() {
+                    examples += 1;
+                    assert!(descriptor.is_match(example), "{} {kind:?} example {example}", meta.id());
+                }
+            }
+            for format in meta.formats().iter().chain(meta.international_formats()) {
+                assert!(!format.pattern().is_match("not digits"), "{}: {}", meta.id(), format.pattern());
+                for leading in format.leading_digits() {
+                    leading.is_match("1");
+                }
+            }
+        }
+        assert!(regions > 240 && examples > 1000, "{regions} regions, {examples} examples");
+        for mobile in ["+447400123456", "+33612345678", "+4915123456789", "+919876543210", "+5511961234567",
+                       "+819012345678", "+2348021234567"] {
+            assert!(Phone::parse(mobile).is_ok(), "{mobile}");
+        }
+    }
+
     #[test]
     fn calling_code_and_region() {
         let uk = Phone::parse("+447400123456").unwrap();
