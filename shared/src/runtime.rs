@@ -221,7 +221,7 @@ fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConf
 /// this one reads the configuration and builds the HTTP client. The SDK keeps the table in a
 /// `LazyLock` that every `Client::new` forces, so the client built next waits for this thread
 /// (or finds the table ready) instead of parsing it again. Lambda runs the init phase unthrottled;
-/// on a single core the cost is only the thread's start (~20 µs), and if the thread cannot
+/// on a single core the cost is only starting the thread, and if the thread cannot
 /// start the client parses the table as it always did.
 fn start_parsing_dynamodb_partitions() {
     let _detached = std::thread::Builder::new()
