@@ -218,7 +218,7 @@ fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConf
 
 /// Starts the DynamoDB client's one costly step, parsing the SDK's table of AWS partitions (a
 /// JSON document and its region regexes, a tenth of a millisecond), on a second thread, while
-/// this one reads the configuration and builds the HTTP client. The SDK keeps the table in a
+/// this one builds the HTTP client and the SDK configuration. The SDK keeps the table in a
 /// `LazyLock` that every `Client::new` forces, so the client built next waits for this thread
 /// (or finds the table ready) instead of parsing it again. Lambda runs the init phase unthrottled;
 /// on a single core the cost is only starting the thread, and if the thread cannot
@@ -229,12 +229,18 @@ fn start_parsing_dynamodb_partitions() {
         .spawn(|| drop(aws_sdk_dynamodb::config::endpoint::DefaultResolver::new()));
 }
 
+/// The SDK configuration and the table store, for the functions that reach DynamoDB.
+fn aws_and_store(env: &Env) -> Result<(Aws, DynamoStore), ConfigError> {
+    start_parsing_dynamodb_partitions();
+    let aws = Aws::from_env(env)?;
+    let store = DynamoStore::new(aws.dynamodb(), table_name(env)?);
+    Ok((aws, store))
+}
+
 /// For the session function: refresh and logout.
 pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
-    start_parsing_dynamodb_partitions();
     let env = Env::from_process();
-    let aws = Aws::from_env(&env)?;
-    let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
+    let (aws, store) = aws_and_store(&env)?;
     let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Issues).await?;
     Ok(session_service(&store, Arc::new(keys), &config))
 }
@@ -250,10 +256,8 @@ pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
 /// For the functions that send and check codes: register, login, verify, phone. Only verify
 /// issues tokens (`TokenRole::Issues`); the others check them at most.
 pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> {
-    start_parsing_dynamodb_partitions();
     let env = Env::from_process();
-    let aws = Aws::from_env(&env)?;
-    let store = DynamoStore::new(aws.dynamodb(), table_name(&env)?);
+    let (aws, store) = aws_and_store(&env)?;
     let limits = Limits::from_env(&env)?;
     let delivery = DeliveryConfig::from_env(&env)?;
     let (keys, token_config, signing_pem) = token_keys(&env, Some(&aws), role).await?;
