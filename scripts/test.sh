@@ -236,6 +236,7 @@ export E2E_COUNTING_PROXY_URL="$COUNTING_PROXY_URL"  # the scale stack's DynamoD
 # The function logs (stdout of every instance) of the default stack: the operations tests count
 # the metric and audit lines of their own requests in it.
 export E2E_DEFAULT_LOG="$LOG_DIR/watch-default.log"
+export E2E_TIGHT_LOG="$LOG_DIR/watch-tight.log"  # the tight stack's (tests/e2e/tests/log_masking.rs)
 export E2E_TABLE_NAME=sms-mfa-e2e E2E_TIGHT_TABLE_NAME=sms-mfa-e2e-tight
 export E2E_JWT_ISSUER="$ISSUER"
 export E2E_JWT_AUDIENCE=sms-mfa

@@ -92,6 +92,10 @@ pub struct TokenConfig {
     pub issuer: String,
     pub audience: String,
     pub signing_key: KeySource,
+    /// `JWT_PUBLIC_KEY`: the current signing key's public half (a `PUBLIC KEY` PEM). Alone, it
+    /// lets a function check tokens with no access to the private key (`KeySource::PublicOnly`);
+    /// beside a signing key, it must be that key's public half (checked at cold start).
+    pub public_key: Option<String>,
     /// Older public keys (PEM, concatenated) still accepted during a key rotation.
     pub previous_public_keys: Option<String>,
     /// Older KMS keys still accepted (and published) during a key rotation.
@@ -105,6 +109,8 @@ pub enum KeySource {
     SecretsManager { arn: String },
     /// An asymmetric SIGN_VERIFY key in AWS KMS (id, ARN or alias): the key never leaves it.
     Kms { key_id: String },
+    /// No signing key, only `JWT_PUBLIC_KEY`: a function that checks tokens and never signs one.
+    PublicOnly,
 }
 
 impl TokenConfig {
@@ -120,14 +126,19 @@ impl TokenConfig {
             }
             (Some(pem), _, None) => KeySource::Pem(SecretString::from(pem.replace("\\n", "\n"))),
             (None, Some(arn), None) => KeySource::SecretsManager { arn },
+            (None, None, None) if env.optional("JWT_PUBLIC_KEY").is_some() => KeySource::PublicOnly,
             (None, None, None) => {
-                return Err(problem("JWT_SIGNING_KEY", "is missing (or set JWT_SIGNING_KMS_KEY_ID or JWT_SIGNING_KEY_SECRET_ARN)"))
+                return Err(problem(
+                    "JWT_SIGNING_KEY",
+                    "is missing (or set JWT_SIGNING_KMS_KEY_ID or JWT_SIGNING_KEY_SECRET_ARN, or JWT_PUBLIC_KEY where tokens are only checked)",
+                ))
             }
         };
         Ok(TokenConfig {
             issuer: env.optional("JWT_ISSUER").unwrap_or_else(|| "sms-mfa".into()),
             audience: env.optional("JWT_AUDIENCE").unwrap_or_else(|| "sms-mfa".into()),
             signing_key,
+            public_key: env.optional("JWT_PUBLIC_KEY").map(|k| k.replace("\\n", "\n")),
             previous_public_keys: env.optional("JWT_VERIFY_KEYS").map(|k| k.replace("\\n", "\n")),
             previous_kms_key_ids: env
                 .optional("JWT_VERIFY_KMS_KEY_IDS")
@@ -153,6 +164,10 @@ pub struct Limits {
     pub sends_global_hour: u32,
     /// Wrong second-factor answers per account per 15 minutes, across every challenge and route.
     pub factor_failures_per_account: u32,
+    /// Wrong codes on password-reset challenges per email per 15 minutes (real and decoy alike).
+    pub reset_failures_per_email: u32,
+    /// A challenge dies this long after its creation, however often it is resent.
+    pub challenge_max_age: Duration,
     /// `SMS_ALLOWED_COUNTRIES`: the regions codes may go to (empty: all), checked before a
     /// code is stored or sent.
     pub sms_regions: crate::domain::SmsRegions,
@@ -175,6 +190,8 @@ impl Limits {
             sends_per_ip_hour: env.positive("SENDS_PER_IP_HOUR", 30)?,
             sends_global_hour: env.positive("SENDS_GLOBAL_HOUR", 1000)?,
             factor_failures_per_account: env.positive("FACTOR_FAILURES_PER_ACCOUNT", 10)?,
+            reset_failures_per_email: env.positive("RESET_FAILURES_PER_EMAIL", 10)?,
+            challenge_max_age: env.seconds("CHALLENGE_MAX_AGE_SECONDS", 1800)?,
             sms_regions: crate::domain::SmsRegions::parse(&env.optional("SMS_ALLOWED_COUNTRIES").unwrap_or_default())
                 .map_err(|why| problem("SMS_ALLOWED_COUNTRIES", format!("must list ISO 3166 alpha-2 regions: {why}")))?,
         })
@@ -435,6 +452,8 @@ mod tests {
         assert_eq!((limits.registrations_per_ip_hour, limits.logins_per_ip_hour), (20, 100));
         assert_eq!((limits.sends_per_ip_hour, limits.sends_global_hour), (30, 1000));
         assert_eq!(limits.factor_failures_per_account, 10);
+        assert_eq!(limits.reset_failures_per_email, 10);
+        assert_eq!(limits.challenge_max_age, Duration::from_secs(1800));
     }
 
     #[test]

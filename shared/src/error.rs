@@ -71,6 +71,9 @@ impl From<StoreError> for AuthError {
 }
 
 /// Failures of the code delivery and checking provider (Twilio Verify, Twilio Messaging).
+/// The use cases log these texts, so an adapter puts no whole phone number in them: the Twilio
+/// adapter keeps Twilio's error code and masks every number in Twilio's message
+/// (`adapters::twilio::mask_phone_numbers`; API.md "Hardening").
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     #[error("the number cannot receive codes: {0}")]

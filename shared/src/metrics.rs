@@ -68,10 +68,12 @@ pub enum Limit {
     SmsCountries,
     /// Second-factor failures per account (FACTOR_FAILURES_PER_ACCOUNT).
     FactorFailuresPerAccount,
+    /// Wrong password-reset codes per email (RESET_FAILURES_PER_EMAIL).
+    ResetFailuresPerEmail,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 11] = [
+    pub const ALL: [Limit; 12] = [
         Limit::RegistrationsPerIp,
         Limit::LoginsPerIp,
         Limit::LoginFailuresPerAccount,
@@ -83,6 +85,7 @@ impl Limit {
         Limit::ProviderSendsPerNumber,
         Limit::SmsCountries,
         Limit::FactorFailuresPerAccount,
+        Limit::ResetFailuresPerEmail,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +101,7 @@ impl Limit {
             Limit::ProviderSendsPerNumber => "provider_sends_per_number",
             Limit::SmsCountries => "sms_countries",
             Limit::FactorFailuresPerAccount => "factor_failures_per_account",
+            Limit::ResetFailuresPerEmail => "reset_failures_per_email",
         }
     }
 }

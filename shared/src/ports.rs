@@ -34,10 +34,12 @@ pub trait UserStore: Send + Sync {
     async fn delete_unverified(&self, user: &User) -> StoreResult<()>;
     async fn find_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
     async fn get(&self, id: &UserId) -> StoreResult<Option<User>>;
-    /// Sets the phone and marks it verified; false when the account is gone (replaced).
+    /// Sets the phone and marks it verified; false when the account is gone (replaced) or its
+    /// credentials changed since `user` was read (`credentials_version`).
     async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool>;
-    /// Applies a credential change in ONE transaction (see `CredentialChange`); false when its
-    /// challenge was already used (or expired) or the account changed or went meanwhile.
+    /// Applies a credential change in ONE transaction (see `CredentialChange`), moving the
+    /// account's `credentials_version` on by one; false when its challenge was already used (or
+    /// expired) or the account changed or went meanwhile.
     async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool>;
     /// Removes the account and every item that names it by id, email or phone, apart from
     /// rate-limit counters (they expire with their window); false when it was already gone.
@@ -134,6 +136,11 @@ pub trait RateLimiter: Send + Sync {
     async fn hit(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<LimitOutcome>;
     /// Whether the window is already full, without counting.
     async fn is_exhausted(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<LimitOutcome>;
+    /// Reserves one failure slot under `key` before an answer is compared (a password, a code),
+    /// atomically like `hit` on the same counter: parallel guesses cannot exceed the limit.
+    async fn reserve(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation>;
+    /// Gives back a reservation of the window of `reserved_at`: a right answer is no failure.
+    async fn release(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()>;
 }
 
 /// A stored refresh token (only its hash is the key).
@@ -282,11 +289,6 @@ pub trait FactorStore: Send + Sync {
     async fn remove_totp(&self, user: &UserId) -> StoreResult<()>;
     /// Turns a pending `totp` challenge into a `phone` one (after a code was sent to the phone).
     async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()>;
-    /// Reserves one check under a fixed-window limit before the answer is compared (so parallel
-    /// guesses cannot exceed it), atomically, like `RateLimiter::hit` on the same counter.
-    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation>;
-    /// Gives back a reservation of the window of `reserved_at`: a right answer is no failure.
-    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()>;
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -193,9 +193,16 @@ pub async fn token_keys(env: &Env, aws: Option<&Aws>, role: TokenRole) -> Result
         }
         (KeySource::Kms { key_id }, _) => kms_keys_to_accept.push(key_id.clone()),
         (KeySource::SecretsManager { .. }, None) => unreachable!("the SDK is loaded for a key in Secrets Manager"),
+        (KeySource::PublicOnly, _) if role == TokenRole::Issues => {
+            return Err(ConfigError { var: "JWT_SIGNING_KEY", problem: "is missing: this function issues tokens, and JWT_PUBLIC_KEY only checks them".into() })
+        }
+        (KeySource::PublicOnly, _) => {}
     }
     if let Some(pem) = &signing_pem {
         keys = keys.signing_with(Arc::new(PemSigner::from_pem(pem)?), "JWT_SIGNING_KEY")?;
+    }
+    if let Some(pem) = &config.public_key {
+        keys = with_current_public_key(keys, pem)?;
     }
     if let Some(pems) = &config.previous_public_keys {
         keys = keys.accepting_pems(pems)?;
@@ -209,6 +216,27 @@ pub async fn token_keys(env: &Env, aws: Option<&Aws>, role: TokenRole) -> Result
         keys = keys.accepting_from(Arc::new(source));
     }
     Ok((keys, config, signing_pem))
+}
+
+/// `JWT_PUBLIC_KEY`, the current signing key's public half: where nothing signs, the key tokens
+/// are checked with (and the first one published); beside a signer it must be the signer's own,
+/// so a wrong value stops this cold start rather than every other function refusing its tokens.
+fn with_current_public_key(keys: TokenKeys, pem_text: &str) -> Result<TokenKeys, ConfigError> {
+    let bad = |problem: String| ConfigError { var: "JWT_PUBLIC_KEY", problem };
+    let block = pem::parse(pem_text.trim()).map_err(|_| bad("must be one PEM block (-----BEGIN PUBLIC KEY-----)".into()))?;
+    if block.tag() != "PUBLIC KEY" {
+        return Err(bad(format!("holds a {:?} block; give the PUBLIC KEY PEM", block.tag())));
+    }
+    let key = crate::adapters::jwt::VerifyingKey::from_spki_der(block.contents()).map_err(bad)?;
+    match keys.signing_key() {
+        Some(signing) if signing.kid() != key.kid() => Err(bad(format!(
+            "is not the public half of the signing key (kid {}, the signing key's {})",
+            key.kid(),
+            signing.kid()
+        ))),
+        Some(_) => Ok(keys),
+        None => keys.accepting_pems(pem_text),
+    }
 }
 
 fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConfig) -> SessionService {
@@ -253,9 +281,28 @@ pub async fn keys_from_env() -> Result<TokenKeys, ConfigError> {
     Ok(token_keys(&env, None, TokenRole::Verifies).await?.0)
 }
 
-/// For the functions that send and check codes: register, login, verify, phone. Only verify
-/// issues tokens (`TokenRole::Issues`); the others check them at most.
+/// Whether a function seals or opens authenticator (TOTP) secrets. Only those that do read the
+/// key that seals them (`TOTP_ENCRYPTION_KEY`, or the secret `TOTP_KEY_SECRET_ARN` names) at
+/// cold start; template.yaml gives that secret to them alone (README "Who may touch what").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authenticators {
+    /// account (enrol, confirm, remove, recovery codes, a reset with a TOTP code) and verify
+    /// (login challenges answered from the app).
+    SealsOrOpens,
+    /// register, login, phone: they ask at most whether an account has an authenticator. They
+    /// get no key; a seal or open there would be a wiring mistake and fails as an internal error.
+    NeverOpens,
+}
+
+/// For the functions that send and check codes: register, login, verify, phone, account. Only
+/// verify issues tokens (`TokenRole::Issues`); the others check them at most. Reads the
+/// authenticator key (`Authenticators::SealsOrOpens`).
 pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> {
+    auth_from_env_for(role, Authenticators::SealsOrOpens).await
+}
+
+/// `auth_from_env`, saying whether the function seals or opens authenticator secrets.
+pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) -> Result<AuthService, ConfigError> {
     let env = Env::from_process();
     let (aws, store) = aws_and_store(&env)?;
     let limits = Limits::from_env(&env)?;
@@ -315,12 +362,19 @@ pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> 
         (OtpProviderKind::TwilioVerify, None) => unreachable!("DeliveryConfig requires Twilio for Verify"),
     };
 
-    let totp = TotpConfig::from_env(&env)?;
-    let sealer = match &totp.key {
-        TotpKeySource::Raw(key) => AesGcmSealer::from_key(key.expose_secret()).expect("32 bytes is an AES-256 key"),
-        TotpKeySource::SecretsManager { arn } => {
-            AesGcmSealer::from_passphrase(aws.secret("TOTP_KEY_SECRET_ARN", arn).await?.expose_secret())
+    let (sealer, totp_issuer): (Arc<dyn crate::ports::SecretSealer>, String) = match authenticators {
+        Authenticators::SealsOrOpens => {
+            let totp = TotpConfig::from_env(&env)?;
+            let sealer = match &totp.key {
+                TotpKeySource::Raw(key) => AesGcmSealer::from_key(key.expose_secret()).expect("32 bytes is an AES-256 key"),
+                TotpKeySource::SecretsManager { arn } => {
+                    AesGcmSealer::from_passphrase(aws.secret("TOTP_KEY_SECRET_ARN", arn).await?.expose_secret())
+                }
+            };
+            (Arc::new(sealer), totp.issuer)
         }
+        // The issuer is shown at enrolment only, which these functions never do.
+        Authenticators::NeverOpens => (Arc::new(crate::adapters::secret_box::NoSealer), "sms-mfa".into()),
     };
 
     let keys = Arc::new(keys);
@@ -334,11 +388,11 @@ pub async fn auth_from_env(role: TokenRole) -> Result<AuthService, ConfigError> 
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),
         factors: store,
-        sealer: Arc::new(sealer),
+        sealer,
     };
     // Twilio Verify needs credentials and builtin codes a code-hash key, so one of them is set.
     let decoy_secret = decoy_secret.ok_or(ConfigError { var: "TWILIO_AUTH_TOKEN", problem: "is missing".into() })?;
-    let auth = AuthService::new(ports, sessions, limits).with_totp_issuer(totp.issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
+    let auth = AuthService::new(ports, sessions, limits).with_totp_issuer(totp_issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
     Ok(match notifier {
         Some(sender) => auth.with_notifier(sender),
         None => auth,

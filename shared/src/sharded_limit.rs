@@ -121,6 +121,12 @@ mod tests {
         async fn is_exhausted(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<LimitOutcome> {
             self.store.is_exhausted(key, limit, window, now).await
         }
+        async fn reserve(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<crate::ports::CheckReservation> {
+            self.store.reserve(key, limit, window, now).await
+        }
+        async fn release(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
+            self.store.release(key, window, reserved_at).await
+        }
     }
 
     fn rt() -> tokio::runtime::Runtime {

@@ -35,6 +35,7 @@ async fn verified_user(store: &DynamoStore) -> User {
         created_at: now(),
         tokens_valid_after: 0,
         kept_session: None,
+        credentials_version: 0,
     };
     assert_eq!(store.create_user(&user).await.unwrap(), CreateUser::Created);
     assert!(store.set_verified_phone(&user, &user.phone).await.unwrap());
@@ -58,6 +59,8 @@ fn challenge_for(user: &User, purpose: Purpose) -> Challenge {
         last_sent_at: now(),
         expires_at: now() + 600,
         decoy: false,
+        credentials_version: 0,
+        reset_budget: None,
     }
 }
 

@@ -120,7 +120,7 @@ async fn check_reservations_stay_within_the_limit_in_parallel_and_give_back_righ
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (store, key) = (store.clone(), key.clone());
-            tokio::spawn(async move { store.reserve_check(&key, 10, window, at).await.unwrap() })
+            tokio::spawn(async move { store.reserve(&key, 10, window, at).await.unwrap() })
         })
         .collect();
     let mut reserved = Vec::new();
@@ -131,13 +131,13 @@ async fn check_reservations_stay_within_the_limit_in_parallel_and_give_back_righ
     }
     reserved.sort();
     assert_eq!(reserved, (0..10).collect::<Vec<_>>(), "exactly 10 of 50, each told what is left");
-    assert!(matches!(store.reserve_check(&key, 10, window, at).await.unwrap(), CheckReservation::Exceeded { retry_after } if retry_after.as_secs() >= 1));
-    store.release_check(&key, window, at).await.unwrap();
-    assert_eq!(store.reserve_check(&key, 10, window, at).await.unwrap(), CheckReservation::Reserved { remaining: 0 });
+    assert!(matches!(store.reserve(&key, 10, window, at).await.unwrap(), CheckReservation::Exceeded { retry_after } if retry_after.as_secs() >= 1));
+    store.release(&key, window, at).await.unwrap();
+    assert_eq!(store.reserve(&key, 10, window, at).await.unwrap(), CheckReservation::Reserved { remaining: 0 });
     // A release never takes the count below zero.
     let other = format!("factor_fail#{}", UserId::new().0);
-    store.release_check(&other, window, at).await.unwrap();
-    assert_eq!(store.reserve_check(&other, 10, window, at).await.unwrap(), CheckReservation::Reserved { remaining: 9 });
+    store.release(&other, window, at).await.unwrap();
+    assert_eq!(store.reserve(&other, 10, window, at).await.unwrap(), CheckReservation::Reserved { remaining: 9 });
 }
 
 #[tokio::test]
@@ -160,6 +160,8 @@ async fn a_totp_challenge_turns_into_a_phone_challenge() {
         expires_at: now() + 600,
         factor: ChallengeFactor::Totp,
         decoy: false,
+        credentials_version: 0,
+        reset_budget: None,
     };
     ChallengeStore::put(&store, &challenge).await.unwrap();
     assert_eq!(ChallengeStore::get(&store, &id).await.unwrap().unwrap().factor, ChallengeFactor::Totp);

@@ -43,6 +43,7 @@ fn user(email: &Email) -> User {
         created_at: now(),
         tokens_valid_after: 0,
         kept_session: None,
+        credentials_version: 0,
     }
 }
 
@@ -63,6 +64,8 @@ fn challenge(expires_in: i64) -> Challenge {
         expires_at: now() + expires_in,
         factor: ChallengeFactor::Phone,
         decoy: false,
+        credentials_version: 0,
+        reset_budget: None,
     }
 }
 

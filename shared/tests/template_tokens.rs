@@ -42,7 +42,8 @@ fn kms_actions_by_function(template: &Yaml) -> BTreeMap<String, Vec<String>> {
         let binary = get(resource, &["Metadata", "BuildProperties", "Binary"]).as_str().unwrap().to_owned();
         let mut kms = vec![];
         for policy in get(resource, &["Properties", "Policies"]).as_sequence().unwrap() {
-            for item in get(policy, &["Statement"]).as_sequence().unwrap() {
+            // A policy, or the policy of `!If [condition, policy, !Ref AWS::NoValue]` (protected, jwks).
+            for item in get(statement(policy).expect("a policy"), &["Statement"]).as_sequence().unwrap() {
                 let statement = statement(item).expect("a statement");
                 kms.extend(actions(statement).into_iter().filter(|a| a.starts_with("kms:")));
             }

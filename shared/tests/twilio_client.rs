@@ -59,6 +59,8 @@ fn challenge(phone: &Phone, provider_ref: Option<String>) -> Challenge {
         expires_at: i64::MAX,
         factor: ChallengeFactor::Phone,
         decoy: false,
+        credentials_version: 0,
+        reset_budget: None,
     }
 }
 
@@ -167,4 +169,28 @@ async fn messaging_sends_and_maps_errors() {
     admin(&fake, "/_fake/numbers", serde_json::json!({"to": landline.as_e164(), "kind": "landline"})).await;
     assert!(matches!(messaging.send(&landline, "x").await, Err(DeliveryError::InvalidPhone(_))));
     assert!(messaging.supports(Channel::Sms) && !messaging.supports(Channel::Call));
+}
+
+/// Twilio's 60200 and 21211 name the refused number in their message; the delivery error (which
+/// the use cases log) carries Twilio's code and the number masked, never the number whole.
+#[tokio::test]
+async fn errors_that_name_the_number_carry_it_masked() {
+    let (fake, verify, messaging) = start().await;
+    let phone = Phone::parse("+447911000009").unwrap();
+    admin(&fake, "/_fake/numbers", serde_json::json!({"to": phone.as_e164(), "kind": "invalid"})).await;
+    let from_verify = verify.send(&phone, Channel::Sms, None).await.unwrap_err();
+    let from_messaging = messaging.send(&phone, "123456 is your code").await.unwrap_err();
+    for (err, code) in [(&from_verify, "60200"), (&from_messaging, "21211")] {
+        assert!(matches!(err, DeliveryError::InvalidPhone(_)), "{err:?}");
+        for logged in [err.to_string(), format!("{err:?}")] {
+            assert!(logged.contains(code), "Twilio's code is not in {logged:?}");
+            assert!(logged.contains(&phone.masked()), "the masked number is not in {logged:?}");
+            assert!(!logged.contains(&phone.as_e164()[1..]), "the whole number is in {logged:?}");
+            assert!(!logged.contains("7911000"), "the middle digits are in {logged:?}");
+        }
+    }
+    assert_eq!(
+        from_messaging.to_string(),
+        format!("the number cannot receive codes: twilio error 21211 (HTTP 400): The 'To' number {} is not a valid phone number.", phone.masked())
+    );
 }

@@ -251,6 +251,8 @@ async fn numbers_outside_the_sms_allowlist_are_refused_before_anything_is_kept_o
         last_sent_at: now - 120,
         expires_at: now + 480,
         decoy: false,
+        credentials_version: 0,
+        reset_budget: None,
         factor: ChallengeFactor::Phone,
     };
     sms_mfa::ports::ChallengeStore::put(w.store.as_ref(), &started_earlier).await.unwrap();

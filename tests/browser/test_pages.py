@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pyotp
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -214,7 +215,11 @@ class HostedPages(unittest.TestCase):
         self.wait(lambda d: d.find_element(By.ID, "profile-email").text == account["email"], "the email on the account page")
 
     def open_panel(self, summary):
-        self.d.find_element(By.XPATH, f"//summary[normalize-space()='{summary}']").click()
+        """Opens a panel of the account page; one left open (the page keeps panels as they were
+        across an in-page sign-out and sign-in) stays open."""
+        toggle = self.d.find_element(By.XPATH, f"//summary[normalize-space()='{summary}']")
+        if toggle.find_element(By.XPATH, "..").get_attribute("open") is None:
+            toggle.click()
 
     def wait_notice(self, words):
         self.wait(lambda d: words in d.find_element(By.ID, "notice").text, f"the notice {words!r}")
@@ -374,6 +379,149 @@ class HostedPages(unittest.TestCase):
         status, body = http("POST", "/auth/login", {"email": account["email"], "password": "a third passphrase here"})
         self.assertEqual((status, body["error"]), (401, "invalid_credentials"))
         self.assert_no_token_stored("deleted")
+
+    def test_5_authenticator_enrol_sign_in_replay_recovery_code_remove(self):
+        account = fresh_account()
+        sid = self.sign_up(account)
+
+        # Enrol: the QR code and the key, then a wrong code, then the app's code.
+        self.open_panel("Authenticator app")
+        self.fill("totp-add-password", account["password"])
+        self.d.find_element(By.CSS_SELECTOR, "#totp-add-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "totp-secret").text, "the authenticator key")
+        secret = self.text_of("totp-secret")
+        qr = self.d.find_element(By.ID, "totp-qr")
+        self.assertTrue(qr.get_attribute("src").startswith("data:image/svg+xml;base64,"), "the QR code is an inline SVG")
+        self.wait(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", qr),
+                  "the QR code to render (CSP allows data: images)")
+        app = pyotp.TOTP(secret)  # an independent RFC 6238 implementation: the user's app
+        self.shot("11-totp-enrol")
+        self.fill("totp-confirm-code", wrong(app.now()))
+        self.d.find_element(By.CSS_SELECTOR, "#totp-confirm-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "totp-confirm-error").text, "the wrong-code message")
+        self.fill("totp-confirm-code", app.now())
+        self.d.find_element(By.CSS_SELECTOR, "#totp-confirm-form button[type=submit]").click()
+
+        # Ten recovery codes, shown once; the key is gone from the page.
+        self.wait(EC.visibility_of_element_located((By.ID, "recovery-codes")), "the recovery codes")
+        codes = [li.text for li in self.d.find_elements(By.CSS_SELECTOR, "#recovery-list li")]
+        self.assertEqual(len(codes), 10, codes)
+        self.assertEqual(len(set(codes)), 10, "recovery codes repeat")
+        self.assertNotIn(secret, self.d.page_source, "the key stays on the page after enrolment")
+        self.shot("12-recovery-codes")
+        self.d.find_element(By.ID, "recovery-done").click()
+        self.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#recovery-list li"), "the codes to be cleared")
+        self.wait(lambda d: "authenticator app" in d.find_element(By.ID, "profile-factors").text, "the factor on the profile")
+        self.wait(lambda d: d.find_element(By.ID, "profile-recovery").text == "10", "10 recovery codes left")
+
+        # Sign in: the authenticator is now the default second step, and no text message is sent.
+        self.d.find_element(By.ID, "signout-button").click()
+        self.view("signin")
+        self.fill("signin-email", account["email"])
+        self.fill("signin-password", account["password"])
+        self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+        self.wait_for_code_view()
+        self.assertIn("authenticator app", self.text_of("code-sent-to"))
+        self.assertFalse(self.d.find_element(By.ID, "resend-button").is_displayed(), "resend on a TOTP challenge")
+        self.assertTrue(self.d.find_element(By.ID, "sms-instead-button").is_displayed())
+        # The next step's code: the one enrolment used is spent (replay), ±1 step is accepted.
+        code = app.at(time.time() + 30)
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+        self.assertEqual(latest_verification(account["phone"])["sid"], sid, "a TOTP sign-in sent a text message")
+        self.shot("13-signed-in-with-totp")
+
+        # The same code again is refused; a recovery code signs in and is used up.
+        self.d.find_element(By.ID, "signout-button").click()
+        self.view("signin")
+        self.fill("signin-email", account["email"])
+        self.fill("signin-password", account["password"])
+        self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+        self.wait_for_code_view()
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait(lambda d: d.find_element(By.ID, "code-error").text, "the replayed code refused")
+        self.assertTrue(self.d.find_element(By.ID, "view-code").is_displayed(), "a replayed code signed in")
+        self.d.find_element(By.ID, "recovery-toggle").click()
+        self.wait(EC.visibility_of_element_located((By.ID, "recovery-input")), "the recovery-code field")
+        self.fill("recovery-input", codes[0])
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+        self.wait(lambda d: d.find_element(By.ID, "profile-recovery").text == "9", "9 recovery codes left")
+        self.shot("14-signed-in-with-recovery-code")
+
+        # Remove the authenticator: the spent recovery code is refused, an unused one works.
+        self.open_panel("Authenticator app")
+        self.fill("totp-remove-password", account["password"])
+        self.fill("totp-remove-recovery", codes[0])
+        self.d.find_element(By.CSS_SELECTOR, "#totp-remove-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "totp-remove-error").text, "the spent recovery code refused")
+        self.fill("totp-remove-password", account["password"])
+        self.fill("totp-remove-recovery", codes[1])
+        self.d.find_element(By.CSS_SELECTOR, "#totp-remove-form button[type=submit]").click()
+        self.wait(lambda d: "authenticator app" not in d.find_element(By.ID, "profile-factors").text, "the factor removed")
+        self.assertTrue(self.d.find_element(By.ID, "totp-add-form").is_displayed(), "the add form after removal")
+
+        # Back to text messages.
+        self.d.find_element(By.ID, "signout-button").click()
+        self.view("signin")
+        self.sign_in(account, account["password"], sid)
+        self.assert_no_token_stored("after the authenticator")
+
+    def test_6_a_form_submitted_before_the_script_loads_puts_nothing_in_the_url(self):
+        # API.md "Hardening": the hosted forms carry method="post". With app.js held back (a slow
+        # connection), submitting is the browser's own: a POST to the page, which the web
+        # function answers with 303 back to it, never a GET with the password in the URL.
+        password = f"Pre-script-{random.randrange(10**9):09d}"
+        self.d.execute_cdp_cmd("Network.enable", {})
+        self.d.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        self.d.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/assets/app.js"]})
+        try:
+            # From another document: a fragment change alone would keep the running script.
+            self.d.get("about:blank")
+            self.d.get(BASE + "/#signin")
+            forms = self.d.execute_script(
+                "return [...document.forms].map(f => [f.id, f.method, f.getAttribute('action')]);")
+            self.assertGreaterEqual(len(forms), 12, forms)
+            for form_id, method, action in forms:
+                self.assertEqual((method, action), ("post", None), form_id)
+            self.assertTrue(self.d.execute_script("return document.getElementById('view-signin').hidden"),
+                            "app.js ran although it was blocked")
+            self.d.execute_script(
+                "window.beforeSubmit = true;"
+                "const form = document.getElementById('signin-form');"
+                "form.elements.email.value = 'pre-script@example.com';"
+                "form.elements.password.value = arguments[0];"
+                "form.requestSubmit();", password)
+            def arrived(d):
+                try:
+                    return d.execute_script("return document.readyState === 'complete' && !window.beforeSubmit")
+                except Exception:  # the old document went away mid-call
+                    return False
+            self.wait(arrived, "the page the submission leads to")
+            url = self.d.current_url
+            self.assertNotIn(password, url)
+            self.assertEqual(urllib.parse.urlsplit(url)[:4], urllib.parse.urlsplit(BASE + "/")[:4], url)
+            requests = []
+            for entry in self.d.get_log("performance"):
+                message = json.loads(entry["message"])["message"]
+                params = message.get("params", {})
+                if message.get("method") == "Network.requestWillBeSent":
+                    requests.append((params["request"]["method"], params["request"]["url"]))
+                elif message.get("method") == "Network.responseReceived":
+                    self.browser.responses.append(params)  # test_8 checks every page answer
+            self.assertIn(("POST", BASE + "/"), [(m, u.split("#")[0]) for m, u in requests], requests)
+            leaks = [r for r in requests if password in r[1]]
+            self.assertEqual(leaks, [], "the password went into a URL")
+            self.shot("15-submitted-before-the-script")
+        finally:
+            self.d.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+            self.d.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": False})
+        # With the script, the same page works as before.
+        self.d.get("about:blank")
+        self.d.get(BASE + "/#signin")
+        self.view("signin")
 
     def test_8_every_page_answer_carries_the_security_headers(self):
         if not self.browser.responses:

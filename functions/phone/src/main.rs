@@ -9,7 +9,10 @@ use sms_mfa::runtime;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let state = runtime::auth_from_env(runtime::TokenRole::Verifies).await.unwrap_or_else(|err| runtime::fail_start(err));
+    // Signs no token and seals or opens no authenticator secret: it gets neither of those keys.
+    let state = runtime::auth_from_env_for(runtime::TokenRole::Verifies, runtime::Authenticators::NeverOpens)
+        .await
+        .unwrap_or_else(|err| runtime::fail_start(err));
     let state = &state;
     run(service_fn(move |req| http_handler::handle(state, req))).await
 }

@@ -99,6 +99,35 @@ mod tests {
         }
     }
 
+    /// API.md "Hardening": a form submitted before the script has loaded posts to the page
+    /// itself, never a GET that puts a password or code in the URL; the script takes over every
+    /// form's submit.
+    #[test]
+    fn every_form_posts_to_the_page_and_the_script_takes_it_over() {
+        let forms = tags(html(), "form");
+        assert!(forms.len() >= 12, "the scanner found the forms: {forms:?}");
+        let script = file("app.js").unwrap().text;
+        for form in &forms {
+            let id = form.get("id").unwrap_or_else(|| panic!("a <form> without an id: {form:?}"));
+            assert_eq!(form.get("method").map(|m| m.to_ascii_lowercase()).as_deref(), Some("post"), "#{id} has no method=\"post\"");
+            // No action: the page's own URL, which the web function answers (CSP form-action 'self').
+            assert!(form.get("action").is_none_or(|a| a.is_empty() || a == "/"), "#{id} posts elsewhere: {form:?}");
+            assert!(!form.contains_key("target"), "#{id} has a target: {form:?}");
+            assert!(script.contains(&format!("onSubmit(\"{id}\"")), "app.js does not handle the submit of #{id}");
+        }
+        // No button overrides its form's method or action.
+        for button in tags(html(), "button").into_iter().chain(tags(html(), "input")) {
+            for attr in ["formmethod", "formaction", "formtarget"] {
+                assert!(!button.contains_key(attr), "{attr} on {button:?}");
+            }
+        }
+        // onSubmit stops the browser's own submission before anything else.
+        let handler = &script[script.find("function onSubmit(").expect("onSubmit in app.js")..];
+        let handler = &handler[..handler.find("\n}\n").expect("onSubmit ends")];
+        let listener = handler.find("addEventListener(\"submit\"").expect("a submit listener");
+        assert!(handler[listener..].trim_start_matches(|c| c != '{').trim_start_matches('{').trim_start().starts_with("event.preventDefault();"), "{handler}");
+    }
+
     #[test]
     fn every_input_has_a_label_and_code_inputs_are_one_time_codes() {
         let labelled: Vec<String> = tags(html(), "label").into_iter().filter_map(|l| l.get("for").cloned()).collect();

@@ -22,10 +22,13 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
 
 pub async fn handle(req: Request) -> Result<Response<Body>, Error> {
     let mut response = respond(&req, async {
+        let path = route_path(&req);
+        if req.method() == Method::POST && path == "/" && is_form_submission(&req) {
+            return Ok(back_to_the_page());
+        }
         if req.method() != Method::GET {
             return Err(AuthError::NotFound);
         }
-        let path = route_path(&req);
         let asset = match path.strip_prefix("/assets/") {
             Some(name) => assets::file(name),
             None if path == "/" => Some(&assets::INDEX),
@@ -38,6 +41,30 @@ pub async fn handle(req: Request) -> Result<Response<Body>, Error> {
         response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
     Ok(response)
+}
+
+/// What a browser sends when a hosted form is submitted: the forms set no `enctype`, so
+/// urlencoded; multipart too, in case one ever does.
+fn is_form_submission(req: &Request) -> bool {
+    let mime = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next());
+    mime.is_some_and(|mime| {
+        let mime = mime.trim();
+        mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") || mime.eq_ignore_ascii_case("multipart/form-data")
+    })
+}
+
+/// A hosted form submitted before app.js took it over: the forms carry `method="post"` and no
+/// `action` (API.md "Hardening"), so the browser posts the fields to the page itself instead of
+/// putting a password or code in a URL. The body is never read, so neither logged nor echoed;
+/// 303 sends the browser back to the page with a GET, where the script has loaded and the person
+/// submits again.
+fn back_to_the_page() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_static("/"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn page(asset: &Asset) -> Response<Body> {
@@ -97,6 +124,42 @@ mod tests {
             assert_eq!(response.headers()["content-type"], content_type, "{path}");
             assert_security_headers(&response);
             assert!(text(&response).contains(needle), "{path}");
+        }
+    }
+
+    /// A form submitted before the script loaded (API.md "Hardening"): back to the page with a
+    /// GET, nothing of the body in the answer.
+    #[tokio::test]
+    async fn a_form_posted_to_the_page_is_sent_back_to_it() {
+        for (path, content_type, body) in [
+            ("/", "application/x-www-form-urlencoded", "email=a%40b.example&password=hunter2-secret-pass&factor="),
+            ("/", "application/x-www-form-urlencoded;charset=UTF-8", "code=493021"),
+            ("/", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2-secret-pass\r\n--x--"),
+            ("/?from=old-page", "application/x-www-form-urlencoded", "new_password=hunter2-secret-pass"),
+        ] {
+            let req = http::Request::builder()
+                .method("POST")
+                .uri(path)
+                .header("content-type", content_type)
+                .body(Body::Text(body.to_owned()))
+                .unwrap();
+            let response = handle(req).await.unwrap();
+            assert_eq!(response.status(), 303, "{path} {content_type}");
+            assert_eq!(response.headers()["location"], "/");
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            assert_security_headers(&response);
+            assert!(matches!(response.body(), Body::Empty), "{:?}", response.body());
+            let headers = format!("{:?}", response.headers());
+            assert!(!headers.contains("hunter2") && !headers.contains("493021"), "{headers}");
+        }
+        // Not a form: the API's 404, as for any other unknown route.
+        for (method, path, content_type) in
+            [("POST", "/", "application/json"), ("POST", "/assets/app.js", "application/x-www-form-urlencoded"), ("PUT", "/", "application/x-www-form-urlencoded")]
+        {
+            let req = http::Request::builder().method(method).uri(path).header("content-type", content_type).body(Body::Text("password=x".into())).unwrap();
+            let response = handle(req).await.unwrap();
+            assert_eq!(response.status(), 404, "{method} {path} {content_type}");
+            assert_security_headers(&response);
         }
     }
 

@@ -133,6 +133,8 @@ mod tests {
             expires_at: 600,
             factor: ChallengeFactor::Phone,
             decoy: false,
+            credentials_version: 0,
+            reset_budget: None,
         }
     }
 

@@ -184,6 +184,20 @@ pub const USER_INDEX: &str = "by_user";
 /// DynamoDB's limit of items in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
+/// `condition` and the account's `credentials_version` still being the one `user` was read with
+/// (version 0: never written, as on accounts stored before it existed).
+fn same_credentials(user: &User, condition: &str) -> String {
+    if user.credentials_version == 0 {
+        format!("{condition} AND (attribute_not_exists(credentials_version) OR credentials_version = :version)")
+    } else {
+        format!("{condition} AND credentials_version = :version")
+    }
+}
+
+fn credentials_values(user: &User) -> HashMap<String, AttributeValue> {
+    HashMap::from([(":version".to_owned(), n(user.credentials_version))])
+}
+
 fn user_key(id: &UserId) -> String {
     format!("USER#{}", id.0)
 }
@@ -213,6 +227,8 @@ struct UserItem {
     tokens_valid_after: UnixTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kept_session: Option<String>,
+    #[serde(default)]
+    credentials_version: u64,
 }
 
 impl From<&User> for UserItem {
@@ -226,6 +242,7 @@ impl From<&User> for UserItem {
             created_at: u.created_at,
             tokens_valid_after: u.tokens_valid_after,
             kept_session: u.kept_session.clone(),
+            credentials_version: u.credentials_version,
         }
     }
 }
@@ -241,6 +258,7 @@ impl UserItem {
             created_at: self.created_at,
             tokens_valid_after: self.tokens_valid_after,
             kept_session: self.kept_session,
+            credentials_version: self.credentials_version,
         })
     }
 }
@@ -322,7 +340,8 @@ impl UserStore for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(user_key(&user.id)))
             .update_expression("SET phone = :phone, phone_verified = :yes")
-            .condition_expression("user_id = :id")
+            .condition_expression(same_credentials(user, "user_id = :id"))
+            .set_expression_attribute_values(Some(credentials_values(user)))
             .expression_attribute_values(":phone", s(phone.as_e164()))
             .expression_attribute_values(id.0, id.1.clone())
             .expression_attribute_values(yes.0, yes.1.clone())
@@ -351,6 +370,7 @@ impl UserStore for DynamoStore {
             .key("pk", s(user_key(&change.user.id)))
             // The password read by the use case is still the stored one: no lost update.
             .condition_expression("user_id = :id AND password_hash = :old")
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":id", s(&change.user.id.0))
             .expression_attribute_values(":old", s(&change.user.password_hash))
             .expression_attribute_values(":now", n(change.now));
@@ -362,9 +382,9 @@ impl UserStore for DynamoStore {
             Some(sid) => {
                 set.push("kept_session = :kept");
                 user_update = user_update.expression_attribute_values(":kept", s(sid));
-                format!("SET {}", set.join(", "))
+                format!("SET {} ADD credentials_version :one", set.join(", "))
             }
-            None => format!("SET {} REMOVE kept_session", set.join(", ")),
+            None => format!("SET {} REMOVE kept_session ADD credentials_version :one", set.join(", ")),
         };
         let mut items = vec![TransactWriteItem::builder().update(user_update.update_expression(expression).build().expect("update is complete")).build()];
         if let Some(id) = change.consume {
@@ -632,6 +652,28 @@ impl RateLimiter for DynamoStore {
         } else {
             LimitOutcome::Allowed
         })
+    }
+
+    async fn reserve(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
+        Ok(match self.count_in_window(key, limit, window, now).await? {
+            Ok(count) => CheckReservation::Reserved { remaining: limit.saturating_sub(count) },
+            Err(retry_after) => CheckReservation::Exceeded { retry_after },
+        })
+    }
+
+    async fn release(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
+        let (start, _) = fixed_window(reserved_at, window);
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(format!("RATE#{key}#{start}")))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0));
+        self.update_if(request).await?;
+        Ok(())
     }
 }
 

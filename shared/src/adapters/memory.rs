@@ -89,12 +89,12 @@ impl UserStore for MemoryStore {
 
     async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool> {
         Ok(match self.users.lock().unwrap().get_mut(&user.id) {
-            Some(stored) => {
+            Some(stored) if stored.credentials_version == user.credentials_version => {
                 stored.phone = phone.clone();
                 stored.phone_verified = true;
                 true
             }
-            None => false,
+            _ => false,
         })
     }
 
@@ -118,6 +118,7 @@ impl UserStore for MemoryStore {
         }
         stored.tokens_valid_after = change.now;
         stored.kept_session = change.keep_session.map(str::to_owned);
+        stored.credentials_version += 1;
         if let Some((key, window)) = change.clear_limit {
             counters.remove(&window_key(key, window, change.now).0);
         }
@@ -270,6 +271,25 @@ impl RateLimiter for MemoryStore {
         } else {
             LimitOutcome::Allowed
         })
+    }
+
+    async fn reserve(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
+        let (key, end) = window_key(key, window, now);
+        let mut counters = self.counters.lock().unwrap();
+        let count = counters.entry(key).or_default();
+        if *count >= limit {
+            return Ok(CheckReservation::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) });
+        }
+        *count += 1;
+        Ok(CheckReservation::Reserved { remaining: limit - *count })
+    }
+
+    async fn release(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
+        let (key, _) = window_key(key, window, reserved_at);
+        if let Some(count) = self.counters.lock().unwrap().get_mut(&key) {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 
@@ -466,25 +486,6 @@ impl FactorStore for MemoryStore {
     async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()> {
         if let Some(stored) = self.challenges.lock().unwrap().get_mut(challenge) {
             stored.factor = ChallengeFactor::Phone;
-        }
-        Ok(())
-    }
-
-    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
-        let (key, end) = window_key(key, window, now);
-        let mut counters = self.counters.lock().unwrap();
-        let count = counters.entry(key).or_default();
-        if *count >= limit {
-            return Ok(CheckReservation::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) });
-        }
-        *count += 1;
-        Ok(CheckReservation::Reserved { remaining: limit - *count })
-    }
-
-    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
-        let (key, _) = window_key(key, window, reserved_at);
-        if let Some(count) = self.counters.lock().unwrap().get_mut(&key) {
-            *count = count.saturating_sub(1);
         }
         Ok(())
     }

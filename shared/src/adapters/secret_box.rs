@@ -63,6 +63,21 @@ impl SecretSealer for AesGcmSealer {
     }
 }
 
+/// The sealer of the functions that never seal or open an authenticator secret (register, login,
+/// phone): they are not given the key (README "Who may touch what"), so a call here is a wiring
+/// mistake, answered as an internal error rather than with some other key.
+pub struct NoSealer;
+
+impl SecretSealer for NoSealer {
+    fn seal(&self, _: &UserId, _: &[u8]) -> Result<String, AuthError> {
+        Err(AuthError::internal("this function has no authenticator key and seals nothing"))
+    }
+
+    fn open(&self, _: &UserId, _: &str) -> Result<Zeroizing<Vec<u8>>, AuthError> {
+        Err(AuthError::internal("this function has no authenticator key and opens nothing"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

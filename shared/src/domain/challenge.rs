@@ -115,6 +115,14 @@ pub struct Challenge {
     /// resent like a real one, but nothing is sent and no code completes it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub decoy: bool,
+    /// The account's `credentials_version` when the challenge was made: once a reset, a
+    /// password change or a global logout moves it on, no code completes the challenge.
+    #[serde(default)]
+    pub credentials_version: u64,
+    /// Password-reset challenges: the limiter key of the email's reset budget (a keyed hash of
+    /// the email, the same for real and decoy challenges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_budget: Option<String>,
 }
 
 /// The second factor a challenge waits for.

@@ -31,6 +31,23 @@ impl Phone {
         Ok(Phone(number.format().mode(Mode::E164).to_string()))
     }
 
+    /// A mobile number of `region` (ISO 3166 alpha-2) whose national digits come from `digits`,
+    /// as long as the region's example mobile number; with `keep_lead`, the example's first
+    /// digit stays (where mobiles start with one digit, most draws then fit). None when the
+    /// digits do not make a mobile number of that region (draw again) or the region has none.
+    pub fn mobile_from_digits(region: &str, digits: impl Iterator<Item = u8>, keep_lead: bool) -> Option<Phone> {
+        let id = region.parse::<country::Id>().ok()?;
+        let meta = DATABASE.by_id(id.as_ref())?;
+        let example = meta.descriptors().mobile()?.example()?;
+        let skip = usize::from(keep_lead);
+        let national: String = example[..skip].chars().chain(digits.take(example.len() - skip).map(|d| char::from(b'0' + d % 10))).collect();
+        if national.len() != example.len() {
+            return None;
+        }
+        let phone = Phone::parse(&format!("+{}{national}", meta.country_code())).ok()?;
+        (phone.region().as_deref() == Some(region)).then_some(phone)
+    }
+
     /// Re-creates a number that was parsed before it was stored.
     pub fn from_trusted(e164: String) -> Self {
         Phone(e164)
@@ -100,6 +117,11 @@ impl SmsRegions {
 
     pub fn allows_all(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The listed regions (none when all are allowed).
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
     }
 
     /// Refuses a number outside the list with `invalid_phone`, naming its region.

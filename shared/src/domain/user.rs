@@ -32,6 +32,9 @@ pub struct User {
     pub tokens_valid_after: UnixTime,
     /// The one session exempt from `tokens_valid_after`: the caller's own after a password change.
     pub kept_session: Option<String>,
+    /// Moves on with every credential change (reset, password change, global logout): a
+    /// challenge made under an older version completes nothing (API.md v3 "Hardening").
+    pub credentials_version: u64,
 }
 
 impl User {

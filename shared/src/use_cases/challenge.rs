@@ -37,16 +37,58 @@ pub enum Verified {
 /// The private `amr` value of a login completed with a recovery code (RFC 8176 has none).
 pub const RECOVERY_CODE_AMR: &str = "x-recovery-code";
 
+/// The per-phone budget a code is counted against. Codes anyone can make the service send to a
+/// number (sign-up naming it, forgot password, a phone change to it) never spend the budget of
+/// the codes its holder signs in with, so nobody else's requests can stop those.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SendBudget {
+    SignIn,
+    Open,
+}
+
+impl SendBudget {
+    pub(super) fn of(purpose: Purpose) -> Self {
+        match purpose {
+            Purpose::Login => SendBudget::SignIn,
+            Purpose::Signup | Purpose::PhoneChange | Purpose::PasswordReset => SendBudget::Open,
+        }
+    }
+
+    fn key(self, to: &Phone) -> String {
+        match self {
+            SendBudget::SignIn => format!("send#phone#signin#{}", to.as_e164()),
+            SendBudget::Open => format!("send#phone#open#{}", to.as_e164()),
+        }
+    }
+}
+
 impl AuthService {
-    /// Every code that goes out passes these caps: per phone (SMS pumping to one number),
-    /// per source IP, and the global cost fuse.
-    pub(super) async fn count_send(&self, to: &Phone, caller: &Caller) -> Result<(), AuthError> {
+    /// Every code that goes out passes these caps: per source IP and the global cost fuse
+    /// first (a request they refuse never spends a victim's quota), then the number's budget
+    /// for this kind of code (SMS pumping to one number).
+    pub(super) async fn count_send(&self, to: &Phone, budget: SendBudget, caller: &Caller) -> Result<(), AuthError> {
         let l = &self.limits;
         let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
-        self.hit(Limit::SendsPerPhone, who, format!("send#phone#{}", to.as_e164()), l.sends_per_phone, Limits::SHORT_WINDOW).await?;
         self.hit(Limit::SendsPerIp, who, format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
         // Sharded: no item that every send writes (README "Scale").
-        observed(Limit::SendsGlobal, who, self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?)
+        observed(Limit::SendsGlobal, who, self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?)?;
+        self.hit(Limit::SendsPerPhone, who, budget.key(to), l.sends_per_phone, Limits::SHORT_WINDOW).await
+    }
+
+    /// When a challenge made at `created_at` and (re)sent at `now` expires: a code's lifetime,
+    /// but never past the challenge's maximum age, however often it is resent.
+    pub(super) fn challenge_expiry(&self, created_at: UnixTime, now: UnixTime) -> UnixTime {
+        let by_code = now + self.limits.otp_ttl.as_secs() as i64;
+        by_code.min(created_at + self.limits.challenge_max_age.as_secs() as i64)
+    }
+
+    /// The account a challenge was made for, while the credentials it was made under stand:
+    /// after a reset, a password change or a global logout no code completes it.
+    async fn challenge_owner(&self, challenge: &Challenge) -> Result<User, AuthError> {
+        match self.ports.users.get(&challenge.user_id).await? {
+            Some(user) if user.credentials_version == challenge.credentials_version => Ok(user),
+            _ => Err(AuthError::ChallengeInvalid),
+        }
     }
 
     /// A send the provider refused or failed: Twilio's own per-number limit is audited as a limit.
@@ -60,7 +102,8 @@ impl AuthService {
 
     /// Stores the challenge, then sends the code; a failed send leaves no challenge behind.
     pub(super) async fn start_challenge(&self, user: &User, purpose: Purpose, to: &Phone, channel: Channel, caller: &Caller) -> Result<ChallengeView, AuthError> {
-        self.count_send(to, caller).await?;
+        let started = std::time::Instant::now();
+        self.count_send(to, SendBudget::of(purpose), caller).await?;
         let now = self.now();
         let id = ChallengeId::new();
         let generated = self.ports.otp.generate(&id);
@@ -77,9 +120,11 @@ impl AuthService {
             status: ChallengeStatus::Pending,
             created_at: now,
             last_sent_at: now,
-            expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            expires_at: self.challenge_expiry(now, now),
             factor: ChallengeFactor::Phone,
             decoy: false,
+            credentials_version: user.credentials_version,
+            reset_budget: (purpose == Purpose::PasswordReset).then(|| self.decoys.reset_budget_key(&user.email)),
         };
         self.ports.challenges.put(&challenge).await?;
         match self.send_new(&challenge, generated.as_ref()).await {
@@ -96,6 +141,8 @@ impl AuthService {
                 return Err(err.into());
             }
         }
+        // What a decoy, which sends nothing, must take as long as (real timing, every flow).
+        self.send_latency.record(started.elapsed());
         tracing::info!(challenge = %id.0, purpose = ?purpose, channel = channel.as_str(), to = %to, "code sent");
         Metric::code_sent(channel, to).emit();
         audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
@@ -120,9 +167,11 @@ impl AuthService {
             status: ChallengeStatus::Pending,
             created_at: now,
             last_sent_at: 0,
-            expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            expires_at: self.challenge_expiry(now, now),
             factor: ChallengeFactor::Totp,
             decoy: false,
+            credentials_version: user.credentials_version,
+            reset_budget: None,
         };
         self.ports.challenges.put(&challenge).await?;
         Ok(ChallengeView::of(&challenge, now).with_authenticator(true))
@@ -149,10 +198,12 @@ impl AuthService {
     /// Answers the challenge and the `amr` its proof earns.
     pub(super) async fn check_code(&self, id: &ChallengeId, proof: &ChallengeProof, purposes: &[Purpose], caller: &Caller) -> Result<(Challenge, Vec<&'static str>), AuthError> {
         let now = self.now();
-        match self.ports.challenges.get(id).await? {
-            Some(c) if purposes.contains(&c.purpose) => {}
+        let stored = match self.ports.challenges.get(id).await? {
+            Some(c) if purposes.contains(&c.purpose) => c,
             _ => return Err(AuthError::ChallengeInvalid),
-        }
+        };
+        // Refused before a check is counted: a challenge whose credentials changed is dead.
+        let owner = if stored.decoy { None } else { Some(self.challenge_owner(&stored).await?) };
         // Counted before the code is compared: parallel guesses cannot exceed the limit.
         let challenge = match self.ports.challenges.count_attempt(id, now).await? {
             AttemptOutcome::Counted { challenge } => challenge,
@@ -160,7 +211,7 @@ impl AuthService {
             AttemptOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         let challenge_remaining = challenge.max_attempts.saturating_sub(challenge.attempts);
-        let (passed, account_remaining, amr) = self.check_challenge_proof(&challenge, proof, caller).await?;
+        let (passed, account_remaining, amr) = self.check_challenge_proof(&challenge, owner.as_ref(), proof, caller).await?;
         if !passed {
             Metric::VerificationsFailed { purpose: challenge.purpose }.emit();
             return Err(AuthError::InvalidCode { attempts_remaining: challenge_remaining.min(account_remaining) });
@@ -177,7 +228,8 @@ impl AuthService {
         if !self.ports.challenges.consume(&challenge.id, now).await? {
             return Err(AuthError::ChallengeInvalid);
         }
-        let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
+        // Read again after the consume: a reset that landed meanwhile still ends the challenge.
+        let user = self.challenge_owner(&challenge).await?;
         let previous_phone = user.phone_verified.then(|| user.phone.clone());
         let user = match challenge.purpose {
             // The stored phone changes only here, after the new number proved itself.
@@ -219,13 +271,13 @@ impl AuthService {
     /// Compares the proof with what the challenge waits for, counted first under the account's
     /// second-factor limit (every factor, every challenge): whether it passed, the checks the
     /// account has left, and the `amr` it earns.
-    async fn check_challenge_proof(&self, challenge: &Challenge, proof: &ChallengeProof, caller: &Caller) -> Result<(bool, u32, Vec<&'static str>), AuthError> {
+    async fn check_challenge_proof(&self, challenge: &Challenge, owner: Option<&User>, proof: &ChallengeProof, caller: &Caller) -> Result<(bool, u32, Vec<&'static str>), AuthError> {
         let needs_authenticator = challenge.factor == ChallengeFactor::Totp || matches!(proof, ChallengeProof::RecoveryCode(_));
         if needs_authenticator {
             if matches!(proof, ChallengeProof::RecoveryCode(_)) && challenge.purpose != Purpose::Login {
                 return Err(AuthError::InvalidRequest("a recovery_code completes login challenges only".into()));
             }
-            let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
+            let user = owner.ok_or(AuthError::ChallengeInvalid)?;
             let record = self.ports.factors.factors(&user.id).await?;
             let (factor_proof, amr) = match proof {
                 ChallengeProof::RecoveryCode(code) => (FactorProof::Recovery(code.clone()), vec!["pwd", "mfa", RECOVERY_CODE_AMR]),
@@ -234,12 +286,19 @@ impl AuthService {
                     None => return Err(AuthError::InvalidRequest("code must be the 6 digits your authenticator app shows".into())),
                 },
             };
-            let check = self.check_factor(&user, &record, &factor_proof, caller).await?;
+            let check = self.check_factor(user, &record, &factor_proof, caller).await?;
             return Ok((check.passed, check.remaining, amr));
         }
         let ChallengeProof::Code(code) = proof else { unreachable!("recovery codes are handled above") };
         let reserved_at = self.now();
-        let remaining = self.reserve_factor_check(&challenge.user_id, reserved_at).await?;
+        // A reset code spends the email's reset budget, never the account's sign-in budget:
+        // someone who knows only the email cannot lock its owner out of signing in.
+        let (budget_key, remaining) = if challenge.purpose == Purpose::PasswordReset {
+            self.reserve_reset_check(challenge, reserved_at, caller).await?
+        } else {
+            let remaining = self.reserve_factor_check(&challenge.user_id, reserved_at).await?;
+            (super::factors::factor_failures_key(&challenge.user_id), remaining)
+        };
         let started = std::time::Instant::now();
         let passed = if challenge.decoy {
             self.check_latency.pad(started).await;
@@ -250,12 +309,26 @@ impl AuthService {
             right
         };
         if passed {
-            let key = super::factors::factor_failures_key(&challenge.user_id);
-            self.ports.factors.release_check(&key, Limits::SHORT_WINDOW, reserved_at).await?;
+            self.ports.limiter.release(&budget_key, Limits::SHORT_WINDOW, reserved_at).await?;
         } else {
             audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(challenge, caller));
         }
         Ok((passed, remaining, vec!["pwd", challenge.channel.amr(), "mfa"]))
+    }
+
+    /// Reserves one check under the email's reset budget (`RESET_FAILURES_PER_EMAIL`), the same
+    /// for real and decoy challenges: its key and the checks left.
+    async fn reserve_reset_check(&self, challenge: &Challenge, now: UnixTime, caller: &Caller) -> Result<(String, u32), AuthError> {
+        let tag = challenge.reset_budget.as_deref().unwrap_or(&challenge.id.0);
+        let key = format!("reset_fail#{tag}");
+        match self.ports.limiter.reserve(&key, self.limits.reset_failures_per_email, Limits::SHORT_WINDOW, now).await? {
+            CheckReservation::Reserved { remaining } => Ok((key, remaining)),
+            CheckReservation::Exceeded { retry_after } => {
+                let who = audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
+                audit::limit_hit(Limit::ResetFailuresPerEmail, who);
+                Err(AuthError::RateLimited { retry_after })
+            }
+        }
     }
 
     async fn save_verified_phone(&self, user: User, phone: &Phone) -> Result<User, AuthError> {
@@ -274,6 +347,15 @@ impl AuthService {
             .await?
             .filter(|c| c.is_live(now))
             .ok_or(AuthError::ChallengeInvalid)?;
+        // However often it is resent, a challenge dies at its maximum age, and with the
+        // credentials it was made under.
+        let new_expiry = self.challenge_expiry(current.created_at, now);
+        if new_expiry <= now {
+            return Err(AuthError::ChallengeInvalid);
+        }
+        if !current.decoy {
+            self.challenge_owner(&current).await?;
+        }
         let channel = cmd.channel.unwrap_or(current.channel);
         self.ensure_channel(channel)?;
         // SMS_ALLOWED_COUNTRIES may have changed since the challenge started: checked before the
@@ -283,7 +365,6 @@ impl AuthService {
             self.ensure_sms_region(&current.phone, caller)?;
         }
         let generated = if current.decoy { None } else { self.ports.otp.generate(&current.id) };
-        let new_expiry = now + self.limits.otp_ttl.as_secs() as i64;
         let hash = generated.as_ref().map(|g| g.hash.as_str());
         let claimed = self
             .ports
@@ -306,7 +387,7 @@ impl AuthService {
         let mut challenge = challenge;
         challenge.channel = channel;
         let started = std::time::Instant::now();
-        let sent = match self.count_send(&challenge.phone, caller).await {
+        let sent = match self.count_send(&challenge.phone, SendBudget::of(challenge.purpose), caller).await {
             // A decoy counts like a send and takes as long; nothing goes out.
             Ok(()) if challenge.decoy => {
                 self.send_latency.pad(started).await;

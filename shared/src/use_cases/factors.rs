@@ -155,7 +155,7 @@ impl AuthService {
     /// Reserves one check under `FACTOR_FAILURES_PER_ACCOUNT`; the answer is the number left.
     pub(super) async fn reserve_factor_check(&self, user: &UserId, now: UnixTime) -> Result<u32, AuthError> {
         let key = factor_failures_key(user);
-        match self.ports.factors.reserve_check(&key, self.limits.factor_failures_per_account, Limits::SHORT_WINDOW, now).await? {
+        match self.ports.limiter.reserve(&key, self.limits.factor_failures_per_account, Limits::SHORT_WINDOW, now).await? {
             CheckReservation::Reserved { remaining } => Ok(remaining),
             CheckReservation::Exceeded { retry_after } => {
                 crate::audit::limit_hit(crate::metrics::Limit::FactorFailuresPerAccount, crate::audit::Subject::user(user));
@@ -167,7 +167,7 @@ impl AuthService {
     /// A right answer gives its reservation back; a wrong one stays counted as a failure.
     pub(super) async fn settle_check(&self, user: &User, passed: bool, reserved_at: UnixTime, caller: &Caller) -> Result<(), AuthError> {
         if passed {
-            self.ports.factors.release_check(&factor_failures_key(&user.id), Limits::SHORT_WINDOW, reserved_at).await?;
+            self.ports.limiter.release(&factor_failures_key(&user.id), Limits::SHORT_WINDOW, reserved_at).await?;
         } else {
             audit::record(audit::Event::CodeFailed, audit::Subject::of(user, caller));
         }

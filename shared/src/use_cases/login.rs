@@ -1,6 +1,6 @@
 //! Login's password step. Only a proven password starts a challenge (a code to the phone).
 
-use super::{observed, AuthService, Caller, ChallengeView};
+use super::{AuthService, Caller, ChallengeView};
 use crate::{
     adapters::password::DUMMY_HASH,
     audit,
@@ -8,6 +8,7 @@ use crate::{
     domain::*,
     error::AuthError,
     metrics::{Limit, LoginOutcome, Metric},
+    ports::CheckReservation,
 };
 
 pub struct LoginCommand {
@@ -46,25 +47,33 @@ impl AuthService {
         Ok(challenge)
     }
 
-    /// The password step shared by login and every route that re-checks the password. Unknown
-    /// emails cost one argon2 verify against a dummy hash and count toward the same lockout, so
-    /// neither the answer, the time nor the limit tells whether an account exists.
+    /// The password step shared by login and every route that re-checks the password. A slot
+    /// of the email's failed-password window is reserved before argon2 runs and given back when
+    /// the password is right, so however many guesses arrive at once, at most
+    /// `LOGIN_FAILURES_PER_ACCOUNT` of them are evaluated; the rest answer 429. Unknown emails
+    /// cost one argon2 verify against a dummy hash and take slots the same way, so neither the
+    /// answer, the time nor the limit tells whether an account exists.
     pub(super) async fn check_password(&self, email: &Email, password: &Password) -> Result<User, AuthError> {
         let failures_key = failed_password_key(email);
         let (limit, window) = (self.limits.login_failures_per_account, Limits::SHORT_WINDOW);
-        let exhausted = self.ports.limiter.is_exhausted(&failures_key, limit, window, self.now()).await?;
-        observed(Limit::LoginFailuresPerAccount, audit::Subject::default(), exhausted)?;
+        let reserved_at = self.now();
+        if let CheckReservation::Exceeded { retry_after } = self.ports.limiter.reserve(&failures_key, limit, window, reserved_at).await? {
+            audit::limit_hit(Limit::LoginFailuresPerAccount, audit::Subject::default());
+            return Err(AuthError::RateLimited { retry_after });
+        }
         let user = self.ports.users.find_by_email(email).await?;
         let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
         let matches = self.ports.hasher.verify(password, hash).await?;
         match user {
-            Some(user) if matches => Ok(user),
+            Some(user) if matches => {
+                self.ports.limiter.release(&failures_key, window, reserved_at).await?;
+                Ok(user)
+            }
             _ => {
-                // The failure is counted atomically: parallel guesses cannot exceed the limit.
-                // The audit line names the account when there is one; the IP comes from the request.
+                // The reservation stays: it is the failure, counted. The audit line names the
+                // account when there is one; the IP comes from the request.
                 let subject = audit::Subject { user_id: user.as_ref().map(|u| &u.id), phone: user.as_ref().map(|u| &u.phone), source_ip: None };
                 audit::record(audit::Event::PasswordFailed, subject);
-                self.hit(Limit::LoginFailuresPerAccount, subject, failures_key, limit, window).await?;
                 Err(AuthError::InvalidCredentials)
             }
         }

@@ -36,24 +36,16 @@ pub struct ChangePasswordCommand {
     pub new_password: Password,
 }
 
-/// Decoy numbers: an HMAC of the email under a server secret picks a plausible mobile number,
-/// so an email's decoy shows the same masked `to` every time and nobody without the secret can
-/// tell it from a real one.
+/// Decoy numbers: an HMAC of the email under a server secret picks a plausible mobile number
+/// of a region codes may go to, so an email's decoy shows the same masked `to` every time and
+/// nobody without the secret can tell it from a real one. The same key tags an email's reset
+/// budget, so real and decoy challenges of one email share it without naming the email.
 pub struct DecoyPhones {
     key: hmac::Key,
 }
 
-/// Mobile number plans a decoy is drawn from: (prefix, digits after it).
-const DECOY_PLANS: [(&str, usize); 8] = [
-    ("+1415", 7),
-    ("+1646", 7),
-    ("+1312", 7),
-    ("+1213", 7),
-    ("+447", 9),
-    ("+336", 8),
-    ("+4917", 8),
-    ("+614", 8),
-];
+/// Where decoys are drawn from when `SMS_ALLOWED_COUNTRIES` allows every region.
+const DEFAULT_DECOY_REGIONS: [&str; 5] = ["US", "GB", "FR", "DE", "AU"];
 
 impl DecoyPhones {
     pub fn new(secret: &[u8]) -> Self {
@@ -69,20 +61,30 @@ impl DecoyPhones {
         Self::new(&secret)
     }
 
-    pub fn for_email(&self, email: &Email) -> Phone {
-        // Drawn again (deterministically) until libphonenumber takes it for a mobile number.
-        for round in 0u8..=u8::MAX {
+    /// The email's decoy number, in one of `regions` (or, when they allow all, of a fixed list).
+    pub fn for_email(&self, email: &Email, regions: &SmsRegions) -> Phone {
+        let allowed: Vec<&str> = regions.iter().collect();
+        let pool: &[&str] = if allowed.is_empty() { &DEFAULT_DECOY_REGIONS } else { &allowed };
+        // Drawn again (deterministically) until libphonenumber takes it for a mobile number of
+        // the region; most regions take one of the first few draws.
+        for round in 0u16..512 {
             let mut message = email.as_str().as_bytes().to_vec();
-            message.push(round);
+            message.extend_from_slice(&round.to_be_bytes());
             let tag = hmac::sign(&self.key, &message);
             let bytes = tag.as_ref();
-            let (prefix, digits) = DECOY_PLANS[bytes[0] as usize % DECOY_PLANS.len()];
-            let tail: String = bytes[1..=digits].iter().map(|b| char::from(b'0' + b % 10)).collect();
-            if let Ok(phone) = Phone::parse(&format!("{prefix}{tail}")) {
+            let region = pool[bytes[0] as usize % pool.len()];
+            if let Some(phone) = Phone::mobile_from_digits(region, bytes[1..].iter().map(|b| b % 10), round % 2 == 1) {
                 return phone;
             }
         }
-        Phone::from_trusted("+14155550123".into()) // unreachable in practice: most draws are valid
+        // Only a region without mobile numbers in libphonenumber gets here.
+        Phone::from_trusted("+14155550123".into())
+    }
+
+    /// The limiter tag of an email's password-reset budget.
+    pub fn reset_budget_key(&self, email: &Email) -> String {
+        let tag = hmac::sign(&self.key, format!("reset budget\0{}", email.as_str()).as_bytes());
+        tag.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 
@@ -126,14 +128,13 @@ impl LatencyEstimate {
 impl AuthService {
     pub async fn forgot_password(&self, cmd: ForgotCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
         self.ensure_channel(cmd.channel)?;
-        let started = Instant::now();
         let account = self.ports.users.find_by_email(&cmd.email).await?.filter(|u| u.phone_verified);
         let Some(user) = account else {
-            return self.start_decoy(&cmd.email, cmd.channel, caller, started).await;
+            return self.start_decoy(&cmd.email, cmd.channel, caller, Instant::now()).await;
         };
         let phone = user.phone.clone();
+        // Its duration feeds the estimate decoys wait for (start_challenge records it).
         let challenge = self.start_challenge(&user, Purpose::PasswordReset, &phone, cmd.channel, caller).await?;
-        self.send_latency.record(started.elapsed());
         audit::record(audit::Event::PasswordResetRequested, audit::Subject::of(&user, caller));
         Ok(challenge)
     }
@@ -141,8 +142,8 @@ impl AuthService {
     /// The answer for an email without a usable account: counted against every send limit,
     /// stored like a real challenge, as slow as a real send; nothing goes out.
     async fn start_decoy(&self, email: &Email, channel: Channel, caller: &Caller, started: Instant) -> Result<ChallengeView, AuthError> {
-        let phone = self.decoys.for_email(email);
-        self.count_send(&phone, caller).await?;
+        let phone = self.decoys.for_email(email, &self.limits.sms_regions);
+        self.count_send(&phone, super::challenge::SendBudget::Open, caller).await?;
         let now = self.now();
         let challenge = Challenge {
             id: ChallengeId::new(),
@@ -158,9 +159,11 @@ impl AuthService {
             status: ChallengeStatus::Pending,
             created_at: now,
             last_sent_at: now,
-            expires_at: now + self.limits.otp_ttl.as_secs() as i64,
+            expires_at: self.challenge_expiry(now, now),
             decoy: true,
             factor: ChallengeFactor::Phone,
+            credentials_version: 0,
+            reset_budget: Some(self.decoys.reset_budget_key(email)),
         };
         self.ports.challenges.put(&challenge).await?;
         self.send_latency.pad(started).await;
@@ -185,8 +188,9 @@ impl AuthService {
         let code = ChallengeProof::Code(cmd.code.clone());
         let (challenge, _) = self.check_code(&cmd.challenge_id, &code, &[Purpose::PasswordReset], caller).await?;
         let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
-        // A code sent to a number the account no longer has proves nothing.
-        if !user.phone_verified || user.phone != challenge.phone {
+        // A code sent to a number the account no longer has, or under credentials that have
+        // changed since, proves nothing.
+        if !user.phone_verified || user.phone != challenge.phone || user.credentials_version != challenge.credentials_version {
             return Err(AuthError::ChallengeInvalid);
         }
         if self.has_totp(&user.id).await? {
@@ -260,14 +264,44 @@ mod tests {
     fn decoys_are_stable_per_email_and_secret() {
         let email = Email::parse("nobody@example.com").unwrap();
         let other = Email::parse("someone@example.com").unwrap();
+        let all = SmsRegions::default();
         let decoys = DecoyPhones::new(b"secret one");
-        assert_eq!(decoys.for_email(&email), DecoyPhones::new(b"secret one").for_email(&email));
-        assert_ne!(decoys.for_email(&email), decoys.for_email(&other));
-        assert_ne!(decoys.for_email(&email), DecoyPhones::new(b"secret two").for_email(&email));
+        assert_eq!(decoys.for_email(&email, &all), DecoyPhones::new(b"secret one").for_email(&email, &all));
+        assert_ne!(decoys.for_email(&email, &all), decoys.for_email(&other, &all));
+        assert_ne!(decoys.for_email(&email, &all), DecoyPhones::new(b"secret two").for_email(&email, &all));
         for i in 0..200 {
-            let phone = decoys.for_email(&Email::parse(&format!("user{i}@example.com")).unwrap());
+            let phone = decoys.for_email(&Email::parse(&format!("user{i}@example.com")).unwrap(), &all);
             Phone::parse(phone.as_e164()).unwrap_or_else(|e| panic!("{}: {e}", phone.masked()));
         }
+    }
+
+    #[test]
+    fn decoys_come_from_the_allowed_regions_and_vary() {
+        for list in ["GB,IE", "DE", "IN,BR,JP", "NG", "CA"] {
+            let regions = SmsRegions::parse(list).unwrap();
+            let decoys = DecoyPhones::new(b"secret");
+            let mut seen_regions = std::collections::BTreeSet::new();
+            let mut numbers = std::collections::BTreeSet::new();
+            for i in 0..100 {
+                let phone = decoys.for_email(&Email::parse(&format!("user{i}@example.com")).unwrap(), &regions);
+                Phone::parse(phone.as_e164()).unwrap_or_else(|e| panic!("{list}: {}: {e}", phone.masked()));
+                assert!(regions.check(&phone).is_ok(), "{list}: {} outside the allowlist", phone.masked());
+                seen_regions.insert(phone.region().unwrap());
+                numbers.insert(phone.as_e164().to_owned());
+            }
+            assert_eq!(seen_regions.len(), list.split(',').count(), "{list}: every allowed region is used");
+            assert!(numbers.len() >= 95, "{list}: decoys repeat ({} distinct)", numbers.len());
+        }
+    }
+
+    #[test]
+    fn reset_budgets_are_per_email_and_name_nobody() {
+        let decoys = DecoyPhones::new(b"secret");
+        let email = Email::parse("owner@example.com").unwrap();
+        let key = decoys.reset_budget_key(&email);
+        assert_eq!(key, DecoyPhones::new(b"secret").reset_budget_key(&email));
+        assert_ne!(key, decoys.reset_budget_key(&Email::parse("other@example.com").unwrap()));
+        assert!(!key.contains("owner") && key.len() == 32, "{key}");
     }
 
     #[test]

@@ -325,6 +325,25 @@ impl Stack {
             .await
     }
 
+    pub async fn forgot_password(&self, email: &str) -> Resp {
+        self.post_json("account", "/auth/password/forgot", &json!({ "email": email })).await
+    }
+
+    pub async fn reset_password(&self, challenge_id: &str, code: &str, new_password: &str) -> Resp {
+        let body = json!({ "challenge_id": challenge_id, "code": code, "new_password": new_password });
+        self.post_json("account", "/auth/password/reset", &body).await
+    }
+
+    pub async fn change_password(&self, access_token: &str, current: &str, new: &str) -> Resp {
+        let auth = format!("Bearer {access_token}");
+        let body = json!({ "current_password": current, "new_password": new });
+        self.post_json_with("account", "/me/password", &body, &[("authorization", &auth)]).await
+    }
+
+    pub async fn logout_everywhere(&self, refresh_token: &str) -> Resp {
+        self.post_json("session", "/auth/logout", &json!({ "refresh_token": refresh_token, "scope": "global" })).await
+    }
+
     /// The code last sent to `phone`, wherever this stack's provider leaves it.
     pub async fn code_for(&self, fake: &Fake, phone: &str) -> String {
         match self.provider {
@@ -775,6 +794,15 @@ impl Fake {
 
     pub async fn reset_faults(&self) {
         self.set_fault("ok", None).await;
+    }
+
+    /// `POST /_fake/numbers`: `kind` is normal, landline, unsubscribed or invalid (Twilio then
+    /// refuses the number with Messaging 21211 or Verify 60200, naming it in the message).
+    pub async fn set_number_kind(&self, phone: &str, kind: &str) {
+        let url = format!("{}/_fake/numbers", self.base);
+        let body = json!({ "to": phone, "kind": kind });
+        let response = self.client.post(&url).json(&body).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert!(response.status().is_success(), "fake: marking {body}: HTTP {}", response.status());
     }
 }
 

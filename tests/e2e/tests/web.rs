@@ -48,3 +48,22 @@ async fn unknown_files_and_paths_are_the_contracts_404_with_the_headers() {
         assert_page_headers(&resp);
     }
 }
+
+/// API.md "Hardening": a hosted form submitted before the script loaded posts its fields to the
+/// page (the forms carry method="post"); the answer sends the browser back to the page with a
+/// GET and holds nothing of what was posted.
+#[tokio::test]
+async fn a_form_posted_before_the_script_loaded_goes_back_to_the_page() {
+    let stack = Stack::default_stack();
+    // This client does not follow redirects: the 303 itself is checked.
+    let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let stack = Stack { client, ..stack };
+    let password = format!("Pre-script-{}", uuid::Uuid::new_v4().simple());
+    let body = format!("email=someone%40example.com&password={password}&factor=");
+    let resp = stack.post_raw("web", "/", Some("application/x-www-form-urlencoded"), body).await;
+    assert_eq!(resp.status, 303, "{}", resp.describe());
+    assert_eq!(resp.header("location").as_deref(), Some("/"), "{}", resp.describe());
+    assert_eq!(resp.header("cache-control").as_deref(), Some("no-store"), "{}", resp.describe());
+    assert_page_headers(&resp);
+    resp.assert_not_leaking(&password, "posted password");
+}

@@ -118,7 +118,8 @@ pub(crate) struct NumberRequest {
     kind: NumberKind,
 }
 
-/// `POST /_fake/numbers`: marks a number as a landline, unsubscribed, or normal again.
+/// `POST /_fake/numbers`: marks a number as a landline, unsubscribed, invalid (Twilio refuses
+/// it with 21211 or 60200, naming it), or normal again.
 pub(crate) async fn set_number(
     State(app): State<AppState>,
     Json(request): Json<NumberRequest>,

@@ -3,7 +3,7 @@
 //! It speaks Twilio's wire format (form-encoded requests, HTTP Basic auth, Twilio's JSON
 //! resources and error documents) so the product's real Twilio client can be tested against it.
 //! A small unauthenticated JSON API under `/_fake/` lets tests read the codes that were "sent",
-//! inject outages, mark numbers as landlines or unsubscribed, and move the clock.
+//! inject outages, mark numbers as landlines, unsubscribed or invalid, and move the clock.
 
 mod admin;
 mod api;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::{TwilioError, TwilioForm, TwilioPath},
     state::{AppState, Message, NumberKind},
-    wire::{is_e164, new_sid, non_empty, rfc2822},
+    wire::{is_e164, messaging_invalid_to, new_sid, non_empty, rfc2822},
 };
 
 const API_VERSION: &str = "2010-04-01";
@@ -76,10 +76,7 @@ pub(crate) async fn create(
     let body = non_empty(form.body)
         .ok_or_else(|| TwilioError::bad_request(21602, "Message body is required."))?;
     if !is_e164(&to) {
-        return Err(TwilioError::bad_request(
-            21211,
-            format!("The 'To' number {to} is not a valid phone number."),
-        ));
+        return Err(messaging_invalid_to(&to));
     }
 
     let mut inner = app.lock();
@@ -96,6 +93,7 @@ pub(crate) async fn create(
                 "Attempt to send to unsubscribed recipient",
             ))
         }
+        NumberKind::Invalid => return Err(messaging_invalid_to(&to)),
         NumberKind::Normal => {}
     }
 

@@ -160,6 +160,9 @@ pub(crate) enum NumberKind {
     Normal,
     Landline,
     Unsubscribed,
+    /// A number Twilio refuses as invalid although it is well-formed E.164 (like its test
+    /// number +15005550001): Messaging 21211, Verify 60200, each naming the number.
+    Invalid,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -12,7 +12,7 @@ use crate::{
     state::{
         AppState, NumberKind, SendAttempt, Verification, VerificationStatus, MAX_CHECKS, MAX_SENDS,
     },
-    wire::{is_e164, iso8601, new_code, new_sid, non_empty},
+    wire::{is_e164, iso8601, new_code, new_sid, non_empty, verify_invalid_to},
     FakeConfig,
 };
 
@@ -155,10 +155,7 @@ fn e164_to(to: String) -> Result<String, TwilioError> {
     if is_e164(&to) {
         Ok(to)
     } else {
-        Err(TwilioError::bad_request(
-            60200,
-            format!("Invalid parameter `To`: {to}"),
-        ))
+        Err(verify_invalid_to(&to))
     }
 }
 
@@ -182,6 +179,9 @@ pub(crate) async fn create(
     }
 
     let mut inner = app.lock();
+    if inner.number_kind(&to) == NumberKind::Invalid {
+        return Err(verify_invalid_to(&to));
+    }
     if channel == "sms" && inner.number_kind(&to) == NumberKind::Landline {
         return Err(TwilioError::bad_request(
             60205,
@@ -262,6 +262,11 @@ pub(crate) async fn check(
     };
 
     let mut inner = app.lock();
+    if let CheckTarget::To(to) = &target {
+        if inner.number_kind(to) == NumberKind::Invalid {
+            return Err(verify_invalid_to(to));
+        }
+    }
     let now = inner.now();
     let verification = match &target {
         CheckTarget::To(to) => inner.pending_for(to),

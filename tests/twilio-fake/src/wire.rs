@@ -6,6 +6,8 @@ use time::{
     OffsetDateTime,
 };
 
+use crate::error::TwilioError;
+
 /// A Twilio SID: two letters naming the resource type, then 32 lowercase hex digits.
 pub(crate) fn new_sid(prefix: &str) -> String {
     format!("{prefix}{:032x}", rand::rng().random::<u128>())
@@ -23,6 +25,19 @@ pub(crate) fn is_e164(number: &str) -> bool {
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0')
     })
+}
+
+/// Messaging's 21211, worded as Twilio words it: the message names the number.
+pub(crate) fn messaging_invalid_to(to: &str) -> TwilioError {
+    TwilioError::bad_request(
+        21211,
+        format!("The 'To' number {to} is not a valid phone number."),
+    )
+}
+
+/// Verify's 60200 for `To`, worded as Twilio words it: the message names the number.
+pub(crate) fn verify_invalid_to(to: &str) -> TwilioError {
+    TwilioError::bad_request(60200, format!("Invalid parameter `To`: {to}"))
 }
 
 /// Form fields that are present but empty count as missing, as they do for Twilio.

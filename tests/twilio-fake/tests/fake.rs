@@ -694,6 +694,60 @@ async fn sends_messages_and_refuses_bad_recipients() {
     assert_eq!(stats["by_to"][PHONE]["messages_created"], 2);
 }
 
+/// A well-formed number Twilio refuses as invalid: both APIs answer with Twilio's own wording,
+/// which names the number (what the product must not log whole), and nothing is sent.
+#[tokio::test]
+async fn invalid_numbers_are_refused_with_twilios_wording() {
+    let h = Harness::start().await;
+    let service = h.fake.config.messaging_service_sid.clone();
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "invalid"}))
+        .await;
+
+    let error = body(
+        h.send_sms(&[
+            ("To", PHONE),
+            ("MessagingServiceSid", &service),
+            ("Body", "x"),
+        ])
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(error["code"], 21211, "{error}");
+    assert_eq!(
+        error["message"],
+        format!("The 'To' number {PHONE} is not a valid phone number.")
+    );
+
+    for channel in ["sms", "call"] {
+        let error = body(h.send_code(PHONE, channel).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(error["code"], 60200, "{error}");
+        assert_eq!(error["message"], format!("Invalid parameter `To`: {PHONE}"));
+    }
+    let check = h
+        .post_form(
+            &h.verify_url("VerificationCheck"),
+            &[("To", PHONE), ("Code", "123456")],
+        )
+        .await;
+    assert_twilio_error(check, StatusCode::BAD_REQUEST, 60200).await;
+
+    // Nothing went out; another number is not affected; `normal` undoes it.
+    assert_eq!(h.latest(PHONE).await.status(), StatusCode::NOT_FOUND);
+    let stats = h.control_get("/_fake/stats").await;
+    assert_eq!(
+        (
+            stats["messages_created"].as_u64(),
+            stats["verification_sends"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    body(h.send_code(OTHER_PHONE, "sms").await, StatusCode::CREATED).await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "normal"}))
+        .await;
+    body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
+}
+
 #[tokio::test]
 async fn unavailable_fault_answers_503_for_count_requests() {
     let h = Harness::start().await;

@@ -116,26 +116,4 @@ impl FactorStore for DynamoStore {
         self.update_if(request).await?;
         Ok(())
     }
-
-    async fn reserve_check(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation> {
-        Ok(match self.count_in_window(key, limit, window, now).await? {
-            Ok(count) => CheckReservation::Reserved { remaining: limit.saturating_sub(count) },
-            Err(retry_after) => CheckReservation::Exceeded { retry_after },
-        })
-    }
-
-    async fn release_check(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()> {
-        let (start, _) = fixed_window(reserved_at, window);
-        let request = self
-            .client
-            .update_item()
-            .key("pk", s(format!("RATE#{key}#{start}")))
-            .update_expression("ADD #count :minus_one")
-            .condition_expression("#count > :zero")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":minus_one", n(-1))
-            .expression_attribute_values(":zero", n(0));
-        self.update_if(request).await?;
-        Ok(())
-    }
 }
