@@ -24,7 +24,7 @@
 //! new connection).
 
 use criterion::Criterion;
-use std::hint::black_box;
+use futures::executor::block_on;
 use lambda_http::{http, Body, Request};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -42,7 +42,7 @@ use sms_mfa::{
     ports::{Clock, PasswordHasher, RateLimiter, SmsSender, SystemClock, UserStore},
     runtime,
 };
-use futures::executor::block_on;
+use std::hint::black_box;
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -141,7 +141,11 @@ fn oneshot(pem: &SecretString) {
     let first = t.elapsed();
     let t = Instant::now();
     let _ = black_box(runtime::Aws::load().expect("AWS settings in the environment"));
-    println!("oneshot: Aws::load (SdkConfig from the environment + the reqwest client) first call: {} (second call {})", ms(first), ms(t.elapsed()));
+    println!(
+        "oneshot: Aws::load (SdkConfig from the environment + the reqwest client) first call: {} (second call {})",
+        ms(first),
+        ms(t.elapsed())
+    );
 
     let t = Instant::now();
     let _ = black_box(aws.dynamodb());
@@ -189,7 +193,12 @@ fn bench_jwt(c: &mut Criterion) {
         let keys = keys(&pem);
         let now = SystemClock.now();
         let amr = vec!["pwd".to_owned(), "sms".to_owned()];
-        let grant = Grant { sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", email: "ada@example.com", sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11", amr: &amr };
+        let grant = Grant {
+            sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11",
+            email: "ada@example.com",
+            sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11",
+            amr: &amr,
+        };
         let token = block_on(keys.issue(&grant, now)).unwrap();
         assert!(block_on(keys.verify(&token)).is_ok());
         let mut tampered = token.clone();
@@ -232,7 +241,9 @@ fn bench_kms(c: &mut Criterion) {
     let rt = rt();
     let aws = runtime::Aws::load().expect("AWS settings in the environment");
     let client = aws.kms();
-    let created = rt.block_on(client.create_key().key_spec(aws_sdk_kms::types::KeySpec::Rsa2048).key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify).send());
+    let created = rt.block_on(
+        client.create_key().key_spec(aws_sdk_kms::types::KeySpec::Rsa2048).key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify).send(),
+    );
     let arn = match created {
         Ok(out) => out.key_metadata.unwrap().arn.unwrap(),
         Err(err) => {
@@ -243,10 +254,17 @@ fn bench_kms(c: &mut Criterion) {
     let t = Instant::now();
     let signer = rt.block_on(KmsSigner::connect(client.clone(), &arn)).unwrap();
     println!("oneshot: KMS GetPublicKey at an issuer's cold start (plain HTTP to {endpoint}): {}", ms(t.elapsed()));
-    let keys = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900)).signing_with(Arc::new(signer), "JWT_SIGNING_KMS_KEY_ID").unwrap();
+    let keys = TokenKeys::new("https://issuer.test", "sms-mfa", Duration::from_secs(900))
+        .signing_with(Arc::new(signer), "JWT_SIGNING_KMS_KEY_ID")
+        .unwrap();
     let amr = vec!["pwd".to_owned(), "sms".to_owned()];
     let now = SystemClock.now();
-    let grant = Grant { sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11", email: "ada@example.com", sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11", amr: &amr };
+    let grant = Grant {
+        sub: "0b6c3f0e-6a57-4a8e-9a43-6f2a4a0f7a11",
+        email: "ada@example.com",
+        sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11",
+        amr: &amr,
+    };
     let token = rt.block_on(keys.issue(&grant, now)).unwrap();
 
     // A verifying function's first check: GetPublicKey, then the RS256 verify.
@@ -257,7 +275,11 @@ fn bench_kms(c: &mut Criterion) {
     let first = t.elapsed();
     let t = Instant::now();
     rt.block_on(verifier.verify(&token)).unwrap();
-    println!("oneshot: a verifier's first token check with the key in KMS (GetPublicKey + verify): {} (second {})", ms(first), ms(t.elapsed()));
+    println!(
+        "oneshot: a verifier's first token check with the key in KMS (GetPublicKey + verify): {} (second {})",
+        ms(first),
+        ms(t.elapsed())
+    );
 
     let mut g = quick(c, "kms");
     g.bench_function("issue_rs256", |b| b.iter(|| rt.block_on(keys.issue(black_box(&grant), now)).unwrap()));
@@ -345,19 +367,14 @@ fn bench_dynamodb(c: &mut Criterion) {
     }
     let t = Instant::now();
     rt.block_on(UserStore::get(&store, &nobody)).unwrap();
-    println!(
-        "oneshot: DynamoDB GetItem on a new client (plain HTTP to {endpoint}): first {} then {}",
-        ms(first_time),
-        ms(t.elapsed())
-    );
+    println!("oneshot: DynamoDB GetItem on a new client (plain HTTP to {endpoint}): first {} then {}", ms(first_time), ms(t.elapsed()));
 
     let mut g = quick(c, "dynamodb");
     g.bench_function("get_item_missing_user", |b| b.iter(|| rt.block_on(UserStore::get(&store, black_box(&nobody))).unwrap()));
     // The rate limiter's conditional ADD (every register/login/resend does at least one).
     g.bench_function("rate_limit_hit_update_item", |b| {
         b.iter(|| {
-            rt.block_on(RateLimiter::hit(&store, "bench#ip#203.0.113.10", u32::MAX, Duration::from_secs(3600), SystemClock.now()))
-                .unwrap()
+            rt.block_on(RateLimiter::hit(&store, "bench#ip#203.0.113.10", u32::MAX, Duration::from_secs(3600), SystemClock.now())).unwrap()
         })
     });
     g.finish();

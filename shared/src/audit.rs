@@ -100,9 +100,8 @@ pub fn limit_hit(limit: Limit, subject: Subject<'_>) {
 }
 
 fn line(event: Event, subject: Subject<'_>, limit: Option<Limit>) -> Value {
-    let (request_id, scope_ip) = metrics::with_request(|scope| {
-        (scope.and_then(|s| s.request_id.clone()), scope.and_then(|s| s.source_ip.clone()))
-    });
+    let (request_id, scope_ip) =
+        metrics::with_request(|scope| (scope.and_then(|s| s.request_id.clone()), scope.and_then(|s| s.source_ip.clone())));
     let mut line = json!({
         "level": "INFO",
         "audit": event.as_str(),

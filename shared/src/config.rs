@@ -106,9 +106,13 @@ pub struct TokenConfig {
 
 pub enum KeySource {
     Pem(SecretString),
-    SecretsManager { arn: String },
+    SecretsManager {
+        arn: String,
+    },
     /// An asymmetric SIGN_VERIFY key in AWS KMS (id, ARN or alias): the key never leaves it.
-    Kms { key_id: String },
+    Kms {
+        key_id: String,
+    },
     /// No signing key, only `JWT_PUBLIC_KEY`: a function that checks tokens and never signs one.
     PublicOnly,
 }
@@ -127,12 +131,10 @@ impl TokenConfig {
             (Some(pem), _, None) => KeySource::Pem(SecretString::from(pem.replace("\\n", "\n"))),
             (None, Some(arn), None) => KeySource::SecretsManager { arn },
             (None, None, None) if env.optional("JWT_PUBLIC_KEY").is_some() => KeySource::PublicOnly,
-            (None, None, None) => {
-                return Err(problem(
-                    "JWT_SIGNING_KEY",
-                    "is missing (or set JWT_SIGNING_KMS_KEY_ID or JWT_SIGNING_KEY_SECRET_ARN, or JWT_PUBLIC_KEY where tokens are only checked)",
-                ))
-            }
+            (None, None, None) => return Err(problem(
+                "JWT_SIGNING_KEY",
+                "is missing (or set JWT_SIGNING_KMS_KEY_ID or JWT_SIGNING_KEY_SECRET_ARN, or JWT_PUBLIC_KEY where tokens are only checked)",
+            )),
         };
         Ok(TokenConfig {
             issuer: env.optional("JWT_ISSUER").unwrap_or_else(|| "sms-mfa".into()),
@@ -273,7 +275,9 @@ pub enum CodeHashKeySource {
 
 pub enum TwilioSource {
     Env(TwilioCredentials),
-    SecretsManager { arn: String },
+    SecretsManager {
+        arn: String,
+    },
     /// Nothing to send through Twilio (builtin provider with the log sender).
     NotNeeded,
 }
@@ -290,9 +294,7 @@ pub struct TwilioCredentials {
 
 impl fmt::Debug for TwilioCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TwilioCredentials")
-            .field("account_sid", &self.account_sid)
-            .finish_non_exhaustive()
+        f.debug_struct("TwilioCredentials").field("account_sid", &self.account_sid).finish_non_exhaustive()
     }
 }
 
@@ -300,8 +302,8 @@ impl TwilioCredentials {
     /// The Secrets Manager form: a JSON object whose keys are the environment variables'
     /// names (`TWILIO_ACCOUNT_SID`, ...), unused ones empty, exactly as template.yaml writes it.
     pub fn from_secret_json(json: &str) -> Result<Self, ConfigError> {
-        let fields: HashMap<String, String> = serde_json::from_str(json)
-            .map_err(|_| problem("TWILIO_SECRET_ARN", "must name a secret holding a JSON object of strings"))?;
+        let fields: HashMap<String, String> =
+            serde_json::from_str(json).map_err(|_| problem("TWILIO_SECRET_ARN", "must name a secret holding a JSON object of strings"))?;
         Self::from_env(&Env(fields))
     }
 
@@ -500,11 +502,8 @@ mod tests {
         let local = Env::from_pairs([("OTP_PROVIDER", "builtin"), ("SMS_SENDER", "log")]);
         let config = DeliveryConfig::from_env(&local).unwrap();
         assert!(matches!(config.twilio, TwilioSource::NotNeeded));
-        let deployed = Env::from_pairs([
-            ("OTP_PROVIDER", "builtin"),
-            ("SMS_SENDER", "log"),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
-        ]);
+        let deployed =
+            Env::from_pairs([("OTP_PROVIDER", "builtin"), ("SMS_SENDER", "log"), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")]);
         assert_eq!(DeliveryConfig::from_env(&deployed).err().unwrap().var, "SMS_SENDER");
     }
 

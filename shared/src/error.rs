@@ -97,17 +97,13 @@ pub enum DeliveryError {
 impl From<DeliveryError> for AuthError {
     fn from(err: DeliveryError) -> Self {
         match err {
-            DeliveryError::InvalidPhone(_) => {
-                AuthError::InvalidPhone("this number cannot receive verification codes".into())
+            DeliveryError::InvalidPhone(_) => AuthError::InvalidPhone("this number cannot receive verification codes".into()),
+            DeliveryError::Unsubscribed => {
+                AuthError::InvalidPhone("this number has opted out of messages (reply START to re-subscribe)".into())
             }
-            DeliveryError::Unsubscribed => AuthError::InvalidPhone(
-                "this number has opted out of messages (reply START to re-subscribe)".into(),
-            ),
             DeliveryError::NotPending => AuthError::ChallengeInvalid,
             DeliveryError::TooManyChecks => AuthError::TooManyAttempts,
-            DeliveryError::TooManySends => AuthError::RateLimited {
-                retry_after: Duration::from_secs(600),
-            },
+            DeliveryError::TooManySends => AuthError::RateLimited { retry_after: Duration::from_secs(600) },
             DeliveryError::ChannelUnavailable(m) => AuthError::ChannelUnavailable(m),
             DeliveryError::Unavailable(_) => AuthError::SmsUnavailable,
             DeliveryError::Rejected(m) => AuthError::internal(format!("provider rejected: {m}")),

@@ -24,12 +24,8 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AuthError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(AuthError::PayloadTooLarge);
     }
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
+    let is_json =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).is_some_and(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
             mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
         });
@@ -52,7 +48,10 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AuthError> {
         } else if path == "." {
             AuthError::InvalidRequest("the body must be a JSON object".into())
         } else {
-            AuthError::InvalidRequest(format!("field `{path}` must be {}", detail.rsplit_once("expected ").map_or("of another type", |(_, e)| e)))
+            AuthError::InvalidRequest(format!(
+                "field `{path}` must be {}",
+                detail.rsplit_once("expected ").map_or("of another type", |(_, e)| e)
+            ))
         }
     })?;
     de.end().map_err(|_| AuthError::InvalidRequest("the body has trailing data after the JSON".into()))?;

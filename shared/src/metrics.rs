@@ -129,17 +129,35 @@ impl LoginOutcome {
 /// One data point.
 #[derive(Clone, Debug)]
 pub enum Metric<'a> {
-    CodesSent { channel: Channel, calling_code: u16 },
-    VerificationsPassed { purpose: Purpose },
-    VerificationsFailed { purpose: Purpose },
-    Logins { outcome: LoginOutcome },
-    LimitRefusals { limit: Limit },
+    CodesSent {
+        channel: Channel,
+        calling_code: u16,
+    },
+    VerificationsPassed {
+        purpose: Purpose,
+    },
+    VerificationsFailed {
+        purpose: Purpose,
+    },
+    Logins {
+        outcome: LoginOutcome,
+    },
+    LimitRefusals {
+        limit: Limit,
+    },
     RefreshTokenReuse,
     /// A provider call that failed for the provider's reasons (outage, timeout, a rejection that
     /// is not about the number); `code` is Twilio's error code or a failure kind (`timeout`).
-    ProviderErrors { provider: &'static str, code: &'a str },
+    ProviderErrors {
+        provider: &'static str,
+        code: &'a str,
+    },
     /// One answered request; `route` is `METHOD /path`, or `unmatched` for a 404.
-    Latency { route: &'a str, status: u16, millis: u64 },
+    Latency {
+        route: &'a str,
+        status: u16,
+        millis: u64,
+    },
 }
 
 impl Metric<'_> {
@@ -273,10 +291,33 @@ mod tests {
 
     /// The units the specification allows (the `Unit` member of a MetricDefinition).
     const UNITS: [&str; 27] = [
-        "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
-        "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
-        "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
-        "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
     ];
 
     /// Checks a log line against the EMF specification; the error says which rule it breaks.
@@ -379,11 +420,17 @@ mod tests {
     #[test]
     fn documents_carry_the_dimension_values_and_the_value_at_the_top_level() {
         let sent = Metric::code_sent(Channel::Sms, &Phone::parse("+447400123456").unwrap()).document(1_767_225_600_000, None);
-        assert_eq!((sent["Channel"].as_str(), sent["CallingCode"].as_str(), sent["CodesSent"].as_u64()), (Some("sms"), Some("44"), Some(1)));
+        assert_eq!(
+            (sent["Channel"].as_str(), sent["CallingCode"].as_str(), sent["CodesSent"].as_u64()),
+            (Some("sms"), Some("44"), Some(1))
+        );
         assert_eq!(sent["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Channel", "CallingCode"], []]));
         assert_eq!(sent["_aws"]["CloudWatchMetrics"][0]["Namespace"], namespace());
         let latency = Metric::Latency { route: "GET /protected", status: 401, millis: 3 }.document(1_767_225_600_000, None);
-        assert_eq!((latency["Route"].as_str(), latency["Latency"].as_u64(), latency["status"].as_u64()), (Some("GET /protected"), Some(3), Some(401)));
+        assert_eq!(
+            (latency["Route"].as_str(), latency["Latency"].as_u64(), latency["status"].as_u64()),
+            (Some("GET /protected"), Some(3), Some(401))
+        );
         assert_eq!(latency["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "Latency", "Unit": "Milliseconds"}]));
         let verified = Metric::VerificationsPassed { purpose: Purpose::PhoneChange }.document(1_767_225_600_000, None);
         assert_eq!(verified["Purpose"], "phone_change");

@@ -79,8 +79,12 @@ pub enum AttemptOutcome {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ResendOutcome {
-    Ready { challenge: Box<Challenge> },
-    TooSoon { retry_after: Duration },
+    Ready {
+        challenge: Box<Challenge>,
+    },
+    TooSoon {
+        retry_after: Duration,
+    },
     /// The check limit was reached: the challenge is dead, a new code would not help.
     Exhausted,
     Invalid,
@@ -157,7 +161,11 @@ pub struct RefreshRecord {
 pub enum RotateOutcome {
     Rotated,
     /// Already spent: `spent_at` and the successor sealed under the old token.
-    AlreadySpent { spent_at: UnixTime, sealed_successor: Option<String>, record: RefreshRecord },
+    AlreadySpent {
+        spent_at: UnixTime,
+        sealed_successor: Option<String>,
+        record: RefreshRecord,
+    },
     /// Unknown, expired or its family revoked.
     Invalid,
 }
@@ -239,10 +247,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default()
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
     }
 }
 
@@ -276,7 +281,14 @@ pub trait FactorStore: Send + Sync {
     /// Activates the pending secret `sealed_secret` (still pending, unexpired), consumes `step`
     /// (above the last accepted one) and stores the recovery-code hashes, in one write; false
     /// when any condition failed.
-    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, recovery_hashes: &[String], now: UnixTime) -> StoreResult<bool>;
+    async fn confirm_enrolment(
+        &self,
+        user: &UserId,
+        sealed_secret: &str,
+        step: i64,
+        recovery_hashes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Consumes a time step of the active authenticator: true only for the first request to
     /// present a step newer than every accepted one.
     async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool>;
@@ -294,8 +306,12 @@ pub trait FactorStore: Send + Sync {
 #[derive(Debug, PartialEq, Eq)]
 pub enum CheckReservation {
     /// Counted; `remaining` more checks fit in the window.
-    Reserved { remaining: u32 },
-    Exceeded { retry_after: Duration },
+    Reserved {
+        remaining: u32,
+    },
+    Exceeded {
+        retry_after: Duration,
+    },
 }
 
 /// Encrypts authenticator secrets at rest under a key that is not in the table, bound to the

@@ -7,15 +7,15 @@ use crate::{
         dynamodb::DynamoStore,
         jwt::{PemSigner, TokenKeys},
         kms::{KmsPublicKeys, KmsSigner},
+        outbound_http,
         password::Argon2Hasher,
         secret_box::AesGcmSealer,
-        outbound_http,
         twilio::{TwilioHttp, TwilioMessaging, TwilioVerify},
     },
-    use_cases::{AuthService, Ports},
     config::*,
     ports::{OtpProvider, SmsSender, SystemClock},
     use_cases::sessions::SessionService,
+    use_cases::{AuthService, Ports},
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -34,12 +34,7 @@ pub fn init_tracing() {
             Err(err) => (default(), Some(format!("RUST_LOG={value:?} ignored ({err}); logging at info"))),
         },
     };
-    let format = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time(); // CloudWatch stamps every line itself
+    let format = tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).with_target(false).without_time(); // CloudWatch stamps every line itself
     tracing_subscriber::registry().with(format.with_filter(filter)).init();
     if let Some(problem) = unusable {
         tracing::warn!("{problem}");
@@ -79,9 +74,11 @@ impl Aws {
             .optional("AWS_REGION")
             .or_else(|| env.optional("AWS_DEFAULT_REGION"))
             .ok_or_else(|| ConfigError { var: "AWS_REGION", problem: "is missing (Lambda sets it)".into() })?;
-        let missing = |var| ConfigError {
+        let missing = |var| {
+            ConfigError {
             var,
             problem: "is missing: Lambda sets it from the execution role; for a local run against AWS, export the credentials (`eval \"$(aws configure export-credentials --format env)\"`)".into(),
+        }
         };
         let key_id = env.optional("AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
         let secret = env.optional("AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
@@ -140,10 +137,7 @@ impl EndpointOverrides {
         if env.flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
             return Ok(Self::default());
         }
-        let per_service = env
-            .with_prefix(Self::PREFIX)
-            .map(|(service, url)| (service.to_owned(), url.to_owned()))
-            .collect();
+        let per_service = env.with_prefix(Self::PREFIX).map(|(service, url)| (service.to_owned(), url.to_owned())).collect();
         Ok(EndpointOverrides { global: env.optional("AWS_ENDPOINT_URL"), per_service })
     }
 }
@@ -171,12 +165,18 @@ pub enum TokenRole {
 /// The token keys and settings, and the signing key PEM when there is one (the builtin
 /// provider's code-hash key derives from it). `aws` is `None` where nothing else needs AWS: the
 /// SDK is then set up only if a key lives in Secrets Manager or (issuers) in KMS.
-pub async fn token_keys(env: &Env, aws: Option<&Aws>, role: TokenRole) -> Result<(TokenKeys, TokenConfig, Option<SecretString>), ConfigError> {
+pub async fn token_keys(
+    env: &Env,
+    aws: Option<&Aws>,
+    role: TokenRole,
+) -> Result<(TokenKeys, TokenConfig, Option<SecretString>), ConfigError> {
     let config = TokenConfig::from_env(env)?;
     let loaded;
     let aws = match aws {
         Some(aws) => Some(aws),
-        None if matches!(config.signing_key, KeySource::SecretsManager { .. }) || (matches!(config.signing_key, KeySource::Kms { .. }) && role == TokenRole::Issues) => {
+        None if matches!(config.signing_key, KeySource::SecretsManager { .. })
+            || (matches!(config.signing_key, KeySource::Kms { .. }) && role == TokenRole::Issues) =>
+        {
             loaded = Aws::from_env(env)?;
             Some(&loaded)
         }
@@ -194,7 +194,10 @@ pub async fn token_keys(env: &Env, aws: Option<&Aws>, role: TokenRole) -> Result
         (KeySource::Kms { key_id }, _) => kms_keys_to_accept.push(key_id.clone()),
         (KeySource::SecretsManager { .. }, None) => unreachable!("the SDK is loaded for a key in Secrets Manager"),
         (KeySource::PublicOnly, _) if role == TokenRole::Issues => {
-            return Err(ConfigError { var: "JWT_SIGNING_KEY", problem: "is missing: this function issues tokens, and JWT_PUBLIC_KEY only checks them".into() })
+            return Err(ConfigError {
+                var: "JWT_SIGNING_KEY",
+                problem: "is missing: this function issues tokens, and JWT_PUBLIC_KEY only checks them".into(),
+            })
         }
         (KeySource::PublicOnly, _) => {}
     }
@@ -229,11 +232,9 @@ fn with_current_public_key(keys: TokenKeys, pem_text: &str) -> Result<TokenKeys,
     }
     let key = crate::adapters::jwt::VerifyingKey::from_spki_der(block.contents()).map_err(bad)?;
     match keys.signing_key() {
-        Some(signing) if signing.kid() != key.kid() => Err(bad(format!(
-            "is not the public half of the signing key (kid {}, the signing key's {})",
-            key.kid(),
-            signing.kid()
-        ))),
+        Some(signing) if signing.kid() != key.kid() => {
+            Err(bad(format!("is not the public half of the signing key (kid {}, the signing key's {})", key.kid(), signing.kid())))
+        }
         Some(_) => Ok(keys),
         None => keys.accepting_pems(pem_text),
     }
@@ -351,7 +352,8 @@ pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) 
                 (None, None) => {
                     return Err(ConfigError {
                         var: "OTP_HASH_KEY",
-                        problem: "is missing: OTP_PROVIDER=builtin with JWT_SIGNING_KMS_KEY_ID needs it (or OTP_HASH_KEY_SECRET_ARN)".into(),
+                        problem: "is missing: OTP_PROVIDER=builtin with JWT_SIGNING_KMS_KEY_ID needs it (or OTP_HASH_KEY_SECRET_ARN)"
+                            .into(),
                     })
                 }
             };
@@ -392,7 +394,8 @@ pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) 
     };
     // Twilio Verify needs credentials and builtin codes a code-hash key, so one of them is set.
     let decoy_secret = decoy_secret.ok_or(ConfigError { var: "TWILIO_AUTH_TOKEN", problem: "is missing".into() })?;
-    let auth = AuthService::new(ports, sessions, limits).with_totp_issuer(totp_issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
+    let auth =
+        AuthService::new(ports, sessions, limits).with_totp_issuer(totp_issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
     Ok(match notifier {
         Some(sender) => auth.with_notifier(sender),
         None => auth,
@@ -425,7 +428,11 @@ mod tests {
 
     #[test]
     fn ignoring_configured_endpoint_urls_drops_every_override() {
-        let env = Env::from_pairs([("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"), ("AWS_ENDPOINT_URL_DYNAMODB", "http://x"), ("AWS_ENDPOINT_URL", "http://y")]);
+        let env = Env::from_pairs([
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://x"),
+            ("AWS_ENDPOINT_URL", "http://y"),
+        ]);
         let overrides = EndpointOverrides::from_env(&env).unwrap();
         assert_eq!(endpoint_for(&overrides, "DynamoDB"), None);
         assert_eq!(overrides.global, None);

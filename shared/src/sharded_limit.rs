@@ -99,7 +99,10 @@ mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
     use async_trait::async_trait;
-    use std::{collections::HashMap, sync::atomic::{AtomicUsize, Ordering}};
+    use std::{
+        collections::HashMap,
+        sync::atomic::{AtomicUsize, Ordering},
+    };
 
     const HOUR: Duration = Duration::from_secs(3600);
 

@@ -1,23 +1,29 @@
 //! The account lifecycle use cases over in-memory ports: forgot/reset (with decoys), change
 //! password, global logout, my account, delete, notifications.
 
+use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use sms_mfa::{
     adapters::{
         jwt::{generate_signing_key_pem, TokenKeys},
-        secret_box::AesGcmSealer,
         memory::{ManualClock, MemoryStore, RecordingOtp},
         password::Argon2Hasher,
+        secret_box::AesGcmSealer,
     },
     config::Limits,
     domain::*,
     error::DeliveryError,
     ports::SmsSender,
-    use_cases::{sessions::{SessionService, TokenPair}, *},
+    use_cases::{
+        sessions::{SessionService, TokenPair},
+        *,
+    },
     AuthError,
 };
-use secrecy::ExposeSecret;
-use std::{sync::{Arc, Mutex}, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 /// Records the security notifications.
 #[derive(Default)]
@@ -104,7 +110,12 @@ impl World {
 
     /// Registers and verifies ada: her first session.
     async fn signed_up(&self) -> TokenPair {
-        let command = RegisterCommand { email: Email::parse(EMAIL).unwrap(), password: password(PASSWORD), phone: Phone::parse(PHONE).unwrap(), channel: Channel::Sms };
+        let command = RegisterCommand {
+            email: Email::parse(EMAIL).unwrap(),
+            password: password(PASSWORD),
+            phone: Phone::parse(PHONE).unwrap(),
+            channel: Channel::Sms,
+        };
         let registered = self.auth.register(command, &self.caller).await.unwrap();
         tokens(self.verify(&registered.challenge).await.unwrap())
     }
@@ -124,7 +135,13 @@ impl World {
     }
 
     async fn reset(&self, challenge: &ChallengeView, raw_code: &str, new: &str) -> Result<(), AuthError> {
-        let command = ResetCommand { challenge_id: id(challenge), code: code(raw_code), new_password: password(new), totp_code: None, recovery_code: None };
+        let command = ResetCommand {
+            challenge_id: id(challenge),
+            code: code(raw_code),
+            new_password: password(new),
+            totp_code: None,
+            recovery_code: None,
+        };
         self.auth.reset_password(command, &self.caller).await
     }
 
@@ -146,7 +163,10 @@ async fn reset_sets_the_password_once_ends_every_session_and_issues_no_tokens() 
     let first = w.signed_up().await;
     let second = w.session(PASSWORD).await;
     let challenge = w.forgot(EMAIL).await.unwrap();
-    assert_eq!((challenge.purpose, challenge.to.as_deref().unwrap()), (Purpose::PasswordReset, Phone::parse(PHONE).unwrap().masked().as_str()));
+    assert_eq!(
+        (challenge.purpose, challenge.to.as_deref().unwrap()),
+        (Purpose::PasswordReset, Phone::parse(PHONE).unwrap().masked().as_str())
+    );
     let right = w.last_code();
     w.clock.advance(1);
     w.reset(&challenge, &right, NEW_PASSWORD).await.unwrap();
@@ -183,11 +203,15 @@ async fn parallel_resets_with_one_code_succeed_once() {
     w.signed_up().await;
     let challenge = w.forgot(EMAIL).await.unwrap();
     let right = w.last_code();
-    let attempts: Vec<_> = (0..8).map(|i| w.reset(&challenge, &right, if i % 2 == 0 { "even new passphrase" } else { "odd new passphrase" })).collect();
+    let attempts: Vec<_> =
+        (0..8).map(|i| w.reset(&challenge, &right, if i % 2 == 0 { "even new passphrase" } else { "odd new passphrase" })).collect();
     let outcomes = futures::future::join_all(attempts).await;
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
     // The losers find the challenge used, or (past its 5 checks) dead.
-    assert!(outcomes.iter().filter(|o| o.is_err()).all(|o| matches!(o, Err(AuthError::ChallengeInvalid | AuthError::TooManyAttempts))), "{outcomes:?}");
+    assert!(
+        outcomes.iter().filter(|o| o.is_err()).all(|o| matches!(o, Err(AuthError::ChallengeInvalid | AuthError::TooManyAttempts))),
+        "{outcomes:?}"
+    );
 }
 
 #[tokio::test]
@@ -252,7 +276,12 @@ async fn unknown_and_unverified_emails_get_decoys_that_behave_like_real_challeng
     assert!(matches!(w.reset(&decoy, "123456", NEW_PASSWORD).await, Err(AuthError::TooManyAttempts)));
 
     // An account whose phone was never verified gets a decoy too, and no SMS.
-    let command = RegisterCommand { email: Email::parse(EMAIL).unwrap(), password: password(PASSWORD), phone: Phone::parse(PHONE).unwrap(), channel: Channel::Sms };
+    let command = RegisterCommand {
+        email: Email::parse(EMAIL).unwrap(),
+        password: password(PASSWORD),
+        phone: Phone::parse(PHONE).unwrap(),
+        channel: Channel::Sms,
+    };
     w.auth.register(command, &w.caller).await.unwrap();
     let sent = w.otp.sent().len();
     let unverified = w.forgot(EMAIL).await.unwrap();
@@ -278,7 +307,10 @@ async fn change_password_keeps_the_callers_session_only() {
     let holder = w.auth.holder(&mine.access_token).await.unwrap();
     let change = |current: &str, new: &str| ChangePasswordCommand { current_password: typed(current), new_password: password(new) };
 
-    assert!(matches!(w.auth.change_password(&holder, change("wrong passphrase", NEW_PASSWORD), &w.caller).await, Err(AuthError::InvalidCredentials)));
+    assert!(matches!(
+        w.auth.change_password(&holder, change("wrong passphrase", NEW_PASSWORD), &w.caller).await,
+        Err(AuthError::InvalidCredentials)
+    ));
     assert!(matches!(w.auth.change_password(&holder, change(PASSWORD, PASSWORD), &w.caller).await, Err(AuthError::WeakPassword(_))));
     w.clock.advance(1);
     w.auth.change_password(&holder, change(PASSWORD, NEW_PASSWORD), &w.caller).await.unwrap();
@@ -339,7 +371,12 @@ async fn delete_account_leaves_no_item_naming_the_user() {
     assert!(matches!(w.login(PASSWORD).await, Err(AuthError::InvalidCredentials)));
     assert!(w.inbox.to(PHONE).iter().any(|n| n.contains("account was deleted")));
     // The email is free again.
-    let command = RegisterCommand { email: Email::parse(EMAIL).unwrap(), password: password(PASSWORD), phone: Phone::parse(PHONE).unwrap(), channel: Channel::Sms };
+    let command = RegisterCommand {
+        email: Email::parse(EMAIL).unwrap(),
+        password: password(PASSWORD),
+        phone: Phone::parse(PHONE).unwrap(),
+        channel: Channel::Sms,
+    };
     w.auth.register(command, &w.caller).await.unwrap();
 }
 

@@ -61,7 +61,12 @@ impl Alarm<'_> {
             .and_then(Yaml::as_sequence)
             .map(|dims| {
                 dims.iter()
-                    .map(|d| (get(d, &["Name"]).and_then(Yaml::as_str).expect("a dimension has a Name").to_owned(), get(d, &["Value"]).expect("a dimension has a Value")))
+                    .map(|d| {
+                        (
+                            get(d, &["Name"]).and_then(Yaml::as_str).expect("a dimension has a Name").to_owned(),
+                            get(d, &["Value"]).expect("a dimension has a Value"),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -90,7 +95,8 @@ fn every_alarm_goes_to_the_one_topic_with_an_optional_email_subscription() {
     let all = alarms(&template);
     assert!(all.len() >= 4, "too few alarms: {:?}", all.iter().map(|a| &a.id).collect::<Vec<_>>());
     for alarm in &all {
-        let actions = get(alarm.props, &["AlarmActions"]).and_then(Yaml::as_sequence).unwrap_or_else(|| panic!("{} has no AlarmActions", alarm.id));
+        let actions =
+            get(alarm.props, &["AlarmActions"]).and_then(Yaml::as_sequence).unwrap_or_else(|| panic!("{} has no AlarmActions", alarm.id));
         assert!(actions.iter().any(|a| ref_of(a) == Some(topic)), "{} does not notify {topic}", alarm.id);
         assert_eq!(alarm.str("TreatMissingData"), Some("notBreaching"), "{}: no traffic is not an incident", alarm.id);
     }
@@ -103,7 +109,10 @@ fn every_alarm_goes_to_the_one_topic_with_an_optional_email_subscription() {
     assert_eq!(get(&template, &["Parameters", param, "Default"]).and_then(Yaml::as_str), Some(""), "the e-mail is optional");
     let condition = get(subscription, &["Condition"]).and_then(Yaml::as_str).expect("the subscription is conditional");
     let definition = shape(get(&template, &["Conditions", condition]).expect("the condition is defined"));
-    assert!(definition.contains(param) && definition.contains("Not") && definition.contains("Equals"), "{condition} must mean `{param}` is set: {definition}");
+    assert!(
+        definition.contains(param) && definition.contains("Not") && definition.contains("Equals"),
+        "{condition} must mean `{param}` is set: {definition}"
+    );
 }
 
 #[test]
@@ -114,7 +123,8 @@ fn the_issue_alarms_watch_metrics_the_functions_write() {
     let ours: Vec<&Alarm> = all.iter().filter(|a| get(a.props, &["Namespace"]).map(shape).as_ref() == Some(&namespace)).collect();
     for alarm in &ours {
         let name = alarm.str("MetricName").unwrap_or_else(|| panic!("{} has no MetricName", alarm.id));
-        let definition = CATALOG.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("{}: the functions write no metric {name}", alarm.id));
+        let definition =
+            CATALOG.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("{}: the functions write no metric {name}", alarm.id));
         let dims: Vec<(String, &Yaml)> = alarm.dimensions();
         let names: BTreeSet<&str> = dims.iter().map(|(n, _)| n.as_str()).collect();
         assert!(
@@ -143,7 +153,8 @@ fn the_issue_alarms_watch_metrics_the_functions_write() {
 
     // Provider errors and refresh-token reuse, as totals, alarm at a small count.
     for metric in ["ProviderErrors", "RefreshTokenReuse"] {
-        let alarm = watching(metric).into_iter().find(|a| a.dimensions().is_empty()).unwrap_or_else(|| panic!("an alarm on the total of {metric}"));
+        let alarm =
+            watching(metric).into_iter().find(|a| a.dimensions().is_empty()).unwrap_or_else(|| panic!("an alarm on the total of {metric}"));
         let threshold = alarm.number("Threshold").expect("a fixed threshold");
         assert!((1.0..=10.0).contains(&threshold), "{metric} alarms at {threshold}");
         assert!(alarm.number("Period").is_some_and(|p| p <= 900.0), "{metric}: noticed within 15 minutes");

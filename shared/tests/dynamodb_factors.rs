@@ -131,7 +131,9 @@ async fn check_reservations_stay_within_the_limit_in_parallel_and_give_back_righ
     }
     reserved.sort();
     assert_eq!(reserved, (0..10).collect::<Vec<_>>(), "exactly 10 of 50, each told what is left");
-    assert!(matches!(store.reserve(&key, 10, window, at).await.unwrap(), CheckReservation::Exceeded { retry_after } if retry_after.as_secs() >= 1));
+    assert!(
+        matches!(store.reserve(&key, 10, window, at).await.unwrap(), CheckReservation::Exceeded { retry_after } if retry_after.as_secs() >= 1)
+    );
     store.release(&key, window, at).await.unwrap();
     assert_eq!(store.reserve(&key, 10, window, at).await.unwrap(), CheckReservation::Reserved { remaining: 0 });
     // A release never takes the count below zero.

@@ -5,15 +5,24 @@ mod support;
 
 use secrecy::SecretString;
 use sms_mfa::{
-    adapters::{builtin_otp::BuiltinOtp, dynamodb::DynamoStore, jwt::{generate_signing_key_pem, TokenKeys}, password::Argon2Hasher, secret_box::AesGcmSealer},
-    use_cases::{AuthService, Caller, Ports, RegisterCommand},
+    adapters::{
+        builtin_otp::BuiltinOtp,
+        dynamodb::DynamoStore,
+        jwt::{generate_signing_key_pem, TokenKeys},
+        password::Argon2Hasher,
+        secret_box::AesGcmSealer,
+    },
     config::Limits,
     domain::*,
     error::{DeliveryError, StoreError},
     ports::*,
     use_cases::sessions::SessionService,
+    use_cases::{AuthService, Caller, Ports, RegisterCommand},
 };
-use std::{sync::{Arc, Mutex}, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 fn client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
     support::dynamodb_client(endpoint, None)

@@ -107,7 +107,11 @@ fn phone(raw: &str) -> Phone {
 }
 
 fn wrong(code: &str) -> String {
-    if code == "000000" { "111111".into() } else { "000000".into() }
+    if code == "000000" {
+        "111111".into()
+    } else {
+        "000000".into()
+    }
 }
 
 fn tokens(verified: Verified) -> TokenPair {
@@ -132,7 +136,8 @@ impl World {
     }
 
     async fn register(&self, email: &str, to: &str, from: &Caller) -> Result<Registered, AuthError> {
-        let command = RegisterCommand { email: Email::parse(email).unwrap(), password: password(PASSWORD), phone: phone(to), channel: Channel::Sms };
+        let command =
+            RegisterCommand { email: Email::parse(email).unwrap(), password: password(PASSWORD), phone: phone(to), channel: Channel::Sms };
         self.auth.register(command, from).await
     }
 
@@ -151,7 +156,13 @@ impl World {
     }
 
     async fn reset(&self, challenge: &ChallengeView, code: &str, new: &str) -> Result<(), AuthError> {
-        let command = ResetCommand { challenge_id: id(challenge), code: OtpCode::parse(code).unwrap(), new_password: password(new), totp_code: None, recovery_code: None };
+        let command = ResetCommand {
+            challenge_id: id(challenge),
+            code: OtpCode::parse(code).unwrap(),
+            new_password: password(new),
+            totp_code: None,
+            recovery_code: None,
+        };
         self.auth.reset_password(command, &me()).await
     }
 

@@ -29,9 +29,7 @@ fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "static",
-        )))
+        .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "static")))
         .http_client(outbound_http::sdk_http_client())
         .build()
 }
@@ -112,7 +110,10 @@ async fn tokens_signed_in_kms_verify_where_only_the_public_key_is_read() {
     client.create_alias().alias_name(&alias).target_key_id(&arn).send().await.unwrap();
 
     let keys = issuer(&client, &alias).await;
-    let token = keys.issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now()).await.unwrap();
+    let token = keys
+        .issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now())
+        .await
+        .unwrap();
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
     assert_eq!(header.kid.as_deref(), Some(keys.signing_key().unwrap().kid()));
@@ -125,12 +126,17 @@ async fn tokens_signed_in_kms_verify_where_only_the_public_key_is_read() {
     assert_eq!((jwk["kty"].as_str(), jwk["alg"].as_str(), jwk["use"].as_str()), (Some("RSA"), Some("RS256"), Some("sig")));
     assert_eq!(jwk["kid"], header.kid.unwrap().as_str());
     assert_eq!(jwk["e"], "AQAB");
-    assert!(matches!(verifier.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await, Err(AuthError::Internal(_))), "a verifier cannot sign");
+    assert!(
+        matches!(verifier.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await, Err(AuthError::Internal(_))),
+        "a verifier cannot sign"
+    );
 
     // Tampered claims under a real KMS signature are refused.
     let (head, rest) = token.split_once('.').unwrap();
     let (_, signature) = rest.split_once('.').unwrap();
-    let forged_claims = base64_url(br#"{"iss":"https://issuer.test","sub":"admin","aud":"sms-mfa","exp":9999999999,"iat":1,"jti":"j","amr":[],"email":"x@y.z"}"#);
+    let forged_claims = base64_url(
+        br#"{"iss":"https://issuer.test","sub":"admin","aud":"sms-mfa","exp":9999999999,"iat":1,"jti":"j","amr":[],"email":"x@y.z"}"#,
+    );
     assert!(matches!(verifier.verify(&format!("{head}.{forged_claims}.{signature}")).await, Err(AuthError::InvalidToken)));
 }
 

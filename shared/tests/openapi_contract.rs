@@ -14,10 +14,10 @@ use secrecy::SecretString;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sms_mfa::{
-    use_cases::{ChallengeView, Registered, UserInfo},
     domain::{ChallengeFactor, Channel, Purpose, UserView},
     http::error_response,
     use_cases::sessions::TokenPair,
+    use_cases::{ChallengeView, Registered, UserInfo},
     AuthError,
 };
 use std::{
@@ -58,8 +58,7 @@ fn resolve<'a>(spec: &'a Json, mut value: &'a Json) -> &'a Json {
 }
 
 fn schema<'a>(spec: &'a Json, name: &str) -> &'a Json {
-    spec.pointer(&format!("/components/schemas/{name}"))
-        .unwrap_or_else(|| panic!("openapi.yaml has no components.schemas.{name}"))
+    spec.pointer(&format!("/components/schemas/{name}")).unwrap_or_else(|| panic!("openapi.yaml has no components.schemas.{name}"))
 }
 
 fn strings(value: Option<&Json>, what: &str) -> BTreeSet<String> {
@@ -357,18 +356,16 @@ fn operations_are_the_template_routes_with_their_functions() {
     let documented: BTreeMap<_, _> = operations(&spec)
         .into_iter()
         .map(|(key, op)| {
-            let function = op
-                .get("x-lambda-function")
-                .and_then(Json::as_str)
-                .unwrap_or_else(|| panic!("{key:?} has no x-lambda-function"))
-                .to_owned();
+            let function =
+                op.get("x-lambda-function").and_then(Json::as_str).unwrap_or_else(|| panic!("{key:?} has no x-lambda-function")).to_owned();
             (key, function)
         })
         .collect();
     let in_template: BTreeSet<_> = routes.keys().collect();
     let in_spec: BTreeSet<_> = documented.keys().collect();
     assert_eq!(
-        in_spec, in_template,
+        in_spec,
+        in_template,
         "openapi.yaml operations (left) differ from template.yaml routes (right); \
          only in openapi.yaml: {:?}; only in template.yaml: {:?}",
         in_spec.difference(&in_template).collect::<Vec<_>>(),
@@ -411,14 +408,10 @@ Resources:
     Properties: { ApiId: !Ref Api, RouteKey: POST /a, Target: { "Fn::Sub": "integrations/${AIntegration}" } }
 "#;
     let routes = template_routes(template);
-    let expected: BTreeMap<(String, String), String> = [
-        (("GET", "/a"), "alpha"),
-        (("POST", "/a"), "alpha"),
-        (("POST", "/b"), "beta"),
-    ]
-    .into_iter()
-    .map(|((m, p), f)| ((m.to_owned(), p.to_owned()), f.to_owned()))
-    .collect();
+    let expected: BTreeMap<(String, String), String> = [(("GET", "/a"), "alpha"), (("POST", "/a"), "alpha"), (("POST", "/b"), "beta")]
+        .into_iter()
+        .map(|((m, p), f)| ((m.to_owned(), p.to_owned()), f.to_owned()))
+        .collect();
     assert_eq!(routes, expected);
 }
 
@@ -461,10 +454,7 @@ fn every_error_status_and_code_is_documented_where_it_belongs() {
     // error_response really gives it, with an Error body and the headers that code carries.
     let mut documented_codes = BTreeSet::new();
     for ((method, path), op) in &ops {
-        let bearer = op
-            .get("security")
-            .and_then(Json::as_array)
-            .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearerAuth").is_some()));
+        let bearer = op.get("security").and_then(Json::as_array).is_some_and(|reqs| reqs.iter().any(|r| r.get("bearerAuth").is_some()));
         let mut codes_of_op = BTreeSet::new();
         for (status, response) in op["responses"].as_object().unwrap() {
             let status: u16 = status.parse().unwrap();
@@ -473,10 +463,7 @@ fn every_error_status_and_code_is_documented_where_it_belongs() {
             }
             let here = format!("{method} {path} {status}");
             let resolved = resolve(&spec, response);
-            let codes = strings(
-                response.get("x-error-codes").or_else(|| resolved.get("x-error-codes")),
-                &format!("{here} x-error-codes"),
-            );
+            let codes = strings(response.get("x-error-codes").or_else(|| resolved.get("x-error-codes")), &format!("{here} x-error-codes"));
             assert!(!codes.is_empty(), "{here}: no x-error-codes");
             let body = resolved.pointer("/content/application~1json/schema").unwrap_or_else(|| panic!("{here}: no JSON body"));
             assert_eq!(resolve(&spec, body), schema(&spec, "Error"), "{here}: body is not the Error schema");

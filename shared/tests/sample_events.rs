@@ -3,7 +3,10 @@
 //! the body each case means to send, and a source IP the limits can use.
 
 use lambda_http::{request::from_str, RequestExt};
-use sms_mfa::{http::{caller, json_body, route_path}, AuthError};
+use sms_mfa::{
+    http::{caller, json_body, route_path},
+    AuthError,
+};
 use std::{fs, path::Path};
 
 fn event(name: &str) -> lambda_http::Request {

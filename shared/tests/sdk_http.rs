@@ -4,11 +4,7 @@
 
 mod support;
 
-use aws_sdk_dynamodb::{
-    config::timeout::TimeoutConfig,
-    error::SdkError,
-    types::AttributeValue,
-};
+use aws_sdk_dynamodb::{config::timeout::TimeoutConfig, error::SdkError, types::AttributeValue};
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -119,10 +115,7 @@ fn lean_env<'a>(extra: &[(&'a str, &'a str)]) -> sms_mfa::config::Env {
 async fn aws_from_the_environment_sends_each_service_to_its_own_endpoint_signed_with_the_environment_credentials() {
     let (dynamodb_url, dynamodb_heads) = recording_server().await;
     let (kms_url, kms_heads) = recording_server().await;
-    let env = lean_env(&[
-        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url.as_str()),
-        ("AWS_ENDPOINT_URL_KMS", kms_url.as_str()),
-    ]);
+    let env = lean_env(&[("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url.as_str()), ("AWS_ENDPOINT_URL_KMS", kms_url.as_str())]);
     let aws = sms_mfa::runtime::Aws::from_env(&env).unwrap();
     assert!(aws.dynamodb().list_tables().send().await.is_err(), "the recording server answers 400");
     assert!(aws.kms().list_keys().send().await.is_err());
@@ -169,5 +162,8 @@ fn aws_from_the_environment_names_what_is_missing_or_malformed() {
     assert_eq!(var(vec![full[0], full[2]]), Some("AWS_ACCESS_KEY_ID"));
     assert_eq!(var(vec![full[0], full[1], ("AWS_SECRET_ACCESS_KEY", "  ")]), Some("AWS_SECRET_ACCESS_KEY"));
     assert_eq!(var([("AWS_USE_FIPS_ENDPOINT", "yes")].into_iter().chain(full.iter().copied()).collect()), Some("AWS_USE_FIPS_ENDPOINT"));
-    assert_eq!(var([("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "1")].into_iter().chain(full.iter().copied()).collect()), Some("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"));
+    assert_eq!(
+        var([("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "1")].into_iter().chain(full.iter().copied()).collect()),
+        Some("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+    );
 }

@@ -43,7 +43,8 @@ const FAMILIES: &[(&str, &[&str])] = &[
 const QUERY_BY_USER: &[&str] = &["session", "account"];
 
 /// The item actions a function may be granted on the table (TransactWriteItems is authorized by these).
-const ITEM_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"];
+const ITEM_ACTIONS: &[&str] =
+    &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -217,7 +218,10 @@ fn only_the_functions_that_sign_may_read_the_private_signing_key() {
     let template = template();
     let secrets = secret_resources(&template);
     let globals = global_env(&template);
-    assert!(!refs(globals).contains("JwtSigningKeySecret") && !refs(globals).contains("JwtSigningKeyPkcs8Base64"), "Globals reach every function");
+    assert!(
+        !refs(globals).contains("JwtSigningKeySecret") && !refs(globals).contains("JwtSigningKeyPkcs8Base64"),
+        "Globals reach every function"
+    );
     let mut signers = vec![];
     for function in functions(&template) {
         let signs = function.signs();
@@ -279,7 +283,8 @@ fn every_secret_a_function_is_told_of_is_granted_and_no_other() {
     let globals = refs(global_env(&template));
     for function in functions(&template) {
         let env = function.env();
-        let told: BTreeSet<String> = env.values().flat_map(|v| refs(v)).chain(globals.iter().cloned()).filter(|r| secrets.contains(r)).collect();
+        let told: BTreeSet<String> =
+            env.values().flat_map(|v| refs(v)).chain(globals.iter().cloned()).filter(|r| secrets.contains(r)).collect();
         assert_eq!(function.granted_secrets(&secrets), told, "{}: granted secrets = the secrets its environment names", function.name);
         // Every function that makes or checks codes must hash builtin codes with the same key.
         let code_hash_key = env.get("OTP_HASH_KEY_SECRET_ARN").is_some_and(|v| refs(v).contains("CodeHashKeySecret"));
@@ -312,9 +317,9 @@ fn each_function_touches_only_its_key_families() {
                     for action in &actions {
                         assert!(ITEM_ACTIONS.contains(&action.as_str()), "{}: {action} on the table", function.name);
                     }
-                    let condition = get(statement, &["Condition"]).and_then(Yaml::as_mapping).unwrap_or_else(|| {
-                        panic!("{}: a DynamoDB item statement without a LeadingKeys condition", function.name)
-                    });
+                    let condition = get(statement, &["Condition"])
+                        .and_then(Yaml::as_mapping)
+                        .unwrap_or_else(|| panic!("{}: a DynamoDB item statement without a LeadingKeys condition", function.name));
                     assert_eq!(condition.len(), 1, "{}: {condition:?}", function.name);
                     let like = get(statement, &["Condition", "ForAllValues:StringLike"]).and_then(Yaml::as_mapping);
                     let like = like.unwrap_or_else(|| panic!("{}: ForAllValues:StringLike, got {condition:?}", function.name));
@@ -472,7 +477,14 @@ async fn the_functions_that_never_sign_or_seal_start_without_those_keys() {
     ] {
         std::env::set_var(var, value);
     }
-    for var in ["JWT_SIGNING_KEY", "JWT_SIGNING_KEY_SECRET_ARN", "JWT_SIGNING_KMS_KEY_ID", "TOTP_ENCRYPTION_KEY", "TOTP_KEY_SECRET_ARN", "AWS_LAMBDA_INITIALIZATION_TYPE"] {
+    for var in [
+        "JWT_SIGNING_KEY",
+        "JWT_SIGNING_KEY_SECRET_ARN",
+        "JWT_SIGNING_KMS_KEY_ID",
+        "TOTP_ENCRYPTION_KEY",
+        "TOTP_KEY_SECRET_ARN",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+    ] {
         std::env::remove_var(var);
     }
     let never_opens = runtime::auth_from_env_for(TokenRole::Verifies, runtime::Authenticators::NeverOpens).await;

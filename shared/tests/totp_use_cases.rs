@@ -64,7 +64,9 @@ async fn account(w: &World, email: &str, phone: &str) -> Holder {
     };
     let registered = w.auth.register(cmd, &w.caller).await.unwrap();
     let code = w.otp.last_code_to(&Phone::parse(phone).unwrap()).unwrap();
-    let Verified::Tokens(tokens) = w.auth.verify(verify_code(&registered.challenge.id, &code), &w.caller).await.unwrap() else { panic!("tokens") };
+    let Verified::Tokens(tokens) = w.auth.verify(verify_code(&registered.challenge.id, &code), &w.caller).await.unwrap() else {
+        panic!("tokens")
+    };
     w.auth.holder(&tokens.access_token).await.unwrap()
 }
 
@@ -73,7 +75,10 @@ fn verify_code(challenge: &str, code: &str) -> VerifyCommand {
 }
 
 fn verify_recovery(challenge: &str, code: &str) -> VerifyCommand {
-    VerifyCommand { challenge_id: ChallengeId::parse(challenge).unwrap(), proof: ChallengeProof::RecoveryCode(RecoveryCode::parse(code).unwrap()) }
+    VerifyCommand {
+        challenge_id: ChallengeId::parse(challenge).unwrap(),
+        proof: ChallengeProof::RecoveryCode(RecoveryCode::parse(code).unwrap()),
+    }
 }
 
 fn login_cmd(email: &str, factor: Option<ChallengeFactor>) -> LoginCommand {
@@ -205,10 +210,8 @@ async fn a_time_step_is_accepted_once_whichever_route_saw_it() {
     w.clock.advance(30);
     let next = now_code(&w, &secret);
     let other = w.auth.login(login_cmd("di@example.com", None), &w.caller).await.unwrap();
-    let (a, b) = tokio::join!(
-        w.auth.verify(verify_code(&challenge.id, &next), &w.caller),
-        w.auth.verify(verify_code(&other.id, &next), &w.caller)
-    );
+    let (a, b) =
+        tokio::join!(w.auth.verify(verify_code(&challenge.id, &next), &w.caller), w.auth.verify(verify_code(&other.id, &next), &w.caller));
     assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(), 1, "one of two parallel uses of a step wins");
     // And a step seen at login is spent for removal as well.
     let removal = w.auth.remove_totp(&user, &pw(PASSWORD), &FactorProof::parse("code", &next).unwrap(), &w.caller).await;
@@ -335,7 +338,10 @@ async fn recovery_codes_complete_a_login_once_and_a_new_set_retires_the_old() {
     let amr = amr_of(&w, w.auth.verify(verify_recovery(&challenge.id, &codes[0].to_uppercase()), &w.caller).await.unwrap()).await;
     assert_eq!(amr, ["pwd", "mfa", "x-recovery-code"]);
     let again = w.auth.login(login_cmd("io@example.com", None), &w.caller).await.unwrap();
-    assert!(matches!(w.auth.verify(verify_recovery(&again.id, &codes[0]), &w.caller).await, Err(AuthError::InvalidCode { .. })), "used once");
+    assert!(
+        matches!(w.auth.verify(verify_recovery(&again.id, &codes[0]), &w.caller).await, Err(AuthError::InvalidCode { .. })),
+        "used once"
+    );
 
     // Parallel uses of one code on ten challenges: exactly one wins.
     let mut tasks = Vec::new();
@@ -355,14 +361,22 @@ async fn recovery_codes_complete_a_login_once_and_a_new_set_retires_the_old() {
 
     // A new set (password plus a current code) invalidates every older code.
     w.clock.advance(15 * 60); // past the failures of the parallel test
-    let fresh = w.auth.regenerate_recovery_codes(&user, &pw(PASSWORD), &FactorProof::parse("code", &now_code(&w, &secret)).unwrap(), &w.caller).await.unwrap();
+    let fresh = w
+        .auth
+        .regenerate_recovery_codes(&user, &pw(PASSWORD), &FactorProof::parse("code", &now_code(&w, &secret)).unwrap(), &w.caller)
+        .await
+        .unwrap();
     assert_eq!(fresh.recovery_codes.len(), 10);
     let challenge = w.auth.login(login_cmd("io@example.com", None), &w.caller).await.unwrap();
     assert!(matches!(w.auth.verify(verify_recovery(&challenge.id, &codes[2]), &w.caller).await, Err(AuthError::InvalidCode { .. })));
     assert!(w.auth.verify(verify_recovery(&challenge.id, &fresh.recovery_codes[0]), &w.caller).await.is_ok());
 
     // Regeneration with a recovery code spends that code, then replaces the set anyway.
-    let newer = w.auth.regenerate_recovery_codes(&user, &pw(PASSWORD), &FactorProof::parse("code", &fresh.recovery_codes[1]).unwrap(), &w.caller).await.unwrap();
+    let newer = w
+        .auth
+        .regenerate_recovery_codes(&user, &pw(PASSWORD), &FactorProof::parse("code", &fresh.recovery_codes[1]).unwrap(), &w.caller)
+        .await
+        .unwrap();
     assert!(!newer.recovery_codes.contains(&fresh.recovery_codes[1]));
 }
 
@@ -375,14 +389,23 @@ async fn removal_needs_password_and_code_then_login_is_by_sms_again() {
     let code = FactorProof::parse("code", &now_code(&w, &secret)).unwrap();
     assert!(matches!(w.auth.remove_totp(&user, &pw("not it at all"), &code, &w.caller).await, Err(AuthError::InvalidCredentials)));
     let wrong = FactorProof::parse("code", "abcd-efgh-ijkl-mnop").unwrap();
-    assert!(matches!(w.auth.remove_totp(&user, &pw(PASSWORD), &wrong, &w.caller).await, Err(AuthError::InvalidCode { attempts_remaining: 9 })));
+    assert!(matches!(
+        w.auth.remove_totp(&user, &pw(PASSWORD), &wrong, &w.caller).await,
+        Err(AuthError::InvalidCode { attempts_remaining: 9 })
+    ));
     w.auth.remove_totp(&user, &pw(PASSWORD), &code, &w.caller).await.unwrap();
     assert!(!w.auth.has_totp(&user.user.id).await.unwrap());
 
     let sends = w.otp.sent().len();
     let challenge = w.auth.login(login_cmd("ju@example.com", None), &w.caller).await.unwrap();
     assert_eq!((challenge.factor, w.otp.sent().len()), (Some(ChallengeFactor::Phone), sends + 1));
-    assert!(matches!(w.auth.verify(verify_recovery(&challenge.id, &codes[0]), &w.caller).await, Err(AuthError::InvalidRequest(_) | AuthError::InvalidCode { .. })), "the old codes died with it");
+    assert!(
+        matches!(
+            w.auth.verify(verify_recovery(&challenge.id, &codes[0]), &w.caller).await,
+            Err(AuthError::InvalidRequest(_) | AuthError::InvalidCode { .. })
+        ),
+        "the old codes died with it"
+    );
     // Re-enrolling works, with a new secret.
     let again = w.auth.enrol_totp(&user, &pw(PASSWORD), &w.caller).await.unwrap();
     assert_ne!(again.secret, secret.base32().as_str());
@@ -417,7 +440,12 @@ async fn a_password_reset_of_an_account_with_an_authenticator_needs_it_too() {
     assert!(right_now == "000000" || matches!(wrong, Err(AuthError::InvalidCode { .. })), "{wrong:?}");
     w.auth.reset_password(reset_cmd(&challenge.id, &sms, None, Some(&codes[3])), &w.caller).await.unwrap();
     // The recovery code is spent, and the account still has its authenticator.
-    let login = LoginCommand { email: Email::parse("ka@example.com").unwrap(), password: pw("a brand new passphrase"), channel: Channel::Sms, factor: None };
+    let login = LoginCommand {
+        email: Email::parse("ka@example.com").unwrap(),
+        password: pw("a brand new passphrase"),
+        channel: Channel::Sms,
+        factor: None,
+    };
     let challenge = w.auth.login(login, &w.caller).await.unwrap();
     assert_eq!(challenge.factor, Some(ChallengeFactor::Totp));
     assert!(matches!(w.auth.verify(verify_recovery(&challenge.id, &codes[3]), &w.caller).await, Err(AuthError::InvalidCode { .. })));

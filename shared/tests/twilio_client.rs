@@ -191,6 +191,9 @@ async fn errors_that_name_the_number_carry_it_masked() {
     }
     assert_eq!(
         from_messaging.to_string(),
-        format!("the number cannot receive codes: twilio error 21211 (HTTP 400): The 'To' number {} is not a valid phone number.", phone.masked())
+        format!(
+            "the number cannot receive codes: twilio error 21211 (HTTP 400): The 'To' number {} is not a valid phone number.",
+            phone.masked()
+        )
     );
 }

@@ -1,5 +1,6 @@
 //! The use cases over in-memory ports: flows, undo on failure, and enumeration safety.
 
+use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use sms_mfa::{
     adapters::{
@@ -8,15 +9,17 @@ use sms_mfa::{
         password::Argon2Hasher,
         secret_box::AesGcmSealer,
     },
-    use_cases::*,
     config::Limits,
     domain::*,
     ports::PasswordHasher,
     use_cases::sessions::{SessionService, REUSE_GRACE},
+    use_cases::*,
     AuthError,
 };
-use secrecy::ExposeSecret;
-use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
 use std::time::Duration;
 
 /// Counts argon2 work so tests can show unknown emails cost what wrong passwords cost.
@@ -85,12 +88,25 @@ fn register_cmd(email: &str, phone: &str) -> RegisterCommand {
 }
 
 fn login_cmd(email: &str, pw: &str) -> LoginCommand {
-    LoginCommand { email: Email::parse(email).unwrap(), password: Password::for_check(SecretString::from(pw.to_owned())).unwrap(), channel: Channel::Sms, factor: None }
+    LoginCommand {
+        email: Email::parse(email).unwrap(),
+        password: Password::for_check(SecretString::from(pw.to_owned())).unwrap(),
+        channel: Channel::Sms,
+        factor: None,
+    }
 }
 
 async fn verify(w: &World, challenge: &ChallengeView, phone: &str) -> Result<Verified, AuthError> {
     let code = w.otp.last_code_to(&Phone::parse(phone).unwrap()).unwrap();
-    w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&challenge.id).unwrap(), proof: ChallengeProof::Code(OtpCode::parse(&code).unwrap()) }, &w.caller).await
+    w.auth
+        .verify(
+            VerifyCommand {
+                challenge_id: ChallengeId::parse(&challenge.id).unwrap(),
+                proof: ChallengeProof::Code(OtpCode::parse(&code).unwrap()),
+            },
+            &w.caller,
+        )
+        .await
 }
 
 #[tokio::test]
@@ -158,7 +174,9 @@ async fn wrong_codes_count_down_then_kill_the_challenge_and_resend_keeps_the_cou
     let id = ChallengeId::parse(&registered.challenge.id).unwrap();
     let right = w.otp.last_code_to(&Phone::parse("+447400000005").unwrap()).unwrap();
     let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
-    let check = |code: &str| w.auth.verify(VerifyCommand { challenge_id: id.clone(), proof: ChallengeProof::Code(OtpCode::parse(code).unwrap()) }, &w.caller);
+    let check = |code: &str| {
+        w.auth.verify(VerifyCommand { challenge_id: id.clone(), proof: ChallengeProof::Code(OtpCode::parse(code).unwrap()) }, &w.caller)
+    };
     for remaining in [4, 3] {
         assert!(matches!(check(&wrong).await, Err(AuthError::InvalidCode { attempts_remaining }) if attempts_remaining == remaining));
     }
@@ -180,7 +198,16 @@ async fn a_code_completes_only_its_own_challenge_and_expires() {
     let a = w.auth.register(register_cmd("a@example.com", "+447400000006"), &w.caller).await.unwrap();
     let b = w.auth.register(register_cmd("b@example.com", "+447400000007"), &w.caller).await.unwrap();
     let code_a = w.otp.last_code_to(&Phone::parse("+447400000006").unwrap()).unwrap();
-    let cross = w.auth.verify(VerifyCommand { challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(), proof: ChallengeProof::Code(OtpCode::parse(&code_a).unwrap()) }, &w.caller).await;
+    let cross = w
+        .auth
+        .verify(
+            VerifyCommand {
+                challenge_id: ChallengeId::parse(&b.challenge.id).unwrap(),
+                proof: ChallengeProof::Code(OtpCode::parse(&code_a).unwrap()),
+            },
+            &w.caller,
+        )
+        .await;
     assert!(matches!(cross, Err(AuthError::InvalidCode { .. })));
     w.clock.advance(600);
     assert!(matches!(verify(&w, &a.challenge, "+447400000006").await, Err(AuthError::ChallengeInvalid)), "expired");
@@ -192,9 +219,32 @@ async fn phone_change_keeps_the_old_phone_until_the_new_one_is_verified() {
     let registered = w.auth.register(register_cmd("pat@example.com", "+447400000008"), &w.caller).await.unwrap();
     verify(&w, &registered.challenge, "+447400000008").await.unwrap();
     let user_id = UserId(registered.user_id.clone());
-    let wrong = w.auth.request_phone_change(&user_id, PhoneChangeCommand { phone: Phone::parse("+447400000009").unwrap(), password: password("wrong password"), channel: Channel::Sms }, &w.caller).await;
+    let wrong = w
+        .auth
+        .request_phone_change(
+            &user_id,
+            PhoneChangeCommand {
+                phone: Phone::parse("+447400000009").unwrap(),
+                password: password("wrong password"),
+                channel: Channel::Sms,
+            },
+            &w.caller,
+        )
+        .await;
     assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
-    let challenge = w.auth.request_phone_change(&user_id, PhoneChangeCommand { phone: Phone::parse("+447400000009").unwrap(), password: password("correct horse battery"), channel: Channel::Sms }, &w.caller).await.unwrap();
+    let challenge = w
+        .auth
+        .request_phone_change(
+            &user_id,
+            PhoneChangeCommand {
+                phone: Phone::parse("+447400000009").unwrap(),
+                password: password("correct horse battery"),
+                channel: Channel::Sms,
+            },
+            &w.caller,
+        )
+        .await
+        .unwrap();
     assert_eq!(challenge.purpose, Purpose::PhoneChange);
     let login = w.auth.login(login_cmd("pat@example.com", "correct horse battery"), &w.caller).await.unwrap();
     assert_eq!(login.to, Some(Phone::parse("+447400000008").unwrap().masked()), "old phone until verified");
@@ -230,7 +280,8 @@ async fn numbers_outside_the_sms_allowlist_are_refused_before_anything_is_kept_o
     let user_id = UserId(registered.user_id.clone());
     let sends = w.otp.sent().len();
     // Refused before the password is checked: even a wrong one counts nothing.
-    let change = PhoneChangeCommand { phone: Phone::parse("+33612345678").unwrap(), password: password("wrong password"), channel: Channel::Sms };
+    let change =
+        PhoneChangeCommand { phone: Phone::parse("+33612345678").unwrap(), password: password("wrong password"), channel: Channel::Sms };
     names_fr(w.auth.request_phone_change(&user_id, change, &w.caller).await);
     assert_eq!((w.store.challenge_count(), w.otp.sent().len()), (1, sends), "only the used sign-up challenge");
 

@@ -1,6 +1,9 @@
 //! A small router: one thin handler per route (parse, one service call, answer).
 
-use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use lambda_http::{
+    http::{Method, StatusCode},
+    Body, Error, Request, Response,
+};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sms_mfa::{
@@ -112,7 +115,8 @@ struct ConfirmBody {
 async fn confirm_totp(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
     let holder = auth.holder(bearer_token(req)?).await?;
     let body: ConfirmBody = json_body(req)?;
-    let code = TotpCode::parse(&body.code).ok_or_else(|| AuthError::InvalidRequest("code must be the 6 digits your authenticator app shows".into()))?;
+    let code = TotpCode::parse(&body.code)
+        .ok_or_else(|| AuthError::InvalidRequest("code must be the 6 digits your authenticator app shows".into()))?;
     Ok(json(StatusCode::OK, &auth.confirm_totp(&holder, &code, &caller(req)).await?))
 }
 

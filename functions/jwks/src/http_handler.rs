@@ -1,4 +1,7 @@
-use lambda_http::{http::{header, HeaderValue, Method, StatusCode}, Body, Error, Request, Response};
+use lambda_http::{
+    http::{header, HeaderValue, Method, StatusCode},
+    Body, Error, Request, Response,
+};
 use sms_mfa::{
     adapters::jwt::TokenKeys,
     error::AuthError,

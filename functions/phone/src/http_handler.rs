@@ -1,10 +1,13 @@
-use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use lambda_http::{
+    http::{Method, StatusCode},
+    Body, Error, Request, Response,
+};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sms_mfa::{
-    use_cases::{AuthService, PhoneChangeCommand},
     domain::{Channel, Password, Phone},
     http::{bearer_token, caller, expect_route, json, json_body, respond},
+    use_cases::{AuthService, PhoneChangeCommand},
 };
 
 #[derive(Deserialize)]

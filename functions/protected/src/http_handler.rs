@@ -1,4 +1,7 @@
-use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use lambda_http::{
+    http::{Method, StatusCode},
+    Body, Error, Request, Response,
+};
 use sms_mfa::{
     http::{bearer_token, expect_route, json, respond},
     ports::{Clock, SystemClock},

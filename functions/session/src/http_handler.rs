@@ -1,4 +1,7 @@
-use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use lambda_http::{
+    http::{Method, StatusCode},
+    Body, Error, Request, Response,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sms_mfa::{

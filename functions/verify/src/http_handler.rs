@@ -1,10 +1,13 @@
-use lambda_http::{http::{Method, StatusCode}, Body, Error, Request, Response};
+use lambda_http::{
+    http::{Method, StatusCode},
+    Body, Error, Request, Response,
+};
 use serde::Deserialize;
 use sms_mfa::{
-    use_cases::{AuthService, ChallengeProof, ResendCommand, Verified, VerifyCommand},
     domain::{ChallengeId, Channel, OtpCode, RecoveryCode},
-    AuthError,
     http::{caller, expect_route, json, json_body, respond, route_path},
+    use_cases::{AuthService, ChallengeProof, ResendCommand, Verified, VerifyCommand},
+    AuthError,
 };
 
 #[derive(Deserialize)]
@@ -46,10 +49,7 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
             _ => {
                 expect_route(&req, Method::POST, "/auth/verify")?;
                 let body: VerifyBody = json_body(&req)?;
-                let command = VerifyCommand {
-                    proof: proof(&body)?,
-                    challenge_id: ChallengeId::parse(&body.challenge_id)?,
-                };
+                let command = VerifyCommand { proof: proof(&body)?, challenge_id: ChallengeId::parse(&body.challenge_id)? };
                 match auth.verify(command, &caller(&req)).await? {
                     Verified::Tokens(tokens) => Ok(json(StatusCode::OK, &tokens)),
                     Verified::PhoneChanged(user) => Ok(json(StatusCode::OK, &serde_json::json!({ "user": user }))),

@@ -125,7 +125,14 @@ mod tests {
         let handler = &script[script.find("function onSubmit(").expect("onSubmit in app.js")..];
         let handler = &handler[..handler.find("\n}\n").expect("onSubmit ends")];
         let listener = handler.find("addEventListener(\"submit\"").expect("a submit listener");
-        assert!(handler[listener..].trim_start_matches(|c| c != '{').trim_start_matches('{').trim_start().starts_with("event.preventDefault();"), "{handler}");
+        assert!(
+            handler[listener..]
+                .trim_start_matches(|c| c != '{')
+                .trim_start_matches('{')
+                .trim_start()
+                .starts_with("event.preventDefault();"),
+            "{handler}"
+        );
     }
 
     #[test]
@@ -151,7 +158,18 @@ mod tests {
     fn the_script_stores_nothing_that_outlives_the_page_and_injects_no_markup() {
         let script = file("app.js").unwrap().text;
         let code: String = script.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-        for banned in ["localStorage", "sessionStorage", "document.cookie", "indexedDB", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+        for banned in [
+            "localStorage",
+            "sessionStorage",
+            "document.cookie",
+            "indexedDB",
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+        ] {
             assert!(!code.contains(banned), "app.js uses {banned}");
         }
         // Every element the script looks up exists in the page.

@@ -134,7 +134,11 @@ mod tests {
         for (path, content_type, body) in [
             ("/", "application/x-www-form-urlencoded", "email=a%40b.example&password=hunter2-secret-pass&factor="),
             ("/", "application/x-www-form-urlencoded;charset=UTF-8", "code=493021"),
-            ("/", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2-secret-pass\r\n--x--"),
+            (
+                "/",
+                "multipart/form-data; boundary=x",
+                "--x\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2-secret-pass\r\n--x--",
+            ),
             ("/?from=old-page", "application/x-www-form-urlencoded", "new_password=hunter2-secret-pass"),
         ] {
             let req = http::Request::builder()
@@ -153,10 +157,17 @@ mod tests {
             assert!(!headers.contains("hunter2") && !headers.contains("493021"), "{headers}");
         }
         // Not a form: the API's 404, as for any other unknown route.
-        for (method, path, content_type) in
-            [("POST", "/", "application/json"), ("POST", "/assets/app.js", "application/x-www-form-urlencoded"), ("PUT", "/", "application/x-www-form-urlencoded")]
-        {
-            let req = http::Request::builder().method(method).uri(path).header("content-type", content_type).body(Body::Text("password=x".into())).unwrap();
+        for (method, path, content_type) in [
+            ("POST", "/", "application/json"),
+            ("POST", "/assets/app.js", "application/x-www-form-urlencoded"),
+            ("PUT", "/", "application/x-www-form-urlencoded"),
+        ] {
+            let req = http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", content_type)
+                .body(Body::Text("password=x".into()))
+                .unwrap();
             let response = handle(req).await.unwrap();
             assert_eq!(response.status(), 404, "{method} {path} {content_type}");
             assert_security_headers(&response);

@@ -72,7 +72,14 @@ struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { case_insensitive: false, multi_line: false, dot_matches_new_line: false, swap_greed: false, ignore_whitespace: false, unicode: true }
+        Options {
+            case_insensitive: false,
+            multi_line: false,
+            dot_matches_new_line: false,
+            swap_greed: false,
+            ignore_whitespace: false,
+            unicode: true,
+        }
     }
 }
 
@@ -97,11 +104,7 @@ impl Options {
 
     /// Parses `source` as `regex` would with these flags, without compiling it.
     fn check(&self, source: &str) -> Result<(), Error> {
-        set_flags!(regex_syntax::ParserBuilder::new(), self)
-            .build()
-            .parse(source)
-            .map(drop)
-            .map_err(|err| Error::Syntax(err.to_string()))
+        set_flags!(regex_syntax::ParserBuilder::new(), self).build().parse(source).map(drop).map_err(|err| Error::Syntax(err.to_string()))
     }
 }
 

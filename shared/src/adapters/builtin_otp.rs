@@ -7,8 +7,11 @@ use crate::{
     ports::{GeneratedCode, OtpProvider, SmsSender},
 };
 use async_trait::async_trait;
-use ring::{hmac, rand::{SecureRandom, SystemRandom}};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use ring::{
+    hmac,
+    rand::{SecureRandom, SystemRandom},
+};
 use std::sync::Arc;
 
 pub const CODE_DIGITS: u32 = 6;
@@ -25,12 +28,7 @@ impl BuiltinOtp {
     pub fn new(secret: &[u8], sender: Arc<dyn SmsSender>, app_name: impl Into<String>) -> Self {
         // Domain separation: the same secret may serve other purposes (it is the JWT key's DER).
         let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, b"sms-mfa otp hash key v1"), secret);
-        BuiltinOtp {
-            key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
-            rng: SystemRandom::new(),
-            sender,
-            app_name: app_name.into(),
-        }
+        BuiltinOtp { key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()), rng: SystemRandom::new(), sender, app_name: app_name.into() }
     }
 
     /// A uniformly random code: rejection sampling removes the modulo bias of `u32 % 10^6`.

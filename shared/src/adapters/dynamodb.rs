@@ -386,7 +386,9 @@ impl UserStore for DynamoStore {
             }
             None => format!("SET {} REMOVE kept_session ADD credentials_version :one", set.join(", ")),
         };
-        let mut items = vec![TransactWriteItem::builder().update(user_update.update_expression(expression).build().expect("update is complete")).build()];
+        let mut items = vec![TransactWriteItem::builder()
+            .update(user_update.update_expression(expression).build().expect("update is complete"))
+            .build()];
         if let Some(id) = change.consume {
             let consume = Update::builder()
                 .table_name(&self.table)
@@ -581,9 +583,7 @@ impl ChallengeStore for DynamoStore {
             .client
             .update_item()
             .key("pk", s(challenge_key(id)))
-            .condition_expression(
-                "#status = :pending AND expires_at > :now AND attempts < max_attempts AND last_sent_at <= :threshold",
-            )
+            .condition_expression("#status = :pending AND expires_at > :now AND attempts < max_attempts AND last_sent_at <= :threshold")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":now", n(now))
@@ -599,9 +599,9 @@ impl ChallengeStore for DynamoStore {
         }
         Ok(match ChallengeStore::get(self, id).await? {
             Some(c) if c.is_live(now) && c.attempts >= c.max_attempts => ResendOutcome::Exhausted,
-            Some(c) if c.is_live(now) => ResendOutcome::TooSoon {
-                retry_after: Duration::from_secs((c.last_sent_at - threshold).max(1) as u64),
-            },
+            Some(c) if c.is_live(now) => {
+                ResendOutcome::TooSoon { retry_after: Duration::from_secs((c.last_sent_at - threshold).max(1) as u64) }
+            }
             _ => ResendOutcome::Invalid,
         })
     }
@@ -620,13 +620,7 @@ impl ChallengeStore for DynamoStore {
     }
 
     async fn delete(&self, id: &ChallengeId) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(challenge_key(id)))
-            .send()
-            .await
-            .map_err(unavailable)?;
+        self.client.delete_item().table_name(&self.table).key("pk", s(challenge_key(id))).send().await.map_err(unavailable)?;
         Ok(())
     }
 }
@@ -748,13 +742,12 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .expect("check is complete");
-        self
-            .transact(vec![
-                TransactWriteItem::builder().update(spend).build(),
-                TransactWriteItem::builder().condition_check(family_alive).build(),
-                self.refresh_put(next),
-            ])
-            .await
+        self.transact(vec![
+            TransactWriteItem::builder().update(spend).build(),
+            TransactWriteItem::builder().condition_check(family_alive).build(),
+            self.refresh_put(next),
+        ])
+        .await
     }
 }
 

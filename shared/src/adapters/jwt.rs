@@ -86,9 +86,17 @@ impl SigningAlg {
 #[derive(Clone, PartialEq, Eq)]
 enum PublicParams {
     /// Unsigned big-endian modulus and exponent, without leading zeros (RFC 7518 §6.3.1).
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    P256 { x: Vec<u8>, y: Vec<u8> },
-    Ed25519 { x: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    P256 {
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
+    Ed25519 {
+        x: Vec<u8>,
+    },
 }
 
 /// A public key this service accepts, bound to the one algorithm its type allows.
@@ -238,8 +246,8 @@ impl TokenKeys {
         audience: &str,
         access_ttl: Duration,
     ) -> Result<Self, ConfigError> {
-        let keys = TokenKeys::new(issuer, audience, access_ttl)
-            .signing_with(Arc::new(PemSigner::from_pem(private_pem)?), "JWT_SIGNING_KEY")?;
+        let keys =
+            TokenKeys::new(issuer, audience, access_ttl).signing_with(Arc::new(PemSigner::from_pem(private_pem)?), "JWT_SIGNING_KEY")?;
         match previous_public_pems {
             Some(pems) => keys.accepting_pems(pems),
             None => Ok(keys),
@@ -317,9 +325,7 @@ impl TokenKeys {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|_| AuthError::InvalidToken)
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation).map(|data| data.claims).map_err(|_| AuthError::InvalidToken)
     }
 
     /// RFC 7517 key set of every accepted key.
@@ -400,7 +406,9 @@ impl TokenSigner for PemSigner {
     async fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, AuthError> {
         match &self.private {
             PrivateKey::Ed25519(pair) => Ok(pair.sign(signing_input).as_ref().to_vec()),
-            PrivateKey::P256(pair) => Ok(pair.sign(&self.rng, signing_input).map_err(|_| AuthError::internal("ECDSA signing failed"))?.as_ref().to_vec()),
+            PrivateKey::P256(pair) => {
+                Ok(pair.sign(&self.rng, signing_input).map_err(|_| AuthError::internal("ECDSA signing failed"))?.as_ref().to_vec())
+            }
             PrivateKey::Rsa(pair) => {
                 let mut signature = vec![0; pair.public().modulus_len()];
                 pair.sign(&RSA_PKCS1_SHA256, &self.rng, signing_input, &mut signature)
@@ -547,8 +555,8 @@ mod ring_backend {
     use ring::rand::SystemRandom;
     use ring::rsa::PublicKeyComponents;
     use ring::signature::{
-        EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
-        ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+        EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
+        ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
     };
 
     static PROVIDER: CryptoProvider = CryptoProvider {
@@ -634,9 +642,12 @@ mod ring_backend {
     fn signer_factory(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
         let der = key.as_bytes();
         let signer = match (algorithm, key.family()) {
-            (Algorithm::RS256, AlgorithmFamily::Rsa) => Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|_| ErrorKind::InvalidRsaKey("not PKCS#8".into()))?),
+            (Algorithm::RS256, AlgorithmFamily::Rsa) => {
+                Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|_| ErrorKind::InvalidRsaKey("not PKCS#8".into()))?)
+            }
             (Algorithm::ES256, AlgorithmFamily::Ec) => Signer::P256(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new()).map_err(|_| ErrorKind::InvalidEcdsaKey)?,
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
+                    .map_err(|_| ErrorKind::InvalidEcdsaKey)?,
             ),
             (Algorithm::EdDSA, AlgorithmFamily::Ed) => {
                 Signer::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| ErrorKind::InvalidEddsaKey)?)
@@ -648,9 +659,9 @@ mod ring_backend {
 
     fn verifier_factory(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
         match (algorithm, key.family()) {
-            (Algorithm::RS256, AlgorithmFamily::Rsa) | (Algorithm::ES256, AlgorithmFamily::Ec) | (Algorithm::EdDSA, AlgorithmFamily::Ed) => {
-                Ok(Box::new(Verifier { algorithm: *algorithm, key: key.clone() }))
-            }
+            (Algorithm::RS256, AlgorithmFamily::Rsa)
+            | (Algorithm::ES256, AlgorithmFamily::Ec)
+            | (Algorithm::EdDSA, AlgorithmFamily::Ed) => Ok(Box::new(Verifier { algorithm: *algorithm, key: key.clone() })),
             _ => Err(ErrorKind::InvalidAlgorithm.into()),
         }
     }
@@ -674,7 +685,8 @@ mod ring_backend {
         if algorithm != Algorithm::ES256 {
             return Err(ErrorKind::InvalidAlgorithm.into());
         }
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new()).map_err(|_| ErrorKind::InvalidEcdsaKey)?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
+            .map_err(|_| ErrorKind::InvalidEcdsaKey)?;
         let point = pair.public_key().as_ref();
         Ok((EllipticCurve::P256, point[1..33].to_vec(), point[33..].to_vec()))
     }
@@ -813,7 +825,10 @@ mod tests {
     async fn issued_token_round_trips_with_expected_claims() {
         for kind in KINDS {
             let (_, keys) = keys_with(kind, None);
-            let token = keys.issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now()).await.unwrap();
+            let token = keys
+                .issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now())
+                .await
+                .unwrap();
             let header = jsonwebtoken::decode_header(&token).unwrap();
             assert_eq!(header.alg, alg_of(kind), "{kind:?}");
             assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -826,11 +841,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_key_decides_the_algorithm_and_the_jwks_publishes_it() {
-        for (kind, kty, public_members) in [
-            (Kind::Ed25519, "OKP", &["crv", "x"][..]),
-            (Kind::P256, "EC", &["crv", "x", "y"][..]),
-            (Kind::Rsa, "RSA", &["n", "e"][..]),
-        ] {
+        for (kind, kty, public_members) in
+            [(Kind::Ed25519, "OKP", &["crv", "x"][..]), (Kind::P256, "EC", &["crv", "x", "y"][..]), (Kind::Rsa, "RSA", &["n", "e"][..])]
+        {
             let (_, keys) = keys_with(kind, None);
             let jwks = keys.jwks().await.unwrap();
             let jwk = &jwks["keys"][0];
@@ -880,7 +893,8 @@ mod tests {
             }
             for secret in secrets {
                 let unsigned = forge(serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}), &claims, "");
-                let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret), unsigned.trim_end_matches('.').as_bytes());
+                let mac =
+                    ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret), unsigned.trim_end_matches('.').as_bytes());
                 let confused = format!("{unsigned}{}", B64.encode(mac.as_ref()));
                 assert!(refused(keys.verify(&confused).await), "{kind:?}");
             }

@@ -3,9 +3,7 @@
 //! verified), `Sign` once per token. Over the same reqwest/rustls connector as every SDK client.
 
 use crate::{
-    adapters::{
-        jwt::{SigningAlg, VerifyingKey},
-    },
+    adapters::jwt::{SigningAlg, VerifyingKey},
     config::ConfigError,
     error::AuthError,
     ports::{PublicKeySource, TokenSigner},
@@ -99,9 +97,8 @@ impl TokenSigner for KmsSigner {
         let signature = out.signature.ok_or_else(|| AuthError::internal("KMS Sign returned no signature"))?.into_inner();
         match self.key.algorithm {
             // KMS answers ECDSA in DER; JWS wants r || s.
-            SigningAlgorithmSpec::EcdsaSha256 => {
-                crate::adapters::jwt::ecdsa_der_to_jws(&signature).ok_or_else(|| AuthError::internal("KMS returned a malformed ECDSA signature"))
-            }
+            SigningAlgorithmSpec::EcdsaSha256 => crate::adapters::jwt::ecdsa_der_to_jws(&signature)
+                .ok_or_else(|| AuthError::internal("KMS returned a malformed ECDSA signature")),
             _ => Ok(signature),
         }
     }

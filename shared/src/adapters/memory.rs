@@ -1,11 +1,7 @@
 //! In-memory implementations of the ports, with the same semantics as the DynamoDB adapter
 //! (each operation atomic under one lock): for unit tests of the use cases and for benches.
 
-use crate::{
-    domain::*,
-    error::DeliveryError,
-    ports::*,
-};
+use crate::{domain::*, error::DeliveryError, ports::*};
 use async_trait::async_trait;
 use std::{
     collections::HashMap,
@@ -435,7 +431,14 @@ impl FactorStore for MemoryStore {
         Ok(true)
     }
 
-    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, hashes: &[String], now: UnixTime) -> StoreResult<bool> {
+    async fn confirm_enrolment(
+        &self,
+        user: &UserId,
+        sealed_secret: &str,
+        step: i64,
+        hashes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         let mut factors = self.factors.lock().unwrap();
         let Some(record) = factors.get_mut(user) else { return Ok(false) };
         let pending_ok = matches!(&record.pending, Some((sealed, expires_at)) if sealed == sealed_secret && *expires_at > now);

@@ -5,7 +5,7 @@ pub mod dynamodb;
 pub mod jwt;
 pub mod kms;
 pub mod memory;
+pub mod outbound_http;
 pub mod password;
 pub mod secret_box;
-pub mod outbound_http;
 pub mod twilio;

@@ -41,9 +41,8 @@ fn tls_config() -> rustls::ClientConfig {
     CONFIG
         .get_or_init(|| {
             let roots = match std::env::var_os("SSL_CERT_FILE") {
-                Some(path) => roots_from_pem_file(path.as_ref()).unwrap_or_else(|problem| {
-                    crate::runtime::fail_start(format!("SSL_CERT_FILE {}", problem))
-                }),
+                Some(path) => roots_from_pem_file(path.as_ref())
+                    .unwrap_or_else(|problem| crate::runtime::fail_start(format!("SSL_CERT_FILE {}", problem))),
                 None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
             };
             let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -149,7 +148,8 @@ impl ReqwestConnector {
     fn prepare(&self, request: &HttpRequest) -> Result<reqwest::RequestBuilder, ConnectorError> {
         let method = reqwest::Method::from_bytes(request.method().as_bytes()).map_err(|e| ConnectorError::other(e.into(), None))?;
         // DynamoDB and Secrets Manager requests are JSON held in memory; nothing here streams.
-        let body = request.body().bytes().ok_or_else(|| ConnectorError::other("streaming request bodies are not supported".into(), None))?;
+        let body =
+            request.body().bytes().ok_or_else(|| ConnectorError::other("streaming request bodies are not supported".into(), None))?;
         let mut builder = self.http.request(method, request.uri()).body(body.to_vec());
         for (name, value) in request.headers() {
             builder = builder.header(name, value);

@@ -78,9 +78,7 @@ fn hash_blocking(argon2: &Argon2<'_>, memory: &MemoryPool, password: &[u8]) -> R
     getrandom::fill(&mut salt).map_err(|e| AuthError::internal(e.to_string()))?;
     let mut output = [0u8; OUTPUT_LEN];
     memory
-        .with_blocks(argon2.params().block_count(), |blocks| {
-            argon2.hash_password_into_with_memory(password, &salt, &mut output, blocks)
-        })
+        .with_blocks(argon2.params().block_count(), |blocks| argon2.hash_password_into_with_memory(password, &salt, &mut output, blocks))
         .map_err(|e| AuthError::internal(e.to_string()))?;
     let phc = PasswordHash {
         algorithm: ARGON2ID_IDENT,
@@ -126,18 +124,14 @@ impl PasswordHasher for Argon2Hasher {
         let (argon2, memory) = (self.argon2.clone(), self.memory.clone());
         let password = zeroize::Zeroizing::new(password.expose().as_bytes().to_vec());
         // argon2 takes tens of milliseconds of CPU: keep it off the async worker threads.
-        tokio::task::spawn_blocking(move || hash_blocking(&argon2, &memory, &password))
-            .await
-            .map_err(AuthError::internal)?
+        tokio::task::spawn_blocking(move || hash_blocking(&argon2, &memory, &password)).await.map_err(AuthError::internal)?
     }
 
     async fn verify(&self, password: &Password, phc: &str) -> Result<bool, AuthError> {
         let memory = self.memory.clone();
         let password = zeroize::Zeroizing::new(password.expose().as_bytes().to_vec());
         let phc = phc.to_owned();
-        tokio::task::spawn_blocking(move || verify_blocking(&memory, &password, &phc))
-            .await
-            .map_err(AuthError::internal)?
+        tokio::task::spawn_blocking(move || verify_blocking(&memory, &password, &phc)).await.map_err(AuthError::internal)?
     }
 }
 
@@ -176,7 +170,8 @@ mod tests {
         use argon2::{PasswordHasher as _, PasswordVerifier as _};
         let hasher = Argon2Hasher::default();
         let ours = hasher.hash(&pw("correct horse battery")).await.unwrap();
-        let crate_argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap());
+        let crate_argon2 =
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap());
         crate_argon2.verify_password(b"correct horse battery", ours.as_str()).expect("the crate verifies our hash");
         assert!(crate_argon2.verify_password(b"correct horse batterx", ours.as_str()).is_err());
 
@@ -219,7 +214,12 @@ mod tests {
     #[tokio::test]
     async fn unusable_stored_hashes_are_errors_not_mismatches() {
         let hasher = Argon2Hasher::default();
-        for phc in ["", "not a hash", "$argon2i$v=19$m=19456,t=2,p=1$c21zLW1mYS1kdW1teS1zYWx0$0nqyyHzHA3DswBbtz+i4KJ6GzjhNRbXsBzkS4azSv5E", "$argon2id$v=19$m=19456,t=2,p=1"] {
+        for phc in [
+            "",
+            "not a hash",
+            "$argon2i$v=19$m=19456,t=2,p=1$c21zLW1mYS1kdW1teS1zYWx0$0nqyyHzHA3DswBbtz+i4KJ6GzjhNRbXsBzkS4azSv5E",
+            "$argon2id$v=19$m=19456,t=2,p=1",
+        ] {
             assert!(hasher.verify(&pw("some password"), phc).await.is_err(), "{phc:?}");
         }
     }

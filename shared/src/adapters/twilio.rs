@@ -61,7 +61,7 @@ impl TwilioHttp {
                         kind: "unreadable_answer".into(),
                         // A decoding error may quote the answer, which holds the number (`to`).
                         detail: mask_phone_numbers(&e.to_string()),
-                    })
+                    });
                 }
                 Ok(response) if response.status().is_server_error() || response.status().as_u16() == 429 && !is_twilio_limit(&response) => {
                     let status = response.status();
@@ -76,7 +76,9 @@ impl TwilioHttp {
                     return Err(CallError::Twilio { status, code: error.code.unwrap_or(0), message });
                 }
                 Err(e) if e.is_timeout() => CallError::Unavailable { kind: "timeout".into(), detail: "timed out".into() },
-                Err(e) => CallError::Unavailable { kind: "connection".into(), detail: mask_phone_numbers(&format!("connection failed: {e}")) },
+                Err(e) => {
+                    CallError::Unavailable { kind: "connection".into(), detail: mask_phone_numbers(&format!("connection failed: {e}")) }
+                }
             };
             tracing::warn!(attempt, error = %last, "twilio call failed");
             if attempt < ATTEMPTS {
@@ -261,8 +263,7 @@ impl OtpProvider for TwilioVerify {
 
     async fn send(&self, to: &Phone, channel: Channel, _: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
         let form = [("To", to.as_e164()), ("Channel", channel.as_str())];
-        let verification: Verification =
-            self.twilio.post_form(&self.verifications_url, &form).await.map_err(|e| e.observed(VERIFY))?;
+        let verification: Verification = self.twilio.post_form(&self.verifications_url, &form).await.map_err(|e| e.observed(VERIFY))?;
         Ok(Some(verification.sid))
     }
 
@@ -330,10 +331,7 @@ mod tests {
     fn twilios_messages_keep_no_whole_number() {
         for (message, masked) in [
             // Messaging 21211, as Twilio words it (its test number for "invalid").
-            (
-                "The 'To' number +15005550001 is not a valid phone number.",
-                "The 'To' number +1******0001 is not a valid phone number.",
-            ),
+            ("The 'To' number +15005550001 is not a valid phone number.", "The 'To' number +1******0001 is not a valid phone number."),
             // Verify 60200.
             ("Invalid parameter `To`: +4915112345678", "Invalid parameter `To`: +4********5678"),
             ("Invalid parameter `To`: +447711234567", "Invalid parameter `To`: +4*******4567"),
@@ -345,10 +343,7 @@ mod tests {
             // URL-encoded, as a form body or a query quotes it.
             ("To=%2B447911123456&Channel=sms", "To=%2*********3456&Channel=sms"),
             // Two numbers in one message.
-            (
-                "From +15005550006 to +447911123456",
-                "From +1******0006 to +4*******3456",
-            ),
+            ("From +15005550006 to +447911123456", "From +1******0006 to +4*******3456"),
         ] {
             assert_eq!(mask_phone_numbers(message), masked, "{message}");
         }

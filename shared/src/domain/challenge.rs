@@ -15,9 +15,7 @@ impl ChallengeId {
 
     /// Ids come from clients: refuse anything that is not shaped like ours before it reaches a key.
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
-        let ok = raw.len() == 35
-            && raw.starts_with("ch_")
-            && raw[3..].bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = raw.len() == 35 && raw.starts_with("ch_") && raw[3..].bytes().all(|b| b.is_ascii_hexdigit());
         if ok {
             Ok(ChallengeId(raw.to_owned()))
         } else {
@@ -57,9 +55,7 @@ impl Channel {
             None | Some("sms") => Ok(Channel::Sms),
             Some("call") => Ok(Channel::Call),
             Some("whatsapp") => Ok(Channel::Whatsapp),
-            Some(_) => Err(AuthError::InvalidRequest(
-                "channel must be one of sms, call, whatsapp".into(),
-            )),
+            Some(_) => Err(AuthError::InvalidRequest("channel must be one of sms, call, whatsapp".into())),
         }
     }
 

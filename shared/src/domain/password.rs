@@ -15,21 +15,13 @@ impl PasswordPolicy {
         let value = raw.expose_secret();
         let chars = value.chars().count();
         if chars < Self::MIN_CHARS {
-            return Err(AuthError::WeakPassword(format!(
-                "password must have at least {} characters",
-                Self::MIN_CHARS
-            )));
+            return Err(AuthError::WeakPassword(format!("password must have at least {} characters", Self::MIN_CHARS)));
         }
         if chars > Self::MAX_CHARS {
-            return Err(AuthError::WeakPassword(format!(
-                "password must have at most {} characters",
-                Self::MAX_CHARS
-            )));
+            return Err(AuthError::WeakPassword(format!("password must have at most {} characters", Self::MAX_CHARS)));
         }
         if is_common(value) {
-            return Err(AuthError::WeakPassword(
-                "this password is too common; choose another".into(),
-            ));
+            return Err(AuthError::WeakPassword("this password is too common; choose another".into()));
         }
         Ok(Password(raw))
     }

@@ -19,8 +19,7 @@ impl Phone {
         if !raw.starts_with('+') || raw.len() > 32 {
             return Err(invalid("must be in E.164 form, like +14155550123"));
         }
-        let number = phonenumber::parse(None, raw)
-            .map_err(|_| invalid("must be in E.164 form, like +14155550123"))?;
+        let number = phonenumber::parse(None, raw).map_err(|_| invalid("must be in E.164 form, like +14155550123"))?;
         if !number.is_valid() {
             return Err(invalid("is not a valid number"));
         }
@@ -40,7 +39,8 @@ impl Phone {
         let meta = DATABASE.by_id(id.as_ref())?;
         let example = meta.descriptors().mobile()?.example()?;
         let skip = usize::from(keep_lead);
-        let national: String = example[..skip].chars().chain(digits.take(example.len() - skip).map(|d| char::from(b'0' + d % 10))).collect();
+        let national: String =
+            example[..skip].chars().chain(digits.take(example.len() - skip).map(|d| char::from(b'0' + d % 10))).collect();
         if national.len() != example.len() {
             return None;
         }
@@ -131,9 +131,7 @@ impl SmsRegions {
         }
         match phone.region() {
             Some(region) if self.0.contains(&region) => Ok(()),
-            Some(region) => Err(AuthError::InvalidPhone(format!(
-                "codes are not sent to numbers of region {region} by this service"
-            ))),
+            Some(region) => Err(AuthError::InvalidPhone(format!("codes are not sent to numbers of region {region} by this service"))),
             None => Err(AuthError::InvalidPhone(
                 "codes are not sent to numbers without a region (international services) by this service".into(),
             )),
@@ -153,9 +151,18 @@ mod tests {
 
     #[test]
     fn refuses_non_mobile_and_malformed_numbers() {
-        for bad in ["", "07700900123", "4155550123", "+", "+12", "+999999999999",
-                    "+44 20 7946 0000" /* London fixed line */, "+1 800 555 0123" /* toll free */,
-                    "+447911123456abc", "not a phone"] {
+        for bad in [
+            "",
+            "07700900123",
+            "4155550123",
+            "+",
+            "+12",
+            "+999999999999",
+            "+44 20 7946 0000", /* London fixed line */
+            "+1 800 555 0123",  /* toll free */
+            "+447911123456abc",
+            "not a phone",
+        ] {
             assert!(matches!(Phone::parse(bad), Err(AuthError::InvalidPhone(_))), "{bad:?}");
         }
     }
@@ -177,8 +184,18 @@ mod tests {
         let mut examples = 0;
         for meta in DATABASE.iter() {
             regions += 1;
-            for kind in [Type::FixedLine, Type::Mobile, Type::TollFree, Type::PremiumRate, Type::SharedCost,
-                         Type::PersonalNumber, Type::Voip, Type::Pager, Type::Uan, Type::Voicemail] {
+            for kind in [
+                Type::FixedLine,
+                Type::Mobile,
+                Type::TollFree,
+                Type::PremiumRate,
+                Type::SharedCost,
+                Type::PersonalNumber,
+                Type::Voip,
+                Type::Pager,
+                Type::Uan,
+                Type::Voicemail,
+            ] {
                 let Some(descriptor) = meta.descriptors().get(kind) else { continue };
                 if let Some(example) = descriptor.example() {
                     examples += 1;
@@ -193,8 +210,9 @@ mod tests {
             }
         }
         assert!(regions > 240 && examples > 1000, "{regions} regions, {examples} examples");
-        for mobile in ["+447400123456", "+33612345678", "+4915123456789", "+919876543210", "+5511961234567",
-                       "+819012345678", "+2348021234567"] {
+        for mobile in
+            ["+447400123456", "+33612345678", "+4915123456789", "+919876543210", "+5511961234567", "+819012345678", "+2348021234567"]
+        {
             assert!(Phone::parse(mobile).is_ok(), "{mobile}");
         }
     }

@@ -152,11 +152,7 @@ impl RecoveryCode {
     }
 
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
-        let normalized: String = raw
-            .chars()
-            .filter(|c| !matches!(c, '-' | ' '))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        let normalized: String = raw.chars().filter(|c| !matches!(c, '-' | ' ')).map(|c| c.to_ascii_uppercase()).collect();
         if normalized.len() == 16 && normalized.bytes().all(|b| BASE32.contains(&b)) {
             Ok(RecoveryCode(Zeroizing::new(normalized)))
         } else {

@@ -101,7 +101,14 @@ impl AuthService {
     }
 
     /// Stores the challenge, then sends the code; a failed send leaves no challenge behind.
-    pub(super) async fn start_challenge(&self, user: &User, purpose: Purpose, to: &Phone, channel: Channel, caller: &Caller) -> Result<ChallengeView, AuthError> {
+    pub(super) async fn start_challenge(
+        &self,
+        user: &User,
+        purpose: Purpose,
+        to: &Phone,
+        channel: Channel,
+        caller: &Caller,
+    ) -> Result<ChallengeView, AuthError> {
         let started = std::time::Instant::now();
         self.count_send(to, SendBudget::of(purpose), caller).await?;
         let now = self.now();
@@ -196,7 +203,13 @@ impl AuthService {
     /// password (refused before a check is counted). A decoy's code is never right, and takes
     /// as long to be wrong as the provider's check would.
     /// Answers the challenge and the `amr` its proof earns.
-    pub(super) async fn check_code(&self, id: &ChallengeId, proof: &ChallengeProof, purposes: &[Purpose], caller: &Caller) -> Result<(Challenge, Vec<&'static str>), AuthError> {
+    pub(super) async fn check_code(
+        &self,
+        id: &ChallengeId,
+        proof: &ChallengeProof,
+        purposes: &[Purpose],
+        caller: &Caller,
+    ) -> Result<(Challenge, Vec<&'static str>), AuthError> {
         let now = self.now();
         let stored = match self.ports.challenges.get(id).await? {
             Some(c) if purposes.contains(&c.purpose) => c,
@@ -271,7 +284,13 @@ impl AuthService {
     /// Compares the proof with what the challenge waits for, counted first under the account's
     /// second-factor limit (every factor, every challenge): whether it passed, the checks the
     /// account has left, and the `amr` it earns.
-    async fn check_challenge_proof(&self, challenge: &Challenge, owner: Option<&User>, proof: &ChallengeProof, caller: &Caller) -> Result<(bool, u32, Vec<&'static str>), AuthError> {
+    async fn check_challenge_proof(
+        &self,
+        challenge: &Challenge,
+        owner: Option<&User>,
+        proof: &ChallengeProof,
+        caller: &Caller,
+    ) -> Result<(bool, u32, Vec<&'static str>), AuthError> {
         let needs_authenticator = challenge.factor == ChallengeFactor::Totp || matches!(proof, ChallengeProof::RecoveryCode(_));
         if needs_authenticator {
             if matches!(proof, ChallengeProof::RecoveryCode(_)) && challenge.purpose != Purpose::Login {
@@ -340,13 +359,7 @@ impl AuthService {
 
     pub async fn resend(&self, cmd: ResendCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
         let now = self.now();
-        let current = self
-            .ports
-            .challenges
-            .get(&cmd.challenge_id)
-            .await?
-            .filter(|c| c.is_live(now))
-            .ok_or(AuthError::ChallengeInvalid)?;
+        let current = self.ports.challenges.get(&cmd.challenge_id).await?.filter(|c| c.is_live(now)).ok_or(AuthError::ChallengeInvalid)?;
         // However often it is resent, a challenge dies at its maximum age, and with the
         // credentials it was made under.
         let new_expiry = self.challenge_expiry(current.created_at, now);
@@ -366,11 +379,7 @@ impl AuthService {
         }
         let generated = if current.decoy { None } else { self.ports.otp.generate(&current.id) };
         let hash = generated.as_ref().map(|g| g.hash.as_str());
-        let claimed = self
-            .ports
-            .challenges
-            .claim_resend(&current.id, now, self.limits.resend_cooldown, new_expiry, channel, hash)
-            .await?;
+        let claimed = self.ports.challenges.claim_resend(&current.id, now, self.limits.resend_cooldown, new_expiry, channel, hash).await?;
         let challenge = match claimed {
             ResendOutcome::Ready { challenge } => challenge,
             ResendOutcome::TooSoon { retry_after } => {

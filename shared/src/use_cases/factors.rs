@@ -103,7 +103,13 @@ impl AuthService {
     }
 
     /// `POST /me/recovery-codes`: a new set; every older code stops working.
-    pub async fn regenerate_recovery_codes(&self, holder: &Holder, password: &Password, proof: &FactorProof, caller: &Caller) -> Result<RecoveryCodes, AuthError> {
+    pub async fn regenerate_recovery_codes(
+        &self,
+        holder: &Holder,
+        password: &Password,
+        proof: &FactorProof,
+        caller: &Caller,
+    ) -> Result<RecoveryCodes, AuthError> {
         let user = self.check_password(&holder.user.email, password).await?;
         self.require_second_factor(&user, proof, None, caller).await?;
         let (codes, hashes) = new_recovery_codes(&user.id)?;
@@ -116,7 +122,13 @@ impl AuthService {
 
     /// A TOTP code or recovery code for an account that must have an authenticator; a wrong
     /// one is 401 `invalid_code`, beyond the account's limit 429 `rate_limited`.
-    pub(super) async fn require_second_factor(&self, user: &User, proof: &FactorProof, challenge_remaining: Option<u32>, caller: &Caller) -> Result<(), AuthError> {
+    pub(super) async fn require_second_factor(
+        &self,
+        user: &User,
+        proof: &FactorProof,
+        challenge_remaining: Option<u32>,
+        caller: &Caller,
+    ) -> Result<(), AuthError> {
         let record = self.ports.factors.factors(&user.id).await?;
         if !record.has_totp() {
             return Err(AuthError::InvalidRequest("this account has no authenticator app".into()));
@@ -131,7 +143,13 @@ impl AuthService {
 
     /// One second-factor check against the account's authenticator: reserved under the
     /// per-account limit first, then compared, then the step or recovery code consumed.
-    pub(super) async fn check_factor(&self, user: &User, record: &FactorRecord, proof: &FactorProof, caller: &Caller) -> Result<FactorCheck, AuthError> {
+    pub(super) async fn check_factor(
+        &self,
+        user: &User,
+        record: &FactorRecord,
+        proof: &FactorProof,
+        caller: &Caller,
+    ) -> Result<FactorCheck, AuthError> {
         let reserved_at = self.now();
         let remaining = self.reserve_factor_check(&user.id, reserved_at).await?;
         let passed = match (proof, &record.active_secret) {
@@ -144,9 +162,7 @@ impl AuthService {
                     None => false,
                 }
             }
-            (FactorProof::Recovery(code), Some(_)) => {
-                self.ports.factors.consume_recovery_code(&user.id, &code.hash_for(&user.id)).await?
-            }
+            (FactorProof::Recovery(code), Some(_)) => self.ports.factors.consume_recovery_code(&user.id, &code.hash_for(&user.id)).await?,
         };
         self.settle_check(user, passed, reserved_at, caller).await?;
         Ok(FactorCheck { passed, remaining })

@@ -72,7 +72,8 @@ impl AuthService {
             _ => {
                 // The reservation stays: it is the failure, counted. The audit line names the
                 // account when there is one; the IP comes from the request.
-                let subject = audit::Subject { user_id: user.as_ref().map(|u| &u.id), phone: user.as_ref().map(|u| &u.phone), source_ip: None };
+                let subject =
+                    audit::Subject { user_id: user.as_ref().map(|u| &u.id), phone: user.as_ref().map(|u| &u.phone), source_ip: None };
                 audit::record(audit::Event::PasswordFailed, subject);
                 Err(AuthError::InvalidCredentials)
             }

@@ -27,20 +27,13 @@ mod signup;
 pub use account::{Holder, UserInfo};
 pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
 pub use factors::{RecoveryCodes, TotpEnrolment};
+pub use login::LoginCommand;
 pub use notify::Notice;
 pub use password::{ChangePasswordCommand, DecoyPhones, ForgotCommand, ResetCommand};
-pub use login::LoginCommand;
 pub use phone::PhoneChangeCommand;
 pub use signup::{RegisterCommand, Registered};
 
-use crate::{
-    audit,
-    config::Limits,
-    domain::*,
-    error::AuthError,
-    metrics::Limit,
-    ports::*,
-};
+use crate::{audit, config::Limits, domain::*, error::AuthError, metrics::Limit, ports::*};
 use serde::Serialize;
 use sessions::SessionService;
 use std::{sync::Arc, time::Duration};
@@ -204,10 +197,7 @@ impl AuthService {
         if self.ports.otp.supports(channel) {
             Ok(())
         } else {
-            Err(AuthError::ChannelUnavailable(format!(
-                "channel {} is not available with this provider; use sms",
-                channel.as_str()
-            )))
+            Err(AuthError::ChannelUnavailable(format!("channel {} is not available with this provider; use sms", channel.as_str())))
         }
     }
 }

@@ -9,7 +9,10 @@
 
 use super::{login::failed_password_key, AuthService, Caller, ChallengeProof, ChallengeView, Holder, Notice};
 use crate::{audit, config::Limits, domain::*, error::AuthError, ports::CredentialChange};
-use ring::{hmac, rand::{SecureRandom, SystemRandom}};
+use ring::{
+    hmac,
+    rand::{SecureRandom, SystemRandom},
+};
 use secrecy::SecretString;
 use std::{
     sync::atomic::{AtomicU64, Ordering},

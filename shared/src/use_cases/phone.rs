@@ -10,7 +10,12 @@ pub struct PhoneChangeCommand {
 }
 
 impl AuthService {
-    pub async fn request_phone_change(&self, user_id: &UserId, cmd: PhoneChangeCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
+    pub async fn request_phone_change(
+        &self,
+        user_id: &UserId,
+        cmd: PhoneChangeCommand,
+        caller: &Caller,
+    ) -> Result<ChallengeView, AuthError> {
         self.ensure_channel(cmd.channel)?;
         // Before the password is checked: a wrong one would be stored (the failure window).
         self.ensure_sms_region(&cmd.phone, caller)?;

@@ -4,15 +4,18 @@
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    audit,
+    adapters::jwt::AccessClaims,
     adapters::jwt::{Grant, TokenKeys},
+    audit,
     domain::{UnixTime, User, UserView},
     error::AuthError,
-    adapters::jwt::AccessClaims,
     ports::{Clock, CredentialChange, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
-use ring::{digest, rand::{SecureRandom, SystemRandom}};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use ring::{
+    digest,
+    rand::{SecureRandom, SystemRandom},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
@@ -95,7 +98,13 @@ fn xor(a: &[u8; TOKEN_BYTES], b: &[u8; TOKEN_BYTES]) -> [u8; TOKEN_BYTES] {
 }
 
 impl SessionService {
-    pub fn new(store: Arc<dyn SessionStore>, users: Arc<dyn UserStore>, keys: Arc<TokenKeys>, refresh_ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        users: Arc<dyn UserStore>,
+        keys: Arc<TokenKeys>,
+        refresh_ttl: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         SessionService { store, users, keys, refresh_ttl, clock, rng: SystemRandom::new() }
     }
 
@@ -119,7 +128,14 @@ impl SessionService {
         }
     }
 
-    async fn pair(&self, user: &User, family_id: &str, amr: &[String], refresh: &RefreshToken, now: UnixTime) -> Result<TokenPair, AuthError> {
+    async fn pair(
+        &self,
+        user: &User,
+        family_id: &str,
+        amr: &[String],
+        refresh: &RefreshToken,
+        now: UnixTime,
+    ) -> Result<TokenPair, AuthError> {
         let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr };
         Ok(TokenPair {
             access_token: self.keys.issue(&grant, now).await?,

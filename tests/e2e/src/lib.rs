@@ -88,12 +88,7 @@ impl Resp {
     /// (plus `attempts_remaining` for `invalid_code`) with a non-empty message.
     #[track_caller]
     pub fn expect_error(&self, status: u16, code: &str) -> &Value {
-        assert_eq!(
-            (self.status, self.json["error"].as_str()),
-            (status, Some(code)),
-            "expected {status} {code}: {}",
-            self.describe()
-        );
+        assert_eq!((self.status, self.json["error"].as_str()), (status, Some(code)), "expected {status} {code}: {}", self.describe());
         assert_error_shape(self);
         &self.json
     }
@@ -129,11 +124,7 @@ impl Resp {
 /// private key, the (fake) Twilio credentials.
 #[track_caller]
 pub fn assert_no_secrets(resp: &Resp) {
-    for (secret, what) in [
-        ("$argon2", "a password hash"),
-        ("PRIVATE KEY", "a private key"),
-        ("fake-auth-token", "the Twilio auth token"),
-    ] {
+    for (secret, what) in [("$argon2", "a password hash"), ("PRIVATE KEY", "a private key"), ("fake-auth-token", "the Twilio auth token")] {
         assert!(!resp.text.contains(secret), "the response contains {what}: {}", resp.describe());
     }
 }
@@ -145,11 +136,8 @@ pub fn assert_error_shape(resp: &Resp) {
     let body = resp.json.as_object().unwrap_or_else(|| panic!("error body is not a JSON object: {}", resp.describe()));
     let keys: BTreeSet<&str> = body.keys().map(String::as_str).collect();
     let code = body.get("error").and_then(Value::as_str).unwrap_or_default();
-    let expected: BTreeSet<&str> = if code == "invalid_code" {
-        ["error", "message", "attempts_remaining"].into()
-    } else {
-        ["error", "message"].into()
-    };
+    let expected: BTreeSet<&str> =
+        if code == "invalid_code" { ["error", "message", "attempts_remaining"].into() } else { ["error", "message"].into() };
     assert_eq!(keys, expected, "error body keys: {}", resp.describe());
     assert!(
         !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
@@ -226,14 +214,7 @@ impl Stack {
     }
 
     /// Any request; `headers` are added as given.
-    pub async fn request(
-        &self,
-        method: Method,
-        function: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> Resp {
+    pub async fn request(&self, method: Method, function: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
         let url = self.url(function, path);
         let what = format!("{method} {url}");
         let mut request = self.client.request(method, &url);
@@ -321,8 +302,7 @@ impl Stack {
 
     pub async fn change_phone(&self, access_token: &str, phone: &str, password: &str) -> Resp {
         let auth = format!("Bearer {access_token}");
-        self.post_json_with("phone", "/me/phone", &json!({ "phone": phone, "password": password }), &[("authorization", &auth)])
-            .await
+        self.post_json_with("phone", "/me/phone", &json!({ "phone": phone, "password": password }), &[("authorization", &auth)]).await
     }
 
     pub async fn forgot_password(&self, email: &str) -> Resp {
@@ -512,9 +492,8 @@ impl Tokens {
 pub fn jwt_part(token: &str, index: usize) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(index).unwrap_or_else(|| panic!("token has no segment {index}: {token}"));
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap_or_else(|e| panic!("segment {index} is not base64url: {e}"));
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|e| panic!("segment {index} is not base64url: {e}"));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("segment {index} is not JSON: {e}"))
 }
 
@@ -570,7 +549,9 @@ impl StackKey {
             issuer: env("E2E_TIGHT_JWT_ISSUER"),
             audience: env("E2E_JWT_AUDIENCE"),
             public_pem: read_env_file("E2E_TIGHT_JWT_PUBLIC_KEY_PEM_FILE"),
-            signer: Signer::Pem(jsonwebtoken::EncodingKey::from_ed_pem(&pem).expect("E2E_TIGHT_JWT_SIGNING_KEY_PEM_FILE is an Ed25519 PEM")),
+            signer: Signer::Pem(
+                jsonwebtoken::EncodingKey::from_ed_pem(&pem).expect("E2E_TIGHT_JWT_SIGNING_KEY_PEM_FILE is an Ed25519 PEM"),
+            ),
         }
     }
 
@@ -670,11 +651,19 @@ pub async fn assert_bad_access_tokens_refused(stack: &Stack, key: &StackKey, acc
         ("no signature", format!("{}.", real.rsplit_once('.').unwrap().0)),
         (
             "tampered claims",
-            format!("{}.{}.{signature}", b64url(header.to_string().as_bytes()), b64url(with(json!({"sub": "admin"})).to_string().as_bytes())),
+            format!(
+                "{}.{}.{signature}",
+                b64url(header.to_string().as_bytes()),
+                b64url(with(json!({"sub": "admin"})).to_string().as_bytes())
+            ),
         ),
         (
             "alg none",
-            format!("{}.{}.", b64url(json!({"alg": "none", "typ": "at+jwt", "kid": kid}).to_string().as_bytes()), b64url(claims.to_string().as_bytes())),
+            format!(
+                "{}.{}.",
+                b64url(json!({"alg": "none", "typ": "at+jwt", "kid": kid}).to_string().as_bytes()),
+                b64url(claims.to_string().as_bytes())
+            ),
         ),
         (
             "alg none with the real signature",
@@ -687,7 +676,10 @@ pub async fn assert_bad_access_tokens_refused(stack: &Stack, key: &StackKey, acc
         ("HS256 keyed with the raw public key", hs256(&raw_public)),
         ("HS256 keyed with the public PEM", hs256(&key.public_pem)),
         ("HS256 keyed with the JWK member", hs256(public_member.as_bytes())),
-        ("another algorithm in the header, the real key's signature", key.sign(&json!({"alg": other_alg, "typ": "at+jwt", "kid": kid}), &claims).await),
+        (
+            "another algorithm in the header, the real key's signature",
+            key.sign(&json!({"alg": other_alg, "typ": "at+jwt", "kid": kid}), &claims).await,
+        ),
         ("expired", key.sign(&at, &with(json!({"iat": now - 7200, "exp": now - 3600}))).await),
         ("wrong issuer", key.sign(&at, &with(json!({"iss": "https://evil.example"}))).await),
         ("wrong audience", key.sign(&at, &with(json!({"aud": "someone-else"}))).await),

@@ -211,7 +211,10 @@ async fn forgot_and_reset_answer_the_error_rows() {
     reset(&stack, id(&challenge), "12ab", NEW_PASSWORD).await.expect_error(400, "invalid_request");
     reset(&stack, "ch_nope", "123456", NEW_PASSWORD).await.expect_error(401, "challenge_invalid");
     reset(&stack, "ch_0123456789abcdef0123456789abcdef", "123456", NEW_PASSWORD).await.expect_error(401, "challenge_invalid");
-    stack.post_json("account", "/auth/password/reset", &json!({ "challenge_id": id(&challenge) })).await.expect_error(400, "invalid_request");
+    stack
+        .post_json("account", "/auth/password/reset", &json!({ "challenge_id": id(&challenge) }))
+        .await
+        .expect_error(400, "invalid_request");
     // The TOTP fields are part of the body already.
     let with_factor = json!({ "challenge_id": id(&challenge), "code": "123456", "new_password": NEW_PASSWORD, "totp_code": "123456" });
     stack.post_json("account", "/auth/password/reset", &with_factor).await.expect_error(401, "invalid_code");
@@ -251,7 +254,8 @@ async fn change_password_keeps_the_callers_session_and_ends_the_others() {
     change_password(&stack, &mine.access_token, &account.password, &account.password).await.expect_error(400, "weak_password");
     change_password(&stack, &mine.access_token, &account.password, "short").await.expect_error(400, "weak_password");
     change_password(&stack, "not.a.token", &account.password, NEW_PASSWORD).await.expect_invalid_token();
-    let missing = stack.post_json_with("account", "/me/password", &json!({}), &[("authorization", &format!("Bearer {}", mine.access_token))]).await;
+    let missing =
+        stack.post_json_with("account", "/me/password", &json!({}), &[("authorization", &format!("Bearer {}", mine.access_token))]).await;
     missing.expect_error(400, "invalid_request");
 
     change_password(&stack, &mine.access_token, &account.password, NEW_PASSWORD).await.expect(204);
@@ -341,7 +345,10 @@ async fn delete_account_leaves_nothing_that_works_and_frees_the_email() {
     delete_me(&stack, &other.access_token, &account.password).await.expect_invalid_token();
 
     let messages = fake.messages(&account.phone).await;
-    assert!(messages.iter().any(|m| m["body"].as_str().unwrap_or_default().contains("account was deleted")), "deletion notice: {messages:?}");
+    assert!(
+        messages.iter().any(|m| m["body"].as_str().unwrap_or_default().contains("account was deleted")),
+        "deletion notice: {messages:?}"
+    );
 
     // The email can be registered again (with a new phone).
     let again = Account { phone: fresh_phone(), user_id: String::new(), ..account };

@@ -116,9 +116,7 @@ async fn bad_access_tokens_are_refused() {
         assert_eq!(resp.status, 401, "{what}: {}", resp.describe());
         resp.expect_invalid_token();
     }
-    let resp = stack
-        .post_json("phone", "/me/phone", &json!({"phone": fresh_phone(), "password": account.password}))
-        .await;
+    let resp = stack.post_json("phone", "/me/phone", &json!({"phone": fresh_phone(), "password": account.password})).await;
     resp.expect_invalid_token();
 
     // The scheme is case-insensitive (RFC 7235), and the real token still works.
@@ -229,9 +227,7 @@ async fn wrong_typed_secrets_are_not_echoed() {
     let code = fake.latest_code(&account.phone).await;
     if !code.starts_with('0') {
         let number: u64 = code.parse().unwrap();
-        let resp = stack
-            .post_json("verify", "/auth/verify", &json!({"challenge_id": challenge["id"], "code": number}))
-            .await;
+        let resp = stack.post_json("verify", "/auth/verify", &json!({"challenge_id": challenge["id"], "code": number})).await;
         resp.expect_error(400, "invalid_request");
         resp.assert_not_leaking(&code, "code");
     }
@@ -272,7 +268,13 @@ async fn non_json_bodies_are_415() {
     let token = bearer(&stack, &fake).await;
     let json_text = json!({"email": fresh_email(), "password": "whatever-it-is"}).to_string();
     for route in BODY_ROUTES {
-        for content_type in [Some("text/plain"), None, Some("application/x-www-form-urlencoded"), Some("multipart/form-data; boundary=x"), Some("application/xml")] {
+        for content_type in [
+            Some("text/plain"),
+            None,
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/xml"),
+        ] {
             let resp = post_body(&stack, route, &token, content_type, json_text.as_bytes()).await;
             resp.expect_error(415, "unsupported_media_type");
         }
@@ -295,7 +297,18 @@ async fn invalid_phone_email_and_weak_password() {
         async move { stack.post_json("register", "/auth/register", &json!({"email": email, "password": password, "phone": phone})).await }
     };
     let email = fresh_email();
-    for phone in ["+1234", "07911123456", "447911123456", "not a phone", "+", "", "+442079460000", "+44 20 7946 0000", "+18005550123", "+447911123456789012345678901234567"] {
+    for phone in [
+        "+1234",
+        "07911123456",
+        "447911123456",
+        "not a phone",
+        "+",
+        "",
+        "+442079460000",
+        "+44 20 7946 0000",
+        "+18005550123",
+        "+447911123456789012345678901234567",
+    ] {
         let resp = register(email.clone(), fresh_password(), phone.to_owned()).await;
         resp.expect_error(400, "invalid_phone");
     }
@@ -418,7 +431,10 @@ async fn hostile_bodies_never_get_a_5xx() {
         ("empty array".into(), b"[]".to_vec()),
         ("array of objects".into(), br#"[{"email":"a@example.com","password":"x"}]"#.to_vec()),
         ("empty object".into(), b"{}".to_vec()),
-        ("null fields".into(), br#"{"email":null,"password":null,"phone":null,"code":null,"challenge_id":null,"refresh_token":null}"#.to_vec()),
+        (
+            "null fields".into(),
+            br#"{"email":null,"password":null,"phone":null,"code":null,"challenge_id":null,"refresh_token":null}"#.to_vec(),
+        ),
         ("duplicate keys".into(), br#"{"email":"a@example.com","email":"b@example.com","password":"x","password":"y"}"#.to_vec()),
         ("lone surrogate".into(), br#"{"email":"\ud800@example.com","password":"\udfff"}"#.to_vec()),
         ("control characters".into(), "{\"email\":\"a\u{202e}b@example.com\",\"password\":\"\u{7}\u{1b}[2J\"}".as_bytes().to_vec()),
@@ -426,22 +442,41 @@ async fn hostile_bodies_never_get_a_5xx() {
             let fields: Vec<String> = (0..1000).map(|i| format!(r#""k{i}":{i}"#)).collect();
             format!("{{{}}}", fields.join(",")).into_bytes()
         }),
-        ("15 KB email".into(), json!({"email": format!("{}@example.com", "a".repeat(15_000)), "password": "x", "phone": "+1"}).to_string().into_bytes()),
-        ("10k-char password".into(), json!({"email": fresh_email(), "password": "p".repeat(10_000), "phone": fresh_phone(),
-                                            "refresh_token": "r".repeat(1000), "challenge_id": "ch_".repeat(300), "code": "1".repeat(1000)}).to_string().into_bytes()),
-        ("unicode everywhere".into(), json!({
-            "email": format!("ü{}@bücher.example", uuid::Uuid::new_v4().simple()),
-            "password": "pässwörd-😀😀😀-日本語",
-            "phone": arabic_indic(&fresh_phone()),
-            "challenge_id": "ch_٠١٢٣٤٥٦٧٨٩abcdef0123456789abcdef",
-            "code": "١٢٣٤٥٦",
-            "refresh_token": "rt_😀",
-            "channel": "ſms"
-        }).to_string().into_bytes()),
-        ("fullwidth digits".into(), json!({"email": fresh_email(), "password": fresh_password(), "phone": "＋４４７９１１１２３４５６",
-                                          "challenge_id": format!("ch_{}", uuid::Uuid::new_v4().simple()), "code": "１２３４５６"}).to_string().into_bytes()),
+        (
+            "15 KB email".into(),
+            json!({"email": format!("{}@example.com", "a".repeat(15_000)), "password": "x", "phone": "+1"}).to_string().into_bytes(),
+        ),
+        (
+            "10k-char password".into(),
+            json!({"email": fresh_email(), "password": "p".repeat(10_000), "phone": fresh_phone(),
+                                            "refresh_token": "r".repeat(1000), "challenge_id": "ch_".repeat(300), "code": "1".repeat(1000)})
+            .to_string()
+            .into_bytes(),
+        ),
+        (
+            "unicode everywhere".into(),
+            json!({
+                "email": format!("ü{}@bücher.example", uuid::Uuid::new_v4().simple()),
+                "password": "pässwörd-😀😀😀-日本語",
+                "phone": arabic_indic(&fresh_phone()),
+                "challenge_id": "ch_٠١٢٣٤٥٦٧٨٩abcdef0123456789abcdef",
+                "code": "١٢٣٤٥٦",
+                "refresh_token": "rt_😀",
+                "channel": "ſms"
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+        (
+            "fullwidth digits".into(),
+            json!({"email": fresh_email(), "password": fresh_password(), "phone": "＋４４７９１１１２３４５６",
+                                          "challenge_id": format!("ch_{}", uuid::Uuid::new_v4().simple()), "code": "１２３４５６"})
+            .to_string()
+            .into_bytes(),
+        ),
     ];
-    bodies.push(("deep nesting inside a field".into(), format!(r#"{{"email":{}}}"#, String::from_utf8(nested(5_000)).unwrap()).into_bytes()));
+    bodies
+        .push(("deep nesting inside a field".into(), format!(r#"{{"email":{}}}"#, String::from_utf8(nested(5_000)).unwrap()).into_bytes()));
 
     for route in BODY_ROUTES {
         for (what, body) in &bodies {

@@ -204,8 +204,7 @@ async fn openid_configuration() {
     assert_eq!(doc["issuer"], env("E2E_JWT_ISSUER").as_str(), "{doc}");
     let jwks_uri = doc["jwks_uri"].as_str().expect("jwks_uri");
     assert!(jwks_uri.ends_with("/.well-known/jwks.json") && jwks_uri.starts_with("http"), "{jwks_uri}");
-    let algs: Vec<&str> =
-        doc["id_token_signing_alg_values_supported"].as_array().expect("algs").iter().filter_map(Value::as_str).collect();
+    let algs: Vec<&str> = doc["id_token_signing_alg_values_supported"].as_array().expect("algs").iter().filter_map(Value::as_str).collect();
     assert_eq!(algs, ["RS256"], "exactly the algorithm of the published key");
     let issuer = env("E2E_JWT_ISSUER");
     assert_eq!(doc["userinfo_endpoint"], format!("{issuer}/me").as_str(), "{doc}");
@@ -239,7 +238,11 @@ async fn twilio_verify_delivers_other_channels() {
 
     // Login by WhatsApp.
     let resp = stack
-        .post_json("login", "/auth/login", &serde_json::json!({"email": account.email, "password": account.password, "channel": "whatsapp"}))
+        .post_json(
+            "login",
+            "/auth/login",
+            &serde_json::json!({"email": account.email, "password": account.password, "channel": "whatsapp"}),
+        )
         .await;
     let challenge = resp.expect(200)["challenge"].clone();
     assert_eq!(challenge["channel"], "whatsapp");

@@ -62,10 +62,9 @@ async fn pyjwt_and_jose_verify_real_tokens_through_discovery() {
     assert_eq!(verified["header"]["alg"], "RS256");
 
     // The same verifiers refuse what they should: they really check.
-    for (what, bad_token, bad_audience) in [
-        ("tampered claims", tampered(token), audience.as_str()),
-        ("another audience", token.clone(), "someone-else"),
-    ] {
+    for (what, bad_token, bad_audience) in
+        [("tampered claims", tampered(token), audience.as_str()), ("another audience", token.clone(), "someone-else")]
+    {
         assert!(pyjwt(&issuer, bad_audience, &bad_token).is_err(), "PyJWT accepted {what}");
         assert!(jose(&issuer, bad_audience, &bad_token).is_err(), "jose accepted {what}");
     }
@@ -111,11 +110,13 @@ async fn tokens_pass_every_rule_of_the_api_gateway_jwt_authorizer() {
     signature_only.validate_exp = false;
     signature_only.validate_aud = false;
     signature_only.required_spec_claims.clear();
-    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &signature_only).expect("the signature verifies with the JWKS key");
+    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &signature_only)
+        .expect("the signature verifies with the JWKS key");
     // iss: exactly the authorizer's Issuer.
     assert_eq!(claims["iss"], issuer.as_str());
     // aud (or client_id): one of the authorizer's Audience entries.
-    let aud_matches = claims["aud"] == audience.as_str() || claims["aud"].as_array().is_some_and(|a| a.iter().any(|x| x == audience.as_str()));
+    let aud_matches =
+        claims["aud"] == audience.as_str() || claims["aud"].as_array().is_some_and(|a| a.iter().any(|x| x == audience.as_str()));
     assert!(aud_matches || claims["client_id"] == audience.as_str(), "aud {} is not {audience}", claims["aud"]);
     // exp: after now; iat: before now (a few seconds of clock skew between this machine's
     // processes at most); nbf, when present, before now.

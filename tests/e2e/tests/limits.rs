@@ -22,10 +22,8 @@ async fn fifty_parallel_wrong_codes_get_exactly_five_checks() {
     let invalid: Vec<&Resp> = results.iter().filter(|r| r.status == 401).collect();
     let dead: Vec<&Resp> = results.iter().filter(|r| r.status == 429).collect();
     assert_eq!((invalid.len(), dead.len()), (5, 45), "outcomes: {counts:?}");
-    let mut remaining: Vec<u64> = invalid
-        .iter()
-        .map(|r| r.expect_error(401, "invalid_code")["attempts_remaining"].as_u64().unwrap())
-        .collect();
+    let mut remaining: Vec<u64> =
+        invalid.iter().map(|r| r.expect_error(401, "invalid_code")["attempts_remaining"].as_u64().unwrap()).collect();
     remaining.sort_unstable();
     assert_eq!(remaining, [0, 1, 2, 3, 4], "each counted check has its own attempts_remaining");
     for r in dead {

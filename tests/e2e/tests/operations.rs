@@ -106,7 +106,15 @@ async fn a_flow_writes_its_audit_and_metric_lines_and_no_secret() {
     stack.refresh(&tokens.refresh_token).await.expect_invalid_token();
 
     let expected_events = [
-        "code_sent", "sign_up", "code_failed", "login_completed", "code_sent", "login_started", "login_completed", "password_failed", "refresh_reuse",
+        "code_sent",
+        "sign_up",
+        "code_failed",
+        "login_completed",
+        "code_sent",
+        "login_started",
+        "login_completed",
+        "password_failed",
+        "refresh_reuse",
     ];
     let lines = log_until("the flow's audit lines", |lines| audit_of(lines, &account.user_id).len() >= expected_events.len()).await;
     let audit = audit_of(&lines, &account.user_id);
@@ -114,7 +122,10 @@ async fn a_flow_writes_its_audit_and_metric_lines_and_no_secret() {
     assert_eq!(events, expected_events, "the audit trail of the flow");
     for line in &audit {
         let keys = keys(line);
-        assert!(keys.iter().all(|k| ["level", "audit", "user_id", "phone", "source_ip", "request_id", "limit"].contains(&k.as_str())), "schema: {line}");
+        assert!(
+            keys.iter().all(|k| ["level", "audit", "user_id", "phone", "source_ip", "request_id", "limit"].contains(&k.as_str())),
+            "schema: {line}"
+        );
         assert_eq!(line["source_ip"], "127.0.0.1", "the caller's IP: {line}");
         assert!(line["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{line}");
         if line["audit"] != "refresh_reuse" {
@@ -179,9 +190,7 @@ async fn a_flow_writes_its_audit_and_metric_lines_and_no_secret() {
 /// found where it would leak (`"code":"123456"`, `123456 is your code`), not inside a hex id.
 fn contains_word(line: &str, needle: &str) -> bool {
     let is_word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    line.match_indices(needle).any(|(at, _)| {
-        !is_word(line[..at].chars().next_back()) && !is_word(line[at + needle.len()..].chars().next())
-    })
+    line.match_indices(needle).any(|(at, _)| !is_word(line[..at].chars().next_back()) && !is_word(line[at + needle.len()..].chars().next()))
 }
 
 /// Holds the fake's fault for its own requests; the other tests of this binary wait on the lock.
@@ -241,7 +250,10 @@ async fn table_items() -> Vec<String> {
             .post(&endpoint)
             .header("x-amz-target", "DynamoDB_20120810.Scan")
             .header("content-type", "application/x-amz-json-1.0")
-            .header("authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+            )
             .body(body.to_string())
             .send()
             .await
@@ -295,7 +307,11 @@ async fn a_number_outside_the_allowlist_is_refused_before_anything_is_stored_or_
     assert_refused_naming(&countries.resend(&challenge_id).await, "FR");
 
     let items = table_items().await;
-    for (needle, what) in [(refused.email.as_str(), "the refused email"), (refused.phone.as_str(), "the refused number"), (german.as_str(), "the refused new number")] {
+    for (needle, what) in [
+        (refused.email.as_str(), "the refused email"),
+        (refused.phone.as_str(), "the refused number"),
+        (german.as_str(), "the refused new number"),
+    ] {
         let holders: Vec<&String> = items.iter().filter(|i| i.contains(needle)).collect();
         assert!(holders.is_empty(), "items name {what}: {holders:?}");
     }

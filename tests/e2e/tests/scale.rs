@@ -19,7 +19,7 @@ const SHARDS: usize = 64;
 
 fn scale_stack() -> Stack {
     let _ = Stack::default_stack(); // installs the TLS provider reqwest is built without
-    // Each flow hashes and verifies a password (argon2): queued requests can wait a while.
+                                    // Each flow hashes and verifies a password (argon2): queued requests can wait a while.
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap();
     Stack { base: env("E2E_SCALE_URL").trim_end_matches('/').to_owned(), provider: Provider::TwilioVerify, client }
 }
@@ -137,9 +137,13 @@ async fn no_key_outside_the_bounded_families_takes_more_than_its_share() {
     let (body, login_verify) = proxy.calls_of(stack.complete(&fake, &challenge, &account.phone)).await;
     let tokens = Tokens::from_body(body);
     let (_, refresh) = proxy.calls_of(async { stack.refresh(&tokens.refresh_token).await.expect(200).clone() }).await;
-    for (step, calls) in [("register", &register), ("verify (sign-up)", &signup_verify), ("login", &login),
-        ("verify (login)", &login_verify), ("refresh", &refresh)]
-    {
+    for (step, calls) in [
+        ("register", &register),
+        ("verify (sign-up)", &signup_verify),
+        ("login", &login),
+        ("verify (login)", &login_verify),
+        ("refresh", &refresh),
+    ] {
         println!("DynamoDB calls, {step}: {} {calls:?}", total(calls));
     }
     // The counts benches/README.md states; more means a call crept back in.
@@ -210,13 +214,8 @@ async fn no_key_outside_the_bounded_families_takes_more_than_its_share() {
 
     // Only the per-IP keys take every flow (all come from 127.0.0.1 here; one IP's own rate
     // and its caps bound them). Nothing else comes close.
-    let busiest_other = counts
-        .keys
-        .iter()
-        .filter(|(pk, _)| family(pk) != Some(Family::Ip))
-        .map(|(_, t)| t.write + t.check + t.read)
-        .max()
-        .unwrap_or(0);
+    let busiest_other =
+        counts.keys.iter().filter(|(pk, _)| family(pk) != Some(Family::Ip)).map(|(_, t)| t.write + t.check + t.read).max().unwrap_or(0);
     let all_writes: u64 = counts.keys.values().map(|t| t.write + t.check).sum();
     assert!(busiest_other * 100 <= all_writes, "a key outside the per-IP family took {busiest_other} of {all_writes} writes");
 }

@@ -32,7 +32,11 @@ async fn tight_stack_in_order() {
     // 2. The builtin sender only does sms: another channel is refused before anything is kept.
     let bob = Account::fresh();
     let resp = stack
-        .post_json("register", "/auth/register", &json!({"email": bob.email, "password": bob.password, "phone": bob.phone, "channel": "call"}))
+        .post_json(
+            "register",
+            "/auth/register",
+            &json!({"email": bob.email, "password": bob.password, "phone": bob.phone, "channel": "call"}),
+        )
         .await;
     registrations += 1; // counted: the per-IP limit comes first
     resp.expect_error(400, "invalid_request");
@@ -141,7 +145,8 @@ async fn builtin_signup_and_login(stack: &Stack, fake: &Fake, alice: &Account, c
     }
     // Channels the builtin sender cannot do are refused, at login and at resend.
     for channel in ["call", "whatsapp"] {
-        let resp = stack.post_json("login", "/auth/login", &json!({"email": alice.email, "password": alice.password, "channel": channel})).await;
+        let resp =
+            stack.post_json("login", "/auth/login", &json!({"email": alice.email, "password": alice.password, "channel": channel})).await;
         resp.expect_error(400, "invalid_request");
         let resp = stack.post_json("verify", "/auth/resend", &json!({"challenge_id": login_id, "channel": channel})).await;
         resp.expect_error(400, "invalid_request");

@@ -17,7 +17,12 @@ fn python() -> String {
 }
 
 fn run_python(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python()).arg("-c").arg(script).args(args).output().unwrap_or_else(|e| panic!("{}: {e} (run scripts/bootstrap.sh)", python()));
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/bootstrap.sh)", python()));
     assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
@@ -101,10 +106,7 @@ async fn enrolment_then_a_totp_login_that_sends_no_sms() {
     let secret = enrolment["secret"].as_str().unwrap();
     assert_eq!(secret.len(), 32, "160 bits in base32");
     let uri = enrolment["otpauth_uri"].as_str().unwrap();
-    assert_eq!(
-        uri,
-        format!("otpauth://totp/sms-mfa:{}?secret={secret}&issuer=sms-mfa&algorithm=SHA1&digits=6&period=30", account.email)
-    );
+    assert_eq!(uri, format!("otpauth://totp/sms-mfa:{}?secret={secret}&issuer=sms-mfa&algorithm=SHA1&digits=6&period=30", account.email));
     // An authenticator app reads the same account out of the URI.
     let parsed = run_python(
         "import pyotp, sys; t = pyotp.parse_uri(sys.argv[1]); print(t.secret, t.issuer, t.name, t.digits, t.interval, t.digest().name)",
@@ -117,7 +119,9 @@ async fn enrolment_then_a_totp_login_that_sends_no_sms() {
     // Confirm with the app's code; 10 recovery codes.
     let mut app = Totp::new(secret);
     let code = app.next().await;
-    account_call(&stack, Method::POST, "/me/factors/totp/confirm", &tokens, &json!({ "code": wrong_code(&code) })).await.expect_error(401, "invalid_code");
+    account_call(&stack, Method::POST, "/me/factors/totp/confirm", &tokens, &json!({ "code": wrong_code(&code) }))
+        .await
+        .expect_error(401, "invalid_code");
     let confirmed = account_call(&stack, Method::POST, "/me/factors/totp/confirm", &tokens, &json!({ "code": code })).await;
     let codes = confirmed.expect(200)["recovery_codes"].as_array().unwrap().clone();
     assert_eq!(codes.len(), 10);
@@ -218,7 +222,8 @@ async fn recovery_codes_complete_a_login_once_and_a_new_set_retires_the_old() {
 
     // A new set with the password and a current code; the old codes stop working.
     let code = app.next().await;
-    let fresh = account_call(&stack, Method::POST, "/me/recovery-codes", &tokens, &json!({ "password": account.password, "code": code })).await;
+    let fresh =
+        account_call(&stack, Method::POST, "/me/recovery-codes", &tokens, &json!({ "password": account.password, "code": code })).await;
     let fresh = fresh.expect(200)["recovery_codes"].as_array().unwrap().clone();
     let challenge = stack.login_challenge(&account).await;
     let id = challenge["id"].as_str().unwrap();
@@ -294,7 +299,9 @@ async fn a_reset_needs_the_authenticator_too_and_removal_brings_sms_back() {
     let tokens_after = Tokens::from_body(stack.verify(challenge["id"].as_str().unwrap(), &app.next().await).await.expect(200).clone());
     account_call(&stack, Method::GET, "/me", &tokens, &json!({})).await.expect_invalid_token();
     let code = app.next().await;
-    let removal = account_call(&stack, Method::DELETE, "/me/factors/totp", &tokens_after, &json!({ "password": account.password, "code": code })).await;
+    let removal =
+        account_call(&stack, Method::DELETE, "/me/factors/totp", &tokens_after, &json!({ "password": account.password, "code": code }))
+            .await;
     removal.expect(204);
     let sends = fake.sends_to(&account.phone).await;
     let challenge = stack.login_challenge(&account).await;

@@ -212,13 +212,10 @@ pub fn api_gateway_event(req: &Incoming<'_>, matched: &Matched<'_>, request_id: 
         join_into(&mut query, &percent_decode(&k.replace('+', " ")), &percent_decode(&v.replace('+', " ")));
     }
 
-    let text_type = headers
-        .get("content-type")
-        .and_then(Value::as_str)
-        .is_none_or(|ct| {
-            let ct = ct.to_ascii_lowercase();
-            ct.starts_with("text/") || ct.contains("json") || ct.contains("xml") || ct.starts_with("application/x-www-form-urlencoded")
-        });
+    let text_type = headers.get("content-type").and_then(Value::as_str).is_none_or(|ct| {
+        let ct = ct.to_ascii_lowercase();
+        ct.starts_with("text/") || ct.contains("json") || ct.contains("xml") || ct.starts_with("application/x-www-form-urlencoded")
+    });
     let (body, is_base64) = match (req.body.is_empty(), text_type, std::str::from_utf8(req.body)) {
         (true, _, _) => (Value::Null, false),
         (false, true, Ok(text)) => (Value::String(text.into()), false),
@@ -486,7 +483,13 @@ mod tests {
         let r = routes(&[("POST /auth/register", "register")]);
         let matched = r.find("POST", "/auth/register").unwrap();
         let req = incoming(
-            &[("content-type", "application/json"), ("x-forwarded-for", "203.0.113.9"), ("cookie", "a=1; b=2"), ("accept", "x"), ("accept", "y")],
+            &[
+                ("content-type", "application/json"),
+                ("x-forwarded-for", "203.0.113.9"),
+                ("cookie", "a=1; b=2"),
+                ("accept", "x"),
+                ("accept", "y"),
+            ],
             br#"{"email":"a@b.co"}"#,
             Some("x=1&x=2&y=a%2Bb"),
         );

@@ -53,7 +53,8 @@ async fn run() -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // No timeout: the first request to a function compiles it under cargo lambda watch.
     let client = reqwest::Client::builder().build().map_err(|e| format!("http client: {e}"))?;
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await.map_err(|e| format!("port {}: {e}", config.port))?;
+    let listener =
+        tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await.map_err(|e| format!("port {}: {e}", config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     for route in &routes.routes {
         eprintln!("  {:<40} -> {}", route.key, route.function);
@@ -98,10 +99,7 @@ async fn handle(
                 method: method.as_str(),
                 path,
                 query: uri.query(),
-                headers: headers
-                    .iter()
-                    .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-                    .collect(),
+                headers: headers.iter().filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect(),
                 body: &body,
                 peer: peer.ip(),
                 host: &host,

@@ -51,13 +51,7 @@ pub(crate) async fn latest_verification(
     let to = phone_param(&query.to);
     let inner = app.lock();
     let now = inner.now();
-    let v = inner.latest_for(&to).ok_or_else(|| {
-        TwilioError::new(
-            StatusCode::NOT_FOUND,
-            20404,
-            format!("No verification for {to}"),
-        )
-    })?;
+    let v = inner.latest_for(&to).ok_or_else(|| TwilioError::new(StatusCode::NOT_FOUND, 20404, format!("No verification for {to}")))?;
     Ok(Json(VerificationView {
         sid: v.sid.clone(),
         to: v.to.clone(),
@@ -70,18 +64,10 @@ pub(crate) async fn latest_verification(
 }
 
 /// `GET /_fake/messages[?to=]`: sent messages, oldest first.
-pub(crate) async fn messages(
-    State(app): State<AppState>,
-    Query(query): Query<OptionalTo>,
-) -> Json<Vec<Message>> {
+pub(crate) async fn messages(State(app): State<AppState>, Query(query): Query<OptionalTo>) -> Json<Vec<Message>> {
     let to = query.to.as_deref().map(phone_param);
     let inner = app.lock();
-    let messages = inner
-        .messages
-        .iter()
-        .filter(|m| to.as_ref().is_none_or(|to| &m.to == to))
-        .cloned()
-        .collect();
+    let messages = inner.messages.iter().filter(|m| to.as_ref().is_none_or(|to| &m.to == to)).cloned().collect();
     Json(messages)
 }
 
@@ -97,17 +83,11 @@ pub(crate) struct FaultRequest {
 }
 
 /// `POST /_fake/faults`: how the following API requests fail, and for how many of them.
-pub(crate) async fn set_fault(
-    State(app): State<AppState>,
-    Json(request): Json<FaultRequest>,
-) -> StatusCode {
+pub(crate) async fn set_fault(State(app): State<AppState>, Json(request): Json<FaultRequest>) -> StatusCode {
     // A count of zero affects no request at all.
     app.lock().fault = match request.count {
         Some(0) => Fault::default(),
-        remaining => Fault {
-            mode: request.mode,
-            remaining,
-        },
+        remaining => Fault { mode: request.mode, remaining },
     };
     StatusCode::NO_CONTENT
 }
@@ -120,10 +100,7 @@ pub(crate) struct NumberRequest {
 
 /// `POST /_fake/numbers`: marks a number as a landline, unsubscribed, invalid (Twilio refuses
 /// it with 21211 or 60200, naming it), or normal again.
-pub(crate) async fn set_number(
-    State(app): State<AppState>,
-    Json(request): Json<NumberRequest>,
-) -> StatusCode {
+pub(crate) async fn set_number(State(app): State<AppState>, Json(request): Json<NumberRequest>) -> StatusCode {
     let mut inner = app.lock();
     match request.kind {
         NumberKind::Normal => inner.numbers.remove(&request.to),
@@ -138,10 +115,7 @@ pub(crate) struct ClockRequest {
 }
 
 /// `POST /_fake/clock`: moves the fake's now forward, to expire verifications without waiting.
-pub(crate) async fn advance_clock(
-    State(app): State<AppState>,
-    Json(request): Json<ClockRequest>,
-) -> StatusCode {
+pub(crate) async fn advance_clock(State(app): State<AppState>, Json(request): Json<ClockRequest>) -> StatusCode {
     app.lock().clock_offset += Duration::seconds(i64::from(request.advance_seconds));
     StatusCode::NO_CONTENT
 }

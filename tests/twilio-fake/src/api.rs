@@ -43,21 +43,15 @@ pub(crate) async fn gate(State(app): State<AppState>, req: Request, next: Next) 
 
 /// HTTP Basic with username = Account SID and password = auth token.
 fn authorized(cfg: &FakeConfig, headers: &HeaderMap) -> bool {
-    let Some((scheme, encoded)) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
+    let Some((scheme, encoded)) =
+        headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(|value| value.split_once(' '))
     else {
         return false;
     };
     if !scheme.eq_ignore_ascii_case("basic") {
         return false;
     }
-    let Some(credentials) = STANDARD
-        .decode(encoded.trim())
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-    else {
+    let Some(credentials) = STANDARD.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok()) else {
         return false;
     };
     credentials.split_once(':') == Some((cfg.account_sid.as_str(), cfg.auth_token.as_str()))

@@ -18,11 +18,7 @@ pub(crate) struct TwilioError {
 
 impl TwilioError {
     pub(crate) fn new(status: StatusCode, code: u32, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub(crate) fn bad_request(code: u32, message: impl Into<String>) -> Self {
@@ -35,18 +31,11 @@ impl TwilioError {
 
     /// Twilio names the path it could not find in the message.
     pub(crate) fn not_found(path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            20404,
-            format!("The requested resource {path} was not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, 20404, format!("The requested resource {path} was not found"))
     }
 
     pub(crate) fn missing_parameter(name: &str) -> Self {
-        Self::bad_request(
-            20001,
-            format!("Missing required parameter {name} in the post body"),
-        )
+        Self::bad_request(20001, format!("Missing required parameter {name} in the post body"))
     }
 
     pub(crate) fn unauthorized() -> Self {
@@ -54,11 +43,7 @@ impl TwilioError {
     }
 
     pub(crate) fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            20503,
-            "Service Unavailable",
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, 20503, "Service Unavailable")
     }
 }
 
@@ -81,10 +66,7 @@ impl IntoResponse for TwilioError {
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             // Twilio challenges like any Basic-auth server; some HTTP clients rely on it.
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"Twilio API\""),
-            );
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Twilio API\""));
         }
         response
     }
@@ -103,10 +85,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Form::<T>::from_request(req, state).await {
             Ok(Form(value)) => Ok(Self(value)),
-            Err(rejection) => Err(TwilioError::bad_request(
-                20001,
-                format!("Invalid parameter: {}", rejection.body_text()),
-            )),
+            Err(rejection) => Err(TwilioError::bad_request(20001, format!("Invalid parameter: {}", rejection.body_text()))),
         }
     }
 }
@@ -124,10 +103,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(Self(value)),
-            Err(rejection) => Err(TwilioError::bad_request(
-                20001,
-                format!("Invalid parameter: {}", rejection.body_text()),
-            )),
+            Err(rejection) => Err(TwilioError::bad_request(20001, format!("Invalid parameter: {}", rejection.body_text()))),
         }
     }
 }

@@ -72,11 +72,7 @@ impl RunningFake {
                 eprintln!("twilio-fake stopped: {err}");
             }
         });
-        Ok(Self {
-            base_url,
-            config,
-            task,
-        })
+        Ok(Self { base_url, config, task })
     }
 }
 
@@ -101,35 +97,17 @@ fn router(cfg: FakeConfig) -> Router {
     // Twilio's API: every request, even to an unknown path, is counted, may be faulted and
     // must be authenticated, hence the layer over the routes and the fallbacks alike.
     let twilio = Router::new()
-        .route(
-            "/v2/Services/{service_sid}/Verifications",
-            post(verify::create),
-        )
-        .route(
-            "/v2/Services/{service_sid}/VerificationCheck",
-            post(verify::check),
-        )
-        .route(
-            "/v2/Services/{service_sid}/Verifications/{sid}",
-            get(verify::fetch).post(verify::update),
-        )
-        .route(
-            "/2010-04-01/Accounts/{account_sid}/Messages.json",
-            post(messages::create),
-        )
+        .route("/v2/Services/{service_sid}/Verifications", post(verify::create))
+        .route("/v2/Services/{service_sid}/VerificationCheck", post(verify::check))
+        .route("/v2/Services/{service_sid}/Verifications/{sid}", get(verify::fetch).post(verify::update))
+        .route("/2010-04-01/Accounts/{account_sid}/Messages.json", post(messages::create))
         .fallback(api::unknown_route)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            api::gate,
-        ));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), api::gate));
 
     // The test control API: no auth, no faults, not counted.
     let control = Router::new()
-        .route(
-            "/_fake/verifications/latest",
-            get(admin::latest_verification),
-        )
+        .route("/_fake/verifications/latest", get(admin::latest_verification))
         .route("/_fake/messages", get(admin::messages))
         .route("/_fake/stats", get(admin::stats))
         .route("/_fake/faults", post(admin::set_fault))

@@ -42,27 +42,17 @@ async fn run() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn port(
-    mut args: impl Iterator<Item = String>,
-    from_env: Option<String>,
-) -> Result<u16, Box<dyn Error>> {
+fn port(mut args: impl Iterator<Item = String>, from_env: Option<String>) -> Result<u16, Box<dyn Error>> {
     let mut value = from_env;
     while let Some(arg) = args.next() {
         value = match arg.strip_prefix("--port=") {
             Some(port) => Some(port.to_owned()),
             None if arg == "--port" => Some(args.next().ok_or("--port needs a value")?),
-            None => {
-                return Err(
-                    format!("unknown argument {arg:?}; usage: twilio-fake [--port N]").into(),
-                )
-            }
+            None => return Err(format!("unknown argument {arg:?}; usage: twilio-fake [--port N]").into()),
         };
     }
     match value {
-        Some(port) => port
-            .trim()
-            .parse()
-            .map_err(|err| format!("invalid port {port:?}: {err}").into()),
+        Some(port) => port.trim().parse().map_err(|err| format!("invalid port {port:?}: {err}").into()),
         None => Ok(0),
     }
 }
@@ -74,10 +64,7 @@ fn config_from_env() -> FakeConfig {
         account_sid: var("TWILIO_ACCOUNT_SID", defaults.account_sid),
         auth_token: var("TWILIO_AUTH_TOKEN", defaults.auth_token),
         verify_service_sid: var("TWILIO_VERIFY_SERVICE_SID", defaults.verify_service_sid),
-        messaging_service_sid: var(
-            "TWILIO_MESSAGING_SERVICE_SID",
-            defaults.messaging_service_sid,
-        ),
+        messaging_service_sid: var("TWILIO_MESSAGING_SERVICE_SID", defaults.messaging_service_sid),
     }
 }
 
@@ -86,20 +73,14 @@ mod tests {
     use super::port;
 
     fn args(list: &[&str]) -> impl Iterator<Item = String> {
-        list.iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>()
-            .into_iter()
+        list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>().into_iter()
     }
 
     #[test]
     fn flag_beats_env_and_zero_is_the_default() {
         assert_eq!(port(args(&[]), None).ok(), Some(0));
         assert_eq!(port(args(&[]), Some("4010".into())).ok(), Some(4010));
-        assert_eq!(
-            port(args(&["--port", "4011"]), Some("4010".into())).ok(),
-            Some(4011)
-        );
+        assert_eq!(port(args(&["--port", "4011"]), Some("4010".into())).ok(), Some(4011));
         assert_eq!(port(args(&["--port=4012"]), None).ok(), Some(4012));
     }
 

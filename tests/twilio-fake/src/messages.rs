@@ -63,52 +63,28 @@ pub(crate) async fn create(
     if account_sid != app.cfg.account_sid {
         return Err(TwilioError::unauthorized());
     }
-    let to = non_empty(form.to)
-        .ok_or_else(|| TwilioError::bad_request(21604, "A 'To' phone number is required."))?;
+    let to = non_empty(form.to).ok_or_else(|| TwilioError::bad_request(21604, "A 'To' phone number is required."))?;
     let from = non_empty(form.from);
     let messaging_service_sid = non_empty(form.messaging_service_sid);
     if from.is_none() && messaging_service_sid.is_none() {
-        return Err(TwilioError::bad_request(
-            21603,
-            "A 'From' or 'MessagingServiceSid' parameter is required",
-        ));
+        return Err(TwilioError::bad_request(21603, "A 'From' or 'MessagingServiceSid' parameter is required"));
     }
-    let body = non_empty(form.body)
-        .ok_or_else(|| TwilioError::bad_request(21602, "Message body is required."))?;
+    let body = non_empty(form.body).ok_or_else(|| TwilioError::bad_request(21602, "Message body is required."))?;
     if !is_e164(&to) {
         return Err(messaging_invalid_to(&to));
     }
 
     let mut inner = app.lock();
     match inner.number_kind(&to) {
-        NumberKind::Landline => {
-            return Err(TwilioError::bad_request(
-                21614,
-                "'To' number is not a valid mobile number",
-            ))
-        }
-        NumberKind::Unsubscribed => {
-            return Err(TwilioError::bad_request(
-                21610,
-                "Attempt to send to unsubscribed recipient",
-            ))
-        }
+        NumberKind::Landline => return Err(TwilioError::bad_request(21614, "'To' number is not a valid mobile number")),
+        NumberKind::Unsubscribed => return Err(TwilioError::bad_request(21610, "Attempt to send to unsubscribed recipient")),
         NumberKind::Invalid => return Err(messaging_invalid_to(&to)),
         NumberKind::Normal => {}
     }
 
     let now = rfc2822(inner.now());
-    let message = Message {
-        sid: new_sid("SM"),
-        to,
-        from,
-        messaging_service_sid,
-        body,
-    };
-    let uri = format!(
-        "/{API_VERSION}/Accounts/{}/Messages/{}",
-        app.cfg.account_sid, message.sid
-    );
+    let message = Message { sid: new_sid("SM"), to, from, messaging_service_sid, body };
+    let uri = format!("/{API_VERSION}/Accounts/{}/Messages/{}", app.cfg.account_sid, message.sid);
     let resource = MessageResource {
         sid: message.sid.clone(),
         account_sid: app.cfg.account_sid.clone(),
@@ -125,9 +101,7 @@ pub(crate) async fn create(
         date_updated: now,
         date_sent: None,
         uri: format!("{uri}.json"),
-        subresource_uris: SubresourceUris {
-            media: format!("{uri}/Media.json"),
-        },
+        subresource_uris: SubresourceUris { media: format!("{uri}/Media.json") },
         error_code: None,
         error_message: None,
         price: None,

@@ -26,10 +26,7 @@ pub(crate) struct AppState {
 
 impl AppState {
     pub(crate) fn new(cfg: FakeConfig) -> Self {
-        Self {
-            cfg: Arc::new(cfg),
-            inner: Arc::default(),
-        }
+        Self { cfg: Arc::new(cfg), inner: Arc::default() }
     }
 
     /// Every critical section is short and panic-free, so a poisoned lock still holds
@@ -64,18 +61,13 @@ impl Inner {
     /// The newest verification of `to` that still accepts sends and checks.
     pub(crate) fn pending_for(&mut self, to: &str) -> Option<&mut Verification> {
         let now = self.now();
-        self.verifications
-            .iter_mut()
-            .rev()
-            .find(|v| v.to == to && v.is_pending(now))
+        self.verifications.iter_mut().rev().find(|v| v.to == to && v.is_pending(now))
     }
 
     /// The verification `sid` if it still accepts checks and updates; Twilio deletes the others.
     pub(crate) fn pending_by_sid(&mut self, sid: &str) -> Option<&mut Verification> {
         let now = self.now();
-        self.verifications
-            .iter_mut()
-            .find(|v| v.sid == sid && v.is_pending(now))
+        self.verifications.iter_mut().find(|v| v.sid == sid && v.is_pending(now))
     }
 
     /// The newest verification of `to` in any state, for the control API.

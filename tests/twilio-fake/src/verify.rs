@@ -9,9 +9,7 @@ use time::OffsetDateTime;
 
 use crate::{
     error::{TwilioError, TwilioForm, TwilioPath},
-    state::{
-        AppState, NumberKind, SendAttempt, Verification, VerificationStatus, MAX_CHECKS, MAX_SENDS,
-    },
+    state::{AppState, NumberKind, SendAttempt, Verification, VerificationStatus, MAX_CHECKS, MAX_SENDS},
     wire::{is_e164, iso8601, new_code, new_sid, non_empty, verify_invalid_to},
     FakeConfig,
 };
@@ -89,19 +87,12 @@ impl VerificationResource {
             send_code_attempts: v
                 .send_attempts
                 .iter()
-                .map(|a| SendCodeAttempt {
-                    attempt_sid: a.attempt_sid.clone(),
-                    channel: a.channel.clone(),
-                    time: iso8601(a.time),
-                })
+                .map(|a| SendCodeAttempt { attempt_sid: a.attempt_sid.clone(), channel: a.channel.clone(), time: iso8601(a.time) })
                 .collect(),
             date_created: iso8601(v.created),
             date_updated: iso8601(v.updated),
             sna: None,
-            url: format!(
-                "https://verify.twilio.com/v2/Services/{}/Verifications/{}",
-                cfg.verify_service_sid, v.sid
-            ),
+            url: format!("https://verify.twilio.com/v2/Services/{}/Verifications/{}", cfg.verify_service_sid, v.sid),
         }
     }
 }
@@ -168,14 +159,10 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<VerificationResource>), TwilioError> {
     known_service(&app, &service_sid, &uri)?;
     let to = non_empty(form.to).ok_or_else(|| TwilioError::missing_parameter("To"))?;
-    let channel =
-        non_empty(form.channel).ok_or_else(|| TwilioError::missing_parameter("Channel"))?;
+    let channel = non_empty(form.channel).ok_or_else(|| TwilioError::missing_parameter("Channel"))?;
     let to = e164_to(to)?;
     if !DELIVERED_CHANNELS.contains(&channel.as_str()) {
-        return Err(TwilioError::bad_request(
-            20001,
-            format!("Invalid parameter: Channel `{channel}` is not supported"),
-        ));
+        return Err(TwilioError::bad_request(20001, format!("Invalid parameter: Channel `{channel}` is not supported")));
     }
 
     let mut inner = app.lock();
@@ -183,26 +170,16 @@ pub(crate) async fn create(
         return Err(verify_invalid_to(&to));
     }
     if channel == "sms" && inner.number_kind(&to) == NumberKind::Landline {
-        return Err(TwilioError::bad_request(
-            60205,
-            "SMS is not supported by landline phone number",
-        ));
+        return Err(TwilioError::bad_request(60205, "SMS is not supported by landline phone number"));
     }
 
     let now = inner.now();
-    let attempt = SendAttempt {
-        attempt_sid: new_sid("VL"),
-        channel: channel.clone(),
-        time: now,
-    };
+    let attempt = SendAttempt { attempt_sid: new_sid("VL"), channel: channel.clone(), time: now };
     // Twilio re-sends the same code under the same SID while a verification is pending.
     let (resource, created) = match inner.pending_for(&to) {
         Some(pending) => {
             if pending.send_attempts.len() >= MAX_SENDS {
-                return Err(TwilioError::too_many_requests(
-                    60203,
-                    "Max send attempts reached",
-                ));
+                return Err(TwilioError::too_many_requests(60203, "Max send attempts reached"));
             }
             pending.channel = channel;
             pending.updated = now;
@@ -253,12 +230,7 @@ pub(crate) async fn check(
     let target = match (non_empty(form.to), non_empty(form.verification_sid)) {
         (Some(to), None) => CheckTarget::To(e164_to(to)?),
         (None, Some(sid)) => CheckTarget::Sid(sid),
-        _ => {
-            return Err(TwilioError::bad_request(
-                20001,
-                "Invalid parameter: exactly one of To or VerificationSid is required",
-            ))
-        }
+        _ => return Err(TwilioError::bad_request(20001, "Invalid parameter: exactly one of To or VerificationSid is required")),
     };
 
     let mut inner = app.lock();
@@ -281,10 +253,7 @@ pub(crate) async fn check(
     };
     let outcome = match verification {
         None => Err(TwilioError::not_found(uri.path())),
-        Some(v) if v.check_count >= MAX_CHECKS => Err(TwilioError::too_many_requests(
-            60202,
-            "Max check attempts reached",
-        )),
+        Some(v) if v.check_count >= MAX_CHECKS => Err(TwilioError::too_many_requests(60202, "Max check attempts reached")),
         Some(v) => {
             v.check_count += 1;
             v.updated = now;
@@ -312,9 +281,7 @@ pub(crate) async fn fetch(
     known_service(&app, &service_sid, &uri)?;
     let mut inner = app.lock();
     let now = inner.now();
-    let verification = inner
-        .pending_by_sid(&sid)
-        .ok_or_else(|| TwilioError::not_found(uri.path()))?;
+    let verification = inner.pending_by_sid(&sid).ok_or_else(|| TwilioError::not_found(uri.path()))?;
     Ok(Json(VerificationResource::new(verification, &app.cfg, now)))
 }
 
@@ -330,19 +297,12 @@ pub(crate) async fn update(
     let status = match status.as_str() {
         "canceled" => VerificationStatus::Canceled,
         "approved" => VerificationStatus::Approved,
-        other => {
-            return Err(TwilioError::bad_request(
-                20001,
-                format!("Invalid parameter: Status `{other}` must be canceled or approved"),
-            ))
-        }
+        other => return Err(TwilioError::bad_request(20001, format!("Invalid parameter: Status `{other}` must be canceled or approved"))),
     };
 
     let mut inner = app.lock();
     let now = inner.now();
-    let verification = inner
-        .pending_by_sid(&sid)
-        .ok_or_else(|| TwilioError::not_found(uri.path()))?;
+    let verification = inner.pending_by_sid(&sid).ok_or_else(|| TwilioError::not_found(uri.path()))?;
     verification.status = status;
     verification.updated = now;
     Ok(Json(VerificationResource::new(verification, &app.cfg, now)))

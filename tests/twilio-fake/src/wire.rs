@@ -20,19 +20,14 @@ pub(crate) fn new_code() -> String {
 
 /// Twilio's E.164 check: `^\+[1-9][0-9]{7,14}$`.
 pub(crate) fn is_e164(number: &str) -> bool {
-    number.strip_prefix('+').is_some_and(|digits| {
-        (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
-    })
+    number
+        .strip_prefix('+')
+        .is_some_and(|digits| (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0'))
 }
 
 /// Messaging's 21211, worded as Twilio words it: the message names the number.
 pub(crate) fn messaging_invalid_to(to: &str) -> TwilioError {
-    TwilioError::bad_request(
-        21211,
-        format!("The 'To' number {to} is not a valid phone number."),
-    )
+    TwilioError::bad_request(21211, format!("The 'To' number {to} is not a valid phone number."))
 }
 
 /// Verify's 60200 for `To`, worded as Twilio words it: the message names the number.

@@ -22,13 +22,8 @@ impl Harness {
     async fn start() -> Self {
         // reqwest is built without a crypto provider workspace-wide (rustls on ring).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let fake = RunningFake::start(FakeConfig::default())
-            .await
-            .expect("fake starts");
-        let http = Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("http client");
+        let fake = RunningFake::start(FakeConfig::default()).await.expect("fake starts");
+        let http = Client::builder().timeout(Duration::from_secs(5)).build().expect("http client");
         Self { fake, http }
     }
 
@@ -37,54 +32,29 @@ impl Harness {
     }
 
     fn verify_url(&self, rest: &str) -> String {
-        self.url(&format!(
-            "/v2/Services/{}/{rest}",
-            self.fake.config.verify_service_sid
-        ))
+        self.url(&format!("/v2/Services/{}/{rest}", self.fake.config.verify_service_sid))
     }
 
     fn messages_url(&self) -> String {
-        self.url(&format!(
-            "/2010-04-01/Accounts/{}/Messages.json",
-            self.fake.config.account_sid
-        ))
+        self.url(&format!("/2010-04-01/Accounts/{}/Messages.json", self.fake.config.account_sid))
     }
 
     async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Response {
         let cfg = &self.fake.config;
-        self.http
-            .post(url)
-            .basic_auth(&cfg.account_sid, Some(&cfg.auth_token))
-            .form(form)
-            .send()
-            .await
-            .expect("request completes")
+        self.http.post(url).basic_auth(&cfg.account_sid, Some(&cfg.auth_token)).form(form).send().await.expect("request completes")
     }
 
     async fn get_authed(&self, url: &str) -> Response {
         let cfg = &self.fake.config;
-        self.http
-            .get(url)
-            .basic_auth(&cfg.account_sid, Some(&cfg.auth_token))
-            .send()
-            .await
-            .expect("request completes")
+        self.http.get(url).basic_auth(&cfg.account_sid, Some(&cfg.auth_token)).send().await.expect("request completes")
     }
 
     async fn send_code(&self, to: &str, channel: &str) -> Response {
-        self.post_form(
-            &self.verify_url("Verifications"),
-            &[("To", to), ("Channel", channel)],
-        )
-        .await
+        self.post_form(&self.verify_url("Verifications"), &[("To", to), ("Channel", channel)]).await
     }
 
     async fn check_code(&self, to: &str, code: &str) -> Response {
-        self.post_form(
-            &self.verify_url("VerificationCheck"),
-            &[("To", to), ("Code", code)],
-        )
-        .await
+        self.post_form(&self.verify_url("VerificationCheck"), &[("To", to), ("Code", code)]).await
     }
 
     async fn send_sms(&self, form: &[(&str, &str)]) -> Response {
@@ -93,10 +63,7 @@ impl Harness {
 
     /// The `+` must travel as `%2B`, as the brief for the control API says.
     async fn latest(&self, to: &str) -> Response {
-        let url = self.url(&format!(
-            "/_fake/verifications/latest?to={}",
-            to.replace('+', "%2B")
-        ));
+        let url = self.url(&format!("/_fake/verifications/latest?to={}", to.replace('+', "%2B")));
         self.http.get(url).send().await.expect("request completes")
     }
 
@@ -105,23 +72,12 @@ impl Harness {
     }
 
     async fn control(&self, path: &str, payload: Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(&payload)
-            .send()
-            .await
-            .expect("request completes");
+        let response = self.http.post(self.url(path)).json(&payload).send().await.expect("request completes");
         assert_eq!(response.status(), StatusCode::NO_CONTENT, "{path}");
     }
 
     async fn control_get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request completes");
+        let response = self.http.get(self.url(path)).send().await.expect("request completes");
         body(response, StatusCode::OK).await
     }
 }
@@ -136,20 +92,12 @@ async fn assert_twilio_error(response: Response, status: StatusCode, code: u64) 
     let error = body(response, status).await;
     assert_eq!(error["code"], code, "{error}");
     assert_eq!(error["status"], status.as_u16(), "{error}");
-    assert_eq!(
-        error["more_info"],
-        format!("https://www.twilio.com/docs/errors/{code}")
-    );
+    assert_eq!(error["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
 fn keys(value: &Value) -> BTreeSet<&str> {
-    value
-        .as_object()
-        .expect("JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect()
+    value.as_object().expect("JSON object").keys().map(String::as_str).collect()
 }
 
 fn assert_sid(value: &Value, prefix: &str) {
@@ -164,16 +112,8 @@ async fn rejects_missing_or_wrong_credentials() {
     let h = Harness::start().await;
     let form = [("To", PHONE), ("Channel", "sms")];
 
-    let anonymous = h
-        .http
-        .post(h.verify_url("Verifications"))
-        .form(&form)
-        .send()
-        .await
-        .expect("request completes");
-    assert!(anonymous
-        .headers()
-        .contains_key(reqwest::header::WWW_AUTHENTICATE));
+    let anonymous = h.http.post(h.verify_url("Verifications")).form(&form).send().await.expect("request completes");
+    assert!(anonymous.headers().contains_key(reqwest::header::WWW_AUTHENTICATE));
     assert_twilio_error(anonymous, StatusCode::UNAUTHORIZED, 20003).await;
 
     let wrong_token = h
@@ -233,18 +173,9 @@ async fn sends_a_code_and_approves_it_once() {
     assert_eq!(created["amount"], Value::Null);
     assert_eq!(created["sna"], Value::Null);
     let sid = created["sid"].as_str().expect("sid").to_owned();
-    assert_eq!(
-        created["url"],
-        format!(
-            "https://verify.twilio.com/v2/Services/{}/Verifications/{sid}",
-            h.fake.config.verify_service_sid
-        )
-    );
+    assert_eq!(created["url"], format!("https://verify.twilio.com/v2/Services/{}/Verifications/{sid}", h.fake.config.verify_service_sid));
     let date = created["date_created"].as_str().expect("date_created");
-    assert!(
-        date.len() == 20 && date.ends_with('Z') && &date[10..11] == "T",
-        "{date}"
-    );
+    assert!(date.len() == 20 && date.ends_with('Z') && &date[10..11] == "T", "{date}");
     let attempts = created["send_code_attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["channel"], "sms");
@@ -257,12 +188,7 @@ async fn sends_a_code_and_approves_it_once() {
     assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()));
 
     // The fetch endpoint sees the pending verification.
-    let fetched = body(
-        h.get_authed(&h.verify_url(&format!("Verifications/{sid}")))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let fetched = body(h.get_authed(&h.verify_url(&format!("Verifications/{sid}"))).await, StatusCode::OK).await;
     assert_eq!(fetched["sid"], sid.as_str());
 
     let approved = body(h.check_code(PHONE, &code).await, StatusCode::OK).await;
@@ -288,19 +214,8 @@ async fn sends_a_code_and_approves_it_once() {
     assert_eq!(approved["sna_attempts_error_codes"], json!([]));
 
     // Twilio deletes approved verifications: the same code again is a 404.
-    assert_twilio_error(
-        h.check_code(PHONE, &code).await,
-        StatusCode::NOT_FOUND,
-        20404,
-    )
-    .await;
-    assert_twilio_error(
-        h.get_authed(&h.verify_url(&format!("Verifications/{sid}")))
-            .await,
-        StatusCode::NOT_FOUND,
-        20404,
-    )
-    .await;
+    assert_twilio_error(h.check_code(PHONE, &code).await, StatusCode::NOT_FOUND, 20404).await;
+    assert_twilio_error(h.get_authed(&h.verify_url(&format!("Verifications/{sid}"))).await, StatusCode::NOT_FOUND, 20404).await;
     assert_eq!(h.latest_json(PHONE).await["status"], "approved");
 
     let stats = h.control_get("/_fake/stats").await;
@@ -314,10 +229,7 @@ async fn sends_a_code_and_approves_it_once() {
 async fn locks_a_verification_after_five_checks() {
     let h = Harness::start().await;
     body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
-    let code = h.latest_json(PHONE).await["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
+    let code = h.latest_json(PHONE).await["code"].as_str().expect("code").to_owned();
     let wrong = if code == "000000" { "111111" } else { "000000" };
 
     for _ in 0..5 {
@@ -326,12 +238,7 @@ async fn locks_a_verification_after_five_checks() {
         assert_eq!(checked["valid"], false);
     }
     // Even the right code is refused now.
-    assert_twilio_error(
-        h.check_code(PHONE, &code).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        60202,
-    )
-    .await;
+    assert_twilio_error(h.check_code(PHONE, &code).await, StatusCode::TOO_MANY_REQUESTS, 60202).await;
     assert_eq!(h.latest_json(PHONE).await["check_count"], 5);
 }
 
@@ -350,12 +257,7 @@ async fn resends_the_same_code_up_to_five_times() {
         assert_eq!(attempts[attempt - 1]["channel"], channel);
         assert_eq!(h.latest_json(PHONE).await["code"], code);
     }
-    assert_twilio_error(
-        h.send_code(PHONE, "sms").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        60203,
-    )
-    .await;
+    assert_twilio_error(h.send_code(PHONE, "sms").await, StatusCode::TOO_MANY_REQUESTS, 60203).await;
 
     // Another number is not affected.
     let other = body(h.send_code(OTHER_PHONE, "sms").await, StatusCode::CREATED).await;
@@ -374,50 +276,14 @@ async fn resends_the_same_code_up_to_five_times() {
 async fn rejects_bad_verify_input_in_twilios_shape() {
     let h = Harness::start().await;
 
+    assert_twilio_error(h.send_code("5017122661", "sms").await, StatusCode::BAD_REQUEST, 60200).await;
+    assert_twilio_error(h.send_code("+0123456789", "sms").await, StatusCode::BAD_REQUEST, 60200).await;
+    assert_twilio_error(h.post_form(&h.verify_url("Verifications"), &[("To", PHONE)]).await, StatusCode::BAD_REQUEST, 20001).await;
+    assert_twilio_error(h.send_code(PHONE, "email").await, StatusCode::BAD_REQUEST, 20001).await;
+    assert_twilio_error(h.check_code("not-a-number", "123456").await, StatusCode::BAD_REQUEST, 60200).await;
+    assert_twilio_error(h.post_form(&h.verify_url("VerificationCheck"), &[("Code", "123456")]).await, StatusCode::BAD_REQUEST, 20001).await;
     assert_twilio_error(
-        h.send_code("5017122661", "sms").await,
-        StatusCode::BAD_REQUEST,
-        60200,
-    )
-    .await;
-    assert_twilio_error(
-        h.send_code("+0123456789", "sms").await,
-        StatusCode::BAD_REQUEST,
-        60200,
-    )
-    .await;
-    assert_twilio_error(
-        h.post_form(&h.verify_url("Verifications"), &[("To", PHONE)])
-            .await,
-        StatusCode::BAD_REQUEST,
-        20001,
-    )
-    .await;
-    assert_twilio_error(
-        h.send_code(PHONE, "email").await,
-        StatusCode::BAD_REQUEST,
-        20001,
-    )
-    .await;
-    assert_twilio_error(
-        h.check_code("not-a-number", "123456").await,
-        StatusCode::BAD_REQUEST,
-        60200,
-    )
-    .await;
-    assert_twilio_error(
-        h.post_form(&h.verify_url("VerificationCheck"), &[("Code", "123456")])
-            .await,
-        StatusCode::BAD_REQUEST,
-        20001,
-    )
-    .await;
-    assert_twilio_error(
-        h.post_form(
-            &h.verify_url("VerificationCheck"),
-            &[("To", PHONE), ("VerificationSid", "VE0"), ("Code", "1")],
-        )
-        .await,
+        h.post_form(&h.verify_url("VerificationCheck"), &[("To", PHONE), ("VerificationSid", "VE0"), ("Code", "1")]).await,
         StatusCode::BAD_REQUEST,
         20001,
     )
@@ -435,31 +301,16 @@ async fn rejects_bad_verify_input_in_twilios_shape() {
     assert_twilio_error(not_a_form, StatusCode::BAD_REQUEST, 20001).await;
 
     assert_twilio_error(
-        h.post_form(
-            &h.url("/v2/Services/VA11111111111111111111111111111111/Verifications"),
-            &[("To", PHONE), ("Channel", "sms")],
-        )
-        .await,
+        h.post_form(&h.url("/v2/Services/VA11111111111111111111111111111111/Verifications"), &[("To", PHONE), ("Channel", "sms")]).await,
         StatusCode::NOT_FOUND,
         20404,
     )
     .await;
-    assert_twilio_error(
-        h.get_authed(&h.url("/v2/Nowhere")).await,
-        StatusCode::NOT_FOUND,
-        20404,
-    )
-    .await;
+    assert_twilio_error(h.get_authed(&h.url("/v2/Nowhere")).await, StatusCode::NOT_FOUND, 20404).await;
 
     // Landlines cannot get SMS, but can get a call.
-    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "landline"}))
-        .await;
-    assert_twilio_error(
-        h.send_code(PHONE, "sms").await,
-        StatusCode::BAD_REQUEST,
-        60205,
-    )
-    .await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "landline"})).await;
+    assert_twilio_error(h.send_code(PHONE, "sms").await, StatusCode::BAD_REQUEST, 60205).await;
     body(h.send_code(PHONE, "call").await, StatusCode::CREATED).await;
 
     let stats = h.control_get("/_fake/stats").await;
@@ -471,32 +322,19 @@ async fn rejects_bad_verify_input_in_twilios_shape() {
 async fn expires_verifications_when_the_clock_moves() {
     let h = Harness::start().await;
     let first = body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
-    let code = h.latest_json(PHONE).await["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
+    let code = h.latest_json(PHONE).await["code"].as_str().expect("code").to_owned();
 
-    h.control("/_fake/clock", json!({"advance_seconds": 9 * 60}))
-        .await;
+    h.control("/_fake/clock", json!({"advance_seconds": 9 * 60})).await;
     assert_eq!(h.latest_json(PHONE).await["status"], "pending");
-    h.control("/_fake/clock", json!({"advance_seconds": 60}))
-        .await;
+    h.control("/_fake/clock", json!({"advance_seconds": 60})).await;
     assert_eq!(h.latest_json(PHONE).await["status"], "expired");
 
-    assert_twilio_error(
-        h.check_code(PHONE, &code).await,
-        StatusCode::NOT_FOUND,
-        20404,
-    )
-    .await;
+    assert_twilio_error(h.check_code(PHONE, &code).await, StatusCode::NOT_FOUND, 20404).await;
 
     // After expiry a send starts over with a new verification.
     let second = body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
     assert_ne!(second["sid"], first["sid"]);
-    assert_eq!(
-        second["send_code_attempts"].as_array().map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(second["send_code_attempts"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test]
@@ -504,57 +342,25 @@ async fn cancels_and_approves_through_the_update_endpoint() {
     let h = Harness::start().await;
     let created = body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
     let sid = created["sid"].as_str().expect("sid").to_owned();
-    let code = h.latest_json(PHONE).await["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
+    let code = h.latest_json(PHONE).await["code"].as_str().expect("code").to_owned();
     let instance = h.verify_url(&format!("Verifications/{sid}"));
 
-    assert_twilio_error(
-        h.post_form(&instance, &[("Status", "pending")]).await,
-        StatusCode::BAD_REQUEST,
-        20001,
-    )
-    .await;
-    let canceled = body(
-        h.post_form(&instance, &[("Status", "canceled")]).await,
-        StatusCode::OK,
-    )
-    .await;
+    assert_twilio_error(h.post_form(&instance, &[("Status", "pending")]).await, StatusCode::BAD_REQUEST, 20001).await;
+    let canceled = body(h.post_form(&instance, &[("Status", "canceled")]).await, StatusCode::OK).await;
     assert_eq!(canceled["status"], "canceled");
     assert_eq!(canceled["valid"], false);
 
-    assert_twilio_error(
-        h.check_code(PHONE, &code).await,
-        StatusCode::NOT_FOUND,
-        20404,
-    )
-    .await;
+    assert_twilio_error(h.check_code(PHONE, &code).await, StatusCode::NOT_FOUND, 20404).await;
     assert_twilio_error(h.get_authed(&instance).await, StatusCode::NOT_FOUND, 20404).await;
-    assert_twilio_error(
-        h.post_form(&instance, &[("Status", "canceled")]).await,
-        StatusCode::NOT_FOUND,
-        20404,
-    )
-    .await;
+    assert_twilio_error(h.post_form(&instance, &[("Status", "canceled")]).await, StatusCode::NOT_FOUND, 20404).await;
 
     // A new verification, checked by SID this time.
     let renewed = body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
     let new_sid = renewed["sid"].as_str().expect("sid").to_owned();
     assert_ne!(new_sid, sid);
-    let new_code = h.latest_json(PHONE).await["code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
+    let new_code = h.latest_json(PHONE).await["code"].as_str().expect("code").to_owned();
     let approved = body(
-        h.post_form(
-            &h.verify_url("VerificationCheck"),
-            &[
-                ("VerificationSid", new_sid.as_str()),
-                ("Code", new_code.as_str()),
-            ],
-        )
-        .await,
+        h.post_form(&h.verify_url("VerificationCheck"), &[("VerificationSid", new_sid.as_str()), ("Code", new_code.as_str())]).await,
         StatusCode::OK,
     )
     .await;
@@ -567,12 +373,7 @@ async fn sends_messages_and_refuses_bad_recipients() {
     let service = h.fake.config.messaging_service_sid.clone();
 
     let sent = body(
-        h.send_sms(&[
-            ("To", PHONE),
-            ("MessagingServiceSid", &service),
-            ("Body", "Your sign-in was approved"),
-        ])
-        .await,
+        h.send_sms(&[("To", PHONE), ("MessagingServiceSid", &service), ("Body", "Your sign-in was approved")]).await,
         StatusCode::CREATED,
     )
     .await;
@@ -590,99 +391,41 @@ async fn sends_messages_and_refuses_bad_recipients() {
     assert_eq!(sent["price"], Value::Null);
     assert_eq!(
         sent["uri"],
-        format!(
-            "/2010-04-01/Accounts/{}/Messages/{}.json",
-            h.fake.config.account_sid,
-            sent["sid"].as_str().expect("sid")
-        )
+        format!("/2010-04-01/Accounts/{}/Messages/{}.json", h.fake.config.account_sid, sent["sid"].as_str().expect("sid"))
     );
     // RFC 2822, like `Thu, 30 Jul 2015 20:12:31 +0000`.
     let date = sent["date_created"].as_str().expect("date_created");
-    assert!(
-        date.len() == 31 && date.ends_with(" +0000") && &date[3..5] == ", ",
-        "{date}"
-    );
+    assert!(date.len() == 31 && date.ends_with(" +0000") && &date[3..5] == ", ", "{date}");
 
-    let from_number = body(
-        h.send_sms(&[
-            ("To", OTHER_PHONE),
-            ("From", "+15005550006"),
-            ("Body", "second"),
-        ])
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let from_number =
+        body(h.send_sms(&[("To", OTHER_PHONE), ("From", "+15005550006"), ("Body", "second")]).await, StatusCode::CREATED).await;
     assert_eq!(from_number["from"], "+15005550006");
     assert_eq!(from_number["messaging_service_sid"], Value::Null);
 
+    assert_twilio_error(h.send_sms(&[("To", "12345"), ("From", "+15005550006"), ("Body", "x")]).await, StatusCode::BAD_REQUEST, 21211)
+        .await;
+    assert_twilio_error(h.send_sms(&[("To", PHONE), ("Body", "x")]).await, StatusCode::BAD_REQUEST, 21603).await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "unsubscribed"})).await;
     assert_twilio_error(
-        h.send_sms(&[("To", "12345"), ("From", "+15005550006"), ("Body", "x")])
-            .await,
-        StatusCode::BAD_REQUEST,
-        21211,
-    )
-    .await;
-    assert_twilio_error(
-        h.send_sms(&[("To", PHONE), ("Body", "x")]).await,
-        StatusCode::BAD_REQUEST,
-        21603,
-    )
-    .await;
-    h.control(
-        "/_fake/numbers",
-        json!({"to": PHONE, "kind": "unsubscribed"}),
-    )
-    .await;
-    assert_twilio_error(
-        h.send_sms(&[
-            ("To", PHONE),
-            ("MessagingServiceSid", &service),
-            ("Body", "x"),
-        ])
-        .await,
+        h.send_sms(&[("To", PHONE), ("MessagingServiceSid", &service), ("Body", "x")]).await,
         StatusCode::BAD_REQUEST,
         21610,
     )
     .await;
-    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "landline"}))
-        .await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "landline"})).await;
     assert_twilio_error(
-        h.send_sms(&[
-            ("To", PHONE),
-            ("MessagingServiceSid", &service),
-            ("Body", "x"),
-        ])
-        .await,
+        h.send_sms(&[("To", PHONE), ("MessagingServiceSid", &service), ("Body", "x")]).await,
         StatusCode::BAD_REQUEST,
         21614,
     )
     .await;
-    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "normal"}))
-        .await;
-    body(
-        h.send_sms(&[
-            ("To", PHONE),
-            ("MessagingServiceSid", &service),
-            ("Body", "third"),
-        ])
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "normal"})).await;
+    body(h.send_sms(&[("To", PHONE), ("MessagingServiceSid", &service), ("Body", "third")]).await, StatusCode::CREATED).await;
 
     let to_phone = h.control_get("/_fake/messages?to=%2B15017122661").await;
-    let bodies: Vec<&str> = to_phone
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|m| m["body"].as_str().expect("body"))
-        .collect();
+    let bodies: Vec<&str> = to_phone.as_array().expect("array").iter().map(|m| m["body"].as_str().expect("body")).collect();
     assert_eq!(bodies, ["Your sign-in was approved", "third"]);
-    assert_eq!(
-        keys(&to_phone[0]),
-        ["body", "from", "messaging_service_sid", "sid", "to"].into()
-    );
+    assert_eq!(keys(&to_phone[0]), ["body", "from", "messaging_service_sid", "sid", "to"].into());
     assert_eq!(to_phone[0]["sid"], sent["sid"]);
 
     let all = h.control_get("/_fake/messages").await;
@@ -700,86 +443,44 @@ async fn sends_messages_and_refuses_bad_recipients() {
 async fn invalid_numbers_are_refused_with_twilios_wording() {
     let h = Harness::start().await;
     let service = h.fake.config.messaging_service_sid.clone();
-    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "invalid"}))
-        .await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "invalid"})).await;
 
-    let error = body(
-        h.send_sms(&[
-            ("To", PHONE),
-            ("MessagingServiceSid", &service),
-            ("Body", "x"),
-        ])
-        .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    let error = body(h.send_sms(&[("To", PHONE), ("MessagingServiceSid", &service), ("Body", "x")]).await, StatusCode::BAD_REQUEST).await;
     assert_eq!(error["code"], 21211, "{error}");
-    assert_eq!(
-        error["message"],
-        format!("The 'To' number {PHONE} is not a valid phone number.")
-    );
+    assert_eq!(error["message"], format!("The 'To' number {PHONE} is not a valid phone number."));
 
     for channel in ["sms", "call"] {
         let error = body(h.send_code(PHONE, channel).await, StatusCode::BAD_REQUEST).await;
         assert_eq!(error["code"], 60200, "{error}");
         assert_eq!(error["message"], format!("Invalid parameter `To`: {PHONE}"));
     }
-    let check = h
-        .post_form(
-            &h.verify_url("VerificationCheck"),
-            &[("To", PHONE), ("Code", "123456")],
-        )
-        .await;
+    let check = h.post_form(&h.verify_url("VerificationCheck"), &[("To", PHONE), ("Code", "123456")]).await;
     assert_twilio_error(check, StatusCode::BAD_REQUEST, 60200).await;
 
     // Nothing went out; another number is not affected; `normal` undoes it.
     assert_eq!(h.latest(PHONE).await.status(), StatusCode::NOT_FOUND);
     let stats = h.control_get("/_fake/stats").await;
-    assert_eq!(
-        (
-            stats["messages_created"].as_u64(),
-            stats["verification_sends"].as_u64()
-        ),
-        (Some(0), Some(0))
-    );
+    assert_eq!((stats["messages_created"].as_u64(), stats["verification_sends"].as_u64()), (Some(0), Some(0)));
     body(h.send_code(OTHER_PHONE, "sms").await, StatusCode::CREATED).await;
-    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "normal"}))
-        .await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "normal"})).await;
     body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
 }
 
 #[tokio::test]
 async fn unavailable_fault_answers_503_for_count_requests() {
     let h = Harness::start().await;
-    h.control("/_fake/faults", json!({"mode": "unavailable", "count": 2}))
-        .await;
+    h.control("/_fake/faults", json!({"mode": "unavailable", "count": 2})).await;
 
-    assert_twilio_error(
-        h.send_code(PHONE, "sms").await,
-        StatusCode::SERVICE_UNAVAILABLE,
-        20503,
-    )
-    .await;
+    assert_twilio_error(h.send_code(PHONE, "sms").await, StatusCode::SERVICE_UNAVAILABLE, 20503).await;
     // Faults come before auth, like a real outage.
-    let anonymous = h
-        .http
-        .post(h.messages_url())
-        .send()
-        .await
-        .expect("request completes");
+    let anonymous = h.http.post(h.messages_url()).send().await.expect("request completes");
     assert_twilio_error(anonymous, StatusCode::SERVICE_UNAVAILABLE, 20503).await;
     body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
 
     // Without a count the fault stays until changed.
-    h.control("/_fake/faults", json!({"mode": "unavailable"}))
-        .await;
+    h.control("/_fake/faults", json!({"mode": "unavailable"})).await;
     for _ in 0..3 {
-        assert_twilio_error(
-            h.check_code(PHONE, "123456").await,
-            StatusCode::SERVICE_UNAVAILABLE,
-            20503,
-        )
-        .await;
+        assert_twilio_error(h.check_code(PHONE, "123456").await, StatusCode::SERVICE_UNAVAILABLE, 20503).await;
     }
     h.control("/_fake/faults", json!({"mode": "ok"})).await;
     body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
@@ -793,24 +494,15 @@ async fn unavailable_fault_answers_503_for_count_requests() {
 #[tokio::test]
 async fn hang_fault_blocks_only_the_api_request() {
     let h = Harness::start().await;
-    h.control("/_fake/faults", json!({"mode": "hang", "count": 2}))
-        .await;
+    h.control("/_fake/faults", json!({"mode": "hang", "count": 2})).await;
     let started = Instant::now();
-    let impatient = Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .expect("http client");
+    let impatient = Client::builder().timeout(Duration::from_millis(300)).build().expect("http client");
     let cfg = h.fake.config.clone();
     let hung = |client: Client| {
         let url = h.verify_url("Verifications");
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            client
-                .post(url)
-                .basic_auth(cfg.account_sid, Some(cfg.auth_token))
-                .form(&[("To", PHONE), ("Channel", "sms")])
-                .send()
-                .await
+            client.post(url).basic_auth(cfg.account_sid, Some(cfg.auth_token)).form(&[("To", PHONE), ("Channel", "sms")]).send().await
         })
     };
     // Two hung API requests in flight at once.
@@ -819,11 +511,7 @@ async fn hang_fault_blocks_only_the_api_request() {
 
     // Meanwhile the control API answers at once.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let control = impatient
-        .get(h.url("/_fake/stats"))
-        .send()
-        .await
-        .expect("control API is not blocked");
+    let control = impatient.get(h.url("/_fake/stats")).send().await.expect("control API is not blocked");
     assert_eq!(control.status(), StatusCode::OK);
 
     for request in [first, second] {
@@ -841,12 +529,9 @@ async fn hang_fault_blocks_only_the_api_request() {
 async fn reset_forgets_everything() {
     let h = Harness::start().await;
     body(h.send_code(PHONE, "sms").await, StatusCode::CREATED).await;
-    h.control("/_fake/clock", json!({"advance_seconds": 3600}))
-        .await;
-    h.control("/_fake/faults", json!({"mode": "unavailable"}))
-        .await;
-    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "landline"}))
-        .await;
+    h.control("/_fake/clock", json!({"advance_seconds": 3600})).await;
+    h.control("/_fake/faults", json!({"mode": "unavailable"})).await;
+    h.control("/_fake/numbers", json!({"to": PHONE, "kind": "landline"})).await;
 
     h.control("/_fake/reset", json!({})).await;
 

@@ -53,10 +53,19 @@ impl FactorStore for DynamoStore {
         Ok(self.update_if(request).await?.is_some())
     }
 
-    async fn confirm_enrolment(&self, user: &UserId, sealed_secret: &str, step: i64, hashes: &[String], now: UnixTime) -> StoreResult<bool> {
+    async fn confirm_enrolment(
+        &self,
+        user: &UserId,
+        sealed_secret: &str,
+        step: i64,
+        hashes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         let request = self
             .factor_update(user)
-            .update_expression("SET active_secret = :secret, last_step = :step, recovery = :codes REMOVE pending_secret, pending_expires_at")
+            .update_expression(
+                "SET active_secret = :secret, last_step = :step, recovery = :codes REMOVE pending_secret, pending_expires_at",
+            )
             .condition_expression(
                 "pending_secret = :secret AND pending_expires_at > :now AND attribute_not_exists(active_secret) \
                  AND (attribute_not_exists(last_step) OR last_step < :step)",
