@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2119  # start_* helpers take optional arguments, not the script's
-# Runs every test: cfn-lint on the template, then `cargo test --workspace --all-targets` with the
+# Runs every test: cfn-lint and sam validate on the template, cargo fmt --check and cargo clippy
+# (-D warnings), then `cargo test --workspace --all-targets` with the
 # real components running locally:
 #   moto_server        local DynamoDB: tables sms-mfa-e2e, sms-mfa-e2e-tight, sms-mfa-store;
 #                      local KMS: the key alias/sms-mfa-e2e (RSA_2048, SIGN_VERIFY)
@@ -61,6 +62,12 @@ if [[ ! -x "$REPO_ROOT/.venv-sam/bin/sam" ]]; then
 fi
 log "sam validate --lint"
 SAM_CLI_TELEMETRY=0 "$REPO_ROOT/.venv-sam/bin/sam" validate --lint --template template.yaml --region us-east-1
+
+# Style and lints gate everything else (rustfmt.toml; clippy's default lints, warnings denied).
+log "cargo fmt --check"
+cargo fmt --all -- --check || die "cargo fmt would change the files above: run cargo fmt --all"
+log "cargo clippy --workspace --all-targets -- -D warnings"
+run_fg cargo clippy --workspace --all-targets -- -D warnings
 
 if ((BROWSER_ONLY == 0 && $# == 0)); then ensure_browser; fi
 ((BROWSER_ONLY == 0)) || ensure_browser

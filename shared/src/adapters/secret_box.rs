@@ -57,7 +57,7 @@ impl SecretSealer for AesGcmSealer {
         let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| unreadable())?;
         let mut in_out = Zeroizing::new(ciphertext.to_vec());
-        let len = self.key.open_in_place(nonce, Aad::from(user.0.as_bytes()), &mut *in_out).map_err(|_| unreadable())?.len();
+        let len = self.key.open_in_place(nonce, Aad::from(user.0.as_bytes()), &mut in_out).map_err(|_| unreadable())?.len();
         in_out.truncate(len);
         Ok(in_out)
     }

@@ -259,6 +259,20 @@ fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// `totp_code` or `recovery_code` of a reset, parsed (either may be sent; a TOTP code wins).
+fn reset_factor(cmd: &ResetCommand) -> Result<Option<FactorProof>, AuthError> {
+    use secrecy::ExposeSecret;
+    if let Some(code) = &cmd.totp_code {
+        let code = TotpCode::parse(code.expose_secret())
+            .ok_or_else(|| AuthError::InvalidRequest("totp_code must be the 6 digits your authenticator app shows".into()))?;
+        return Ok(Some(FactorProof::Totp(code)));
+    }
+    match &cmd.recovery_code {
+        Some(code) => Ok(Some(FactorProof::Recovery(RecoveryCode::parse(code.expose_secret())?))),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,19 +326,5 @@ mod tests {
         assert!(same_secret("correct horse", "correct horse"));
         assert!(!same_secret("correct horse", "correct horsf"));
         assert!(!same_secret("correct horse", "correct hors"));
-    }
-}
-
-/// `totp_code` or `recovery_code` of a reset, parsed (either may be sent; a TOTP code wins).
-fn reset_factor(cmd: &ResetCommand) -> Result<Option<FactorProof>, AuthError> {
-    use secrecy::ExposeSecret;
-    if let Some(code) = &cmd.totp_code {
-        let code = TotpCode::parse(code.expose_secret())
-            .ok_or_else(|| AuthError::InvalidRequest("totp_code must be the 6 digits your authenticator app shows".into()))?;
-        return Ok(Some(FactorProof::Totp(code)));
-    }
-    match &cmd.recovery_code {
-        Some(code) => Ok(Some(FactorProof::Recovery(RecoveryCode::parse(code.expose_secret())?))),
-        None => Ok(None),
     }
 }
