@@ -11,9 +11,9 @@
 //! The lines bypass `RUST_LOG`: a log level must not switch the audit trail off.
 
 use crate::{
+    domain::Caller,
     domain::{Challenge, Phone, User, UserId},
     metrics::{self, Limit},
-    use_cases::Caller,
 };
 use serde_json::{json, Value};
 

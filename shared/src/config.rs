@@ -152,57 +152,28 @@ impl TokenConfig {
     }
 }
 
-/// Codes and every client-facing limit.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub otp_ttl: Duration,
-    pub otp_max_attempts: u32,
-    pub resend_cooldown: Duration,
-    pub sends_per_phone: u32,
-    pub login_failures_per_account: u32,
-    pub registrations_per_ip_hour: u32,
-    pub logins_per_ip_hour: u32,
-    pub sends_per_ip_hour: u32,
-    pub sends_global_hour: u32,
-    /// Wrong second-factor answers per account per 15 minutes, across every challenge and route.
-    pub factor_failures_per_account: u32,
-    /// Wrong codes on password-reset challenges per email per 15 minutes (real and decoy alike).
-    pub reset_failures_per_email: u32,
-    /// A challenge dies this long after its creation, however often it is resent.
-    pub challenge_max_age: Duration,
-    /// `SMS_ALLOWED_COUNTRIES`: the regions codes may go to (empty: all), checked before a
-    /// code is stored or sent.
-    pub sms_regions: crate::domain::SmsRegions,
-}
+pub use crate::domain::Limits;
 
 impl Limits {
-    /// The per-phone and per-account caps count over this window.
-    pub const SHORT_WINDOW: Duration = Duration::from_secs(15 * 60);
-    pub const HOUR: Duration = Duration::from_secs(3600);
-
+    /// The contract's variables, each defaulting to the contract's value (`Limits::default`).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let d = Limits::default();
         Ok(Limits {
-            otp_ttl: env.seconds("OTP_TTL_SECONDS", 600)?,
-            otp_max_attempts: env.positive("OTP_MAX_ATTEMPTS", 5)?,
-            resend_cooldown: env.seconds("RESEND_COOLDOWN_SECONDS", 30)?,
-            sends_per_phone: env.positive("OTP_SENDS_PER_PHONE", 5)?,
-            login_failures_per_account: env.positive("LOGIN_FAILURES_PER_ACCOUNT", 10)?,
-            registrations_per_ip_hour: env.positive("REGISTRATIONS_PER_IP_HOUR", 20)?,
-            logins_per_ip_hour: env.positive("LOGINS_PER_IP_HOUR", 100)?,
-            sends_per_ip_hour: env.positive("SENDS_PER_IP_HOUR", 30)?,
-            sends_global_hour: env.positive("SENDS_GLOBAL_HOUR", 1000)?,
-            factor_failures_per_account: env.positive("FACTOR_FAILURES_PER_ACCOUNT", 10)?,
-            reset_failures_per_email: env.positive("RESET_FAILURES_PER_EMAIL", 10)?,
-            challenge_max_age: env.seconds("CHALLENGE_MAX_AGE_SECONDS", 1800)?,
+            otp_ttl: env.seconds("OTP_TTL_SECONDS", d.otp_ttl.as_secs())?,
+            otp_max_attempts: env.positive("OTP_MAX_ATTEMPTS", d.otp_max_attempts)?,
+            resend_cooldown: env.seconds("RESEND_COOLDOWN_SECONDS", d.resend_cooldown.as_secs())?,
+            sends_per_phone: env.positive("OTP_SENDS_PER_PHONE", d.sends_per_phone)?,
+            login_failures_per_account: env.positive("LOGIN_FAILURES_PER_ACCOUNT", d.login_failures_per_account)?,
+            registrations_per_ip_hour: env.positive("REGISTRATIONS_PER_IP_HOUR", d.registrations_per_ip_hour)?,
+            logins_per_ip_hour: env.positive("LOGINS_PER_IP_HOUR", d.logins_per_ip_hour)?,
+            sends_per_ip_hour: env.positive("SENDS_PER_IP_HOUR", d.sends_per_ip_hour)?,
+            sends_global_hour: env.positive("SENDS_GLOBAL_HOUR", d.sends_global_hour)?,
+            factor_failures_per_account: env.positive("FACTOR_FAILURES_PER_ACCOUNT", d.factor_failures_per_account)?,
+            reset_failures_per_email: env.positive("RESET_FAILURES_PER_EMAIL", d.reset_failures_per_email)?,
+            challenge_max_age: env.seconds("CHALLENGE_MAX_AGE_SECONDS", d.challenge_max_age.as_secs())?,
             sms_regions: crate::domain::SmsRegions::parse(&env.optional("SMS_ALLOWED_COUNTRIES").unwrap_or_default())
                 .map_err(|why| problem("SMS_ALLOWED_COUNTRIES", format!("must list ISO 3166 alpha-2 regions: {why}")))?,
         })
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits::from_env(&Env::from_pairs([])).expect("defaults are valid")
     }
 }
 

@@ -1,7 +1,7 @@
 //! HTTP glue shared by every function: body limits and parsing, routing, the caller's identity,
 //! and the one mapping from `AuthError` to status and body.
 
-use crate::{error::AuthError, metrics, use_cases::Caller};
+use crate::{domain::Caller, error::AuthError, metrics};
 use lambda_http::{
     http::{header, HeaderValue, Method, StatusCode},
     request::RequestContext,

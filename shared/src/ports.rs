@@ -1,7 +1,7 @@
 //! The ports the use cases depend on. Adapters (DynamoDB, Twilio, argon2) implement them;
 //! unit tests use the in-memory ones in `adapters::memory`.
 
-use crate::domain::{Challenge, ChallengeId, Channel, Email, OtpCode, Password, Phone, UnixTime, User, UserId};
+use crate::domain::{AccessClaims, Challenge, ChallengeId, Channel, Email, Grant, OtpCode, Password, Phone, UnixTime, User, UserId};
 use crate::error::{DeliveryError, StoreError};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -219,6 +219,19 @@ pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, password: &Password) -> Result<String, crate::error::AuthError>;
     /// Constant-time verify of `password` against a PHC string.
     async fn verify(&self, password: &Password, phc: &str) -> Result<bool, crate::error::AuthError>;
+    /// The same work as `verify`, for an account that does not exist, so neither the time nor
+    /// the answer tells whether it does: always false.
+    async fn verify_absent(&self, password: &Password) -> Result<bool, crate::error::AuthError>;
+}
+
+/// Issues and checks access tokens (signed JWTs, RFC 9068): what the sessions and the account
+/// routes need of the token keys.
+#[async_trait]
+pub trait AccessTokens: Send + Sync {
+    async fn issue(&self, grant: &Grant<'_>, now: UnixTime) -> Result<String, crate::error::AuthError>;
+    /// The claims of a token that verifies (signature, algorithm, `typ`, `iss`, `aud`, `exp`).
+    async fn verify(&self, token: &str) -> Result<AccessClaims, crate::error::AuthError>;
+    fn access_ttl(&self) -> Duration;
 }
 
 /// Signs access tokens: with a key held in memory (a PEM) or with one that never leaves AWS KMS.

@@ -47,6 +47,10 @@ impl PasswordHasher for CountingHasher {
         self.verified.fetch_add(1, Ordering::SeqCst);
         self.inner.verify(password, phc).await
     }
+    async fn verify_absent(&self, password: &Password) -> Result<bool, AuthError> {
+        self.verified.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify_absent(password).await
+    }
 }
 
 struct World {

@@ -9,9 +9,9 @@ use aws_sdk_kms::{
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256};
 use sms_mfa::{
     adapters::{
+        aws::http_client,
         jwt::{Grant, TokenKeys},
         kms::{KmsPublicKeys, KmsSigner},
-        outbound_http,
     },
     config::Env,
     error::AuthError,
@@ -30,7 +30,7 @@ fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "static")))
-        .http_client(outbound_http::sdk_http_client())
+        .http_client(http_client::sdk_http_client().unwrap())
         .build()
 }
 
@@ -199,7 +199,7 @@ async fn only_issuers_call_kms_at_cold_start() {
     let arn = signing_key(&client, KeySpec::Rsa2048).await;
     let env = Env::from_pairs([("JWT_SIGNING_KMS_KEY_ID", arn.as_str()), ("JWT_ISSUER", "https://issuer.test")]);
 
-    let live = runtime::Aws::from_config(sdk_config(&endpoint()));
+    let live = sms_mfa::adapters::aws::Aws::from_config(sdk_config(&endpoint()));
     let (issuing, _, pem) = runtime::token_keys(&env, Some(&live), TokenRole::Issues).await.unwrap();
     assert!(pem.is_none(), "no private key in memory");
     let token = issuing.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[] }, now()).await.unwrap();
@@ -209,7 +209,7 @@ async fn only_issuers_call_kms_at_cold_start() {
 
     // Nothing listens on this port.
     let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dead = runtime::Aws::from_config(sdk_config(&format!("http://127.0.0.1:{dead_port}")));
+    let dead = sms_mfa::adapters::aws::Aws::from_config(sdk_config(&format!("http://127.0.0.1:{dead_port}")));
     assert_eq!(runtime::token_keys(&env, Some(&dead), TokenRole::Issues).await.err().unwrap().var, "JWT_SIGNING_KMS_KEY_ID");
     let (cold, _, _) = runtime::token_keys(&env, Some(&dead), TokenRole::Verifies).await.expect("a verifier starts without KMS");
     assert!(matches!(cold.verify(&token).await, Err(AuthError::Internal(_))));

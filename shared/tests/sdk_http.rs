@@ -1,4 +1,4 @@
-//! The AWS SDK over our reqwest connector (`adapters::outbound_http`), against raw TCP servers that fail
+//! The AWS SDK over our reqwest connector (`adapters::aws::http_client`), against raw TCP servers that fail
 //! the way networks do: the failures must reach the SDK as transient, so it retries them, and
 //! the timeouts from the SDK's settings must apply.
 
@@ -116,7 +116,7 @@ async fn aws_from_the_environment_sends_each_service_to_its_own_endpoint_signed_
     let (dynamodb_url, dynamodb_heads) = recording_server().await;
     let (kms_url, kms_heads) = recording_server().await;
     let env = lean_env(&[("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url.as_str()), ("AWS_ENDPOINT_URL_KMS", kms_url.as_str())]);
-    let aws = sms_mfa::runtime::Aws::from_env(&env).unwrap();
+    let aws = sms_mfa::adapters::aws::Aws::from_env(&env).unwrap();
     assert!(aws.dynamodb().list_tables().send().await.is_err(), "the recording server answers 400");
     assert!(aws.kms().list_keys().send().await.is_err());
 
@@ -136,7 +136,7 @@ async fn aws_from_the_environment_sends_each_service_to_its_own_endpoint_signed_
 async fn aws_from_the_environment_takes_the_general_endpoint_url_for_services_without_their_own() {
     let (url, heads) = recording_server().await;
     let env = lean_env(&[("AWS_ENDPOINT_URL", url.as_str()), ("AWS_ENDPOINT_URL_DYNAMODB", "")]);
-    let aws = sms_mfa::runtime::Aws::from_env(&env).unwrap();
+    let aws = sms_mfa::adapters::aws::Aws::from_env(&env).unwrap();
     assert!(aws.dynamodb().list_tables().send().await.is_err());
     assert_eq!(heads.lock().unwrap().len(), 1, "a blank per-service URL counts as unset");
 }
@@ -144,7 +144,7 @@ async fn aws_from_the_environment_takes_the_general_endpoint_url_for_services_wi
 #[tokio::test]
 async fn aws_from_the_environment_retries_a_dropped_connection_like_the_sdk_defaults() {
     let (url, accepted) = server("close").await;
-    let aws = sms_mfa::runtime::Aws::from_env(&lean_env(&[("AWS_ENDPOINT_URL_DYNAMODB", url.as_str())])).unwrap();
+    let aws = sms_mfa::adapters::aws::Aws::from_env(&lean_env(&[("AWS_ENDPOINT_URL_DYNAMODB", url.as_str())])).unwrap();
     let err = get_item(&aws.dynamodb()).await.unwrap_err();
     assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
     // Without aws-config the service's default plugins set the retry strategy and sleep: still 3 attempts.
@@ -154,7 +154,7 @@ async fn aws_from_the_environment_retries_a_dropped_connection_like_the_sdk_defa
 #[test]
 fn aws_from_the_environment_names_what_is_missing_or_malformed() {
     use sms_mfa::config::Env;
-    let var = |pairs: Vec<(&str, &str)>| sms_mfa::runtime::Aws::from_env(&Env::from_pairs(pairs)).err().map(|e| e.var);
+    let var = |pairs: Vec<(&str, &str)>| sms_mfa::adapters::aws::Aws::from_env(&Env::from_pairs(pairs)).err().map(|e| e.var);
     let full = vec![("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "s")];
     assert_eq!(var(full.clone()), None);
     assert_eq!(var(full[1..].to_vec()), Some("AWS_REGION"));

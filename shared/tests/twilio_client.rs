@@ -23,20 +23,20 @@ fn credentials(fake: &RunningFake, token: &str) -> TwilioCredentials {
 
 async fn start() -> (RunningFake, TwilioVerify, TwilioMessaging) {
     let fake = RunningFake::start(FakeConfig::default()).await.unwrap();
-    let http = TwilioHttp::new(credentials(&fake, &fake.config.auth_token));
+    let http = TwilioHttp::new(credentials(&fake, &fake.config.auth_token)).unwrap();
     let verify = TwilioVerify::new(http.clone(), &fake.base_url);
     let messaging = TwilioMessaging::new(http, &fake.base_url);
     (fake, verify, messaging)
 }
 
 async fn admin(fake: &RunningFake, path: &str, body: serde_json::Value) {
-    sms_mfa::adapters::outbound_http::install_process_provider();
+    sms_mfa::adapters::aws::http_client::install_process_provider();
     let status = reqwest::Client::new().post(format!("{}{path}", fake.base_url)).json(&body).send().await.unwrap().status();
     assert!(status.is_success(), "{path}: {status}");
 }
 
 async fn latest_code(fake: &RunningFake, phone: &Phone) -> String {
-    sms_mfa::adapters::outbound_http::install_process_provider();
+    sms_mfa::adapters::aws::http_client::install_process_provider();
     let url = format!("{}/_fake/verifications/latest?to={}", fake.base_url, phone.as_e164().replace('+', "%2B"));
     let v: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     v["code"].as_str().unwrap().to_owned()
@@ -123,7 +123,7 @@ async fn a_cancelled_verification_is_no_longer_pending() {
 #[tokio::test]
 async fn wrong_credentials_are_a_rejection_not_an_outage() {
     let fake = RunningFake::start(FakeConfig::default()).await.unwrap();
-    let verify = TwilioVerify::new(TwilioHttp::new(credentials(&fake, "wrong-token")), &fake.base_url);
+    let verify = TwilioVerify::new(TwilioHttp::new(credentials(&fake, "wrong-token")).unwrap(), &fake.base_url);
     let phone = Phone::parse("+447911000004").unwrap();
     assert!(matches!(verify.send(&phone, Channel::Sms, None).await, Err(DeliveryError::Rejected(_))));
 }

@@ -4,6 +4,7 @@
 //! `adapters::kms`) and checked against the current key and any older keys still listed,
 //! which are also published as a JWKS.
 
+pub use crate::domain::{AccessClaims, Grant};
 use crate::{
     config::ConfigError,
     domain::UnixTime,
@@ -19,7 +20,7 @@ use ring::{
     signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256},
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+
 use std::{sync::Arc, time::Duration};
 use tokio::sync::OnceCell;
 
@@ -31,29 +32,19 @@ const LEEWAY_SECONDS: u64 = 30;
 /// RSA keys below this size are refused (NIST SP 800-57; API Gateway's authorizer asks the same).
 const MIN_RSA_BITS: usize = 2048;
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub exp: UnixTime,
-    pub iat: UnixTime,
-    pub jti: String,
-    pub amr: Vec<String>,
-    pub email: String,
-    /// The session: the id of the refresh-token family this token was issued in. Tokens issued
-    /// before the claim existed decode with an empty one (they expire within the access TTL).
-    #[serde(default)]
-    pub sid: String,
-}
+#[async_trait]
+impl crate::ports::AccessTokens for TokenKeys {
+    async fn issue(&self, grant: &Grant<'_>, now: UnixTime) -> Result<String, AuthError> {
+        TokenKeys::issue(self, grant, now).await
+    }
 
-/// Who an access token is for and in which session.
-#[derive(Clone, Copy, Debug)]
-pub struct Grant<'a> {
-    pub sub: &'a str,
-    pub email: &'a str,
-    pub sid: &'a str,
-    pub amr: &'a [String],
+    async fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        TokenKeys::verify(self, token).await
+    }
+
+    fn access_ttl(&self) -> Duration {
+        TokenKeys::access_ttl(self)
+    }
 }
 
 /// The three algorithms this service signs and accepts; the key's type decides which.

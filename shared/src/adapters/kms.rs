@@ -52,9 +52,9 @@ async fn describe(client: &Client, key_id: &str) -> Result<KmsKey, String> {
     Ok(KmsKey { arn, algorithm, public_key_der })
 }
 
-/// The SDK client, set up by `runtime::Aws` as for every other AWS call.
+/// The SDK client, set up by `adapters::aws::Aws` as for every other AWS call.
 async fn client_from_environment() -> Result<Client, AuthError> {
-    let aws = crate::runtime::Aws::load().map_err(|err| AuthError::internal(format!("the AWS SDK could not be set up: {err}")))?;
+    let aws = super::aws::Aws::load().map_err(|err| AuthError::internal(format!("the AWS SDK could not be set up: {err}")))?;
     Ok(aws.kms())
 }
 

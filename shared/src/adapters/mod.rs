@@ -1,11 +1,11 @@
 //! Implementations of the ports.
 
+pub mod aws;
 pub mod builtin_otp;
 pub mod dynamodb;
 pub mod jwt;
 pub mod kms;
 pub mod memory;
-pub mod outbound_http;
 pub mod password;
 pub mod secret_box;
 pub mod twilio;

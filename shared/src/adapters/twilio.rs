@@ -37,9 +37,9 @@ pub struct TwilioHttp {
 }
 
 impl TwilioHttp {
-    pub fn new(credentials: TwilioCredentials) -> Self {
-        let http = super::outbound_http::reqwest_client(CONNECT_TIMEOUT);
-        TwilioHttp { http, credentials }
+    pub fn new(credentials: TwilioCredentials) -> Result<Self, crate::config::ConfigError> {
+        let http = super::aws::http_client::reqwest_client(CONNECT_TIMEOUT)?;
+        Ok(TwilioHttp { http, credentials })
     }
 
     /// POSTs a form and returns the JSON of a 2xx answer, Twilio's error code otherwise.

@@ -1,14 +1,22 @@
 //! Domain types: input is parsed into these at the edge, so the use cases never re-validate.
 
+mod caller;
 mod challenge;
+mod claims;
 mod email;
+mod limit;
+mod limits;
 mod password;
 mod phone;
 mod totp;
 mod user;
 
+pub use caller::Caller;
 pub use challenge::{Challenge, ChallengeFactor, ChallengeId, ChallengeStatus, Channel, OtpCode, Purpose};
+pub use claims::{AccessClaims, Grant};
 pub use email::Email;
+pub use limit::Limit;
+pub use limits::Limits;
 pub use password::{Password, PasswordPolicy};
 pub use phone::{Phone, SmsRegions};
 pub use totp::{otpauth_uri, step_at, FactorProof, RecoveryCode, TotpCode, TotpSecret, RECOVERY_CODE_COUNT, STEP_SECONDS};

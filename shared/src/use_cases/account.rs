@@ -4,7 +4,7 @@
 //! access tokens issued before it at once, not at their `exp`.
 
 use super::{AuthService, Caller, Notice};
-use crate::{adapters::jwt::AccessClaims, audit, domain::*, error::AuthError};
+use crate::{audit, domain::*, error::AuthError};
 use serde::Serialize;
 
 /// The account behind a Bearer token that still stands.

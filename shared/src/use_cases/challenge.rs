@@ -3,7 +3,6 @@
 use super::{observed, AuthService, Caller, ChallengeView};
 use crate::{
     audit,
-    config::Limits,
     domain::*,
     error::{AuthError, DeliveryError},
     metrics::{Limit, LoginOutcome, Metric},

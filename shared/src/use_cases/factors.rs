@@ -4,7 +4,7 @@
 //! recovery code consumed by one conditional write.
 
 use super::{AuthService, Caller, Holder, Notice};
-use crate::{audit, config::Limits, domain::*, error::AuthError, ports::*};
+use crate::{audit, domain::*, error::AuthError, ports::*};
 use serde::Serialize;
 
 /// The answer to an enrolment: the only time the secret leaves the service.

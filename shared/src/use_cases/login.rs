@@ -2,9 +2,7 @@
 
 use super::{AuthService, Caller, ChallengeView};
 use crate::{
-    adapters::password::DUMMY_HASH,
     audit,
-    config::Limits,
     domain::*,
     error::AuthError,
     metrics::{Limit, LoginOutcome, Metric},
@@ -62,8 +60,10 @@ impl AuthService {
             return Err(AuthError::RateLimited { retry_after });
         }
         let user = self.ports.users.find_by_email(email).await?;
-        let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
-        let matches = self.ports.hasher.verify(password, hash).await?;
+        let matches = match &user {
+            Some(user) => self.ports.hasher.verify(password, &user.password_hash).await?,
+            None => self.ports.hasher.verify_absent(password).await?,
+        };
         match user {
             Some(user) if matches => {
                 self.ports.limiter.release(&failures_key, window, reserved_at).await?;

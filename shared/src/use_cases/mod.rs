@@ -24,6 +24,7 @@ mod phone;
 pub mod sessions;
 mod signup;
 
+pub use crate::domain::Caller;
 pub use account::{Holder, UserInfo};
 pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
 pub use factors::{RecoveryCodes, TotpEnrolment};
@@ -33,22 +34,10 @@ pub use password::{ChangePasswordCommand, DecoyPhones, ForgotCommand, ResetComma
 pub use phone::PhoneChangeCommand;
 pub use signup::{RegisterCommand, Registered};
 
-use crate::{audit, config::Limits, domain::*, error::AuthError, metrics::Limit, ports::*};
+use crate::{audit, domain::*, error::AuthError, metrics::Limit, ports::*};
 use serde::Serialize;
 use sessions::SessionService;
 use std::{sync::Arc, time::Duration};
-
-/// Who is asking: the API Gateway source IP (never a client header, which anyone can forge).
-#[derive(Clone, Debug, Default)]
-pub struct Caller {
-    pub source_ip: Option<String>,
-}
-
-impl Caller {
-    pub fn ip(&self) -> &str {
-        self.source_ip.as_deref().unwrap_or("unknown")
-    }
-}
 
 /// What a client learns about a challenge: never the code, and only a masked phone. A `totp`
 /// challenge sent nothing, so it has no `channel` and no `to`.

@@ -8,7 +8,7 @@
 //! window; it issues no tokens (we send codes, never links: nothing is built from the request).
 
 use super::{login::failed_password_key, AuthService, Caller, ChallengeProof, ChallengeView, Holder, Notice};
-use crate::{audit, config::Limits, domain::*, error::AuthError, ports::CredentialChange};
+use crate::{audit, domain::*, error::AuthError, ports::CredentialChange};
 use ring::{
     hmac,
     rand::{SecureRandom, SystemRandom},

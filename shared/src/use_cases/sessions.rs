@@ -4,12 +4,10 @@
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    adapters::jwt::AccessClaims,
-    adapters::jwt::{Grant, TokenKeys},
     audit,
-    domain::{UnixTime, User, UserView},
+    domain::{AccessClaims, Grant, UnixTime, User, UserView},
     error::AuthError,
-    ports::{Clock, CredentialChange, RefreshRecord, RotateOutcome, SessionStore, UserStore},
+    ports::{AccessTokens, Clock, CredentialChange, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use ring::{
@@ -48,7 +46,7 @@ impl std::fmt::Debug for TokenPair {
 pub struct SessionService {
     store: Arc<dyn SessionStore>,
     users: Arc<dyn UserStore>,
-    keys: Arc<TokenKeys>,
+    keys: Arc<dyn AccessTokens>,
     refresh_ttl: Duration,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
@@ -101,15 +99,15 @@ impl SessionService {
     pub fn new(
         store: Arc<dyn SessionStore>,
         users: Arc<dyn UserStore>,
-        keys: Arc<TokenKeys>,
+        keys: Arc<dyn AccessTokens>,
         refresh_ttl: Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
         SessionService { store, users, keys, refresh_ttl, clock, rng: SystemRandom::new() }
     }
 
-    pub fn keys(&self) -> &TokenKeys {
-        &self.keys
+    pub fn keys(&self) -> &dyn AccessTokens {
+        self.keys.as_ref()
     }
 
     fn new_token(&self) -> RefreshToken {

@@ -1,7 +1,7 @@
 //! Sign-up: store the account (phone not yet verified), then send the first code.
 
 use super::{AuthService, Caller, ChallengeView};
-use crate::{audit, config::Limits, domain::*, error::AuthError, metrics::Limit, ports::CreateUser};
+use crate::{audit, domain::*, error::AuthError, metrics::Limit, ports::CreateUser};
 use serde::Serialize;
 
 pub struct RegisterCommand {

@@ -6,6 +6,7 @@
 //! and Secrets Manager speak HTTP/1.1, and the SDK's orchestrator does retries, signing and
 //! operation timeouts above the connector, so a connector only has to move bytes.
 
+use crate::config::ConfigError;
 use aws_smithy_runtime_api::client::{
     connector_metadata::ConnectorMetadata,
     http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector},
@@ -36,13 +37,14 @@ pub fn install_process_provider() {
 /// at each cold start (~5 ms of init, 4–37 ms in-process; benches/README.md, section 2).
 /// `SSL_CERT_FILE`, when set, replaces them with that PEM bundle, as it does for OpenSSL: for a
 /// private CA (the local TLS bench) or a corporate proxy.
-fn tls_config() -> rustls::ClientConfig {
-    static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
+/// An unusable `SSL_CERT_FILE` is a configuration error of the cold start that builds the first
+/// client (never a panic or an exit inside a request).
+fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
+    static CONFIG: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
             let roots = match std::env::var_os("SSL_CERT_FILE") {
-                Some(path) => roots_from_pem_file(path.as_ref())
-                    .unwrap_or_else(|problem| crate::runtime::fail_start(format!("SSL_CERT_FILE {}", problem))),
+                Some(path) => roots_from_pem_file(path.as_ref())?,
                 None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
             };
             let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -52,9 +54,10 @@ fn tls_config() -> rustls::ClientConfig {
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            config
+            Ok(config)
         })
         .clone()
+        .map_err(|problem| ConfigError { var: "SSL_CERT_FILE", problem })
 }
 
 /// Every certificate of a PEM bundle as a trust anchor; an unreadable file, or one without a
@@ -74,21 +77,21 @@ fn roots_from_pem_file(path: &std::path::Path) -> Result<rustls::RootCertStore, 
 
 /// A reqwest client with the settings every outbound call shares. Each caller gets its own
 /// connection pool: a pool's connections belong to the tokio runtime that opened them.
-pub fn reqwest_client(connect_timeout: Duration) -> reqwest::Client {
+pub fn reqwest_client(connect_timeout: Duration) -> Result<reqwest::Client, ConfigError> {
     install_process_provider();
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls_config())
+        .tls_backend_preconfigured(tls_config()?)
         .connect_timeout(connect_timeout)
         .user_agent(concat!("sms-mfa/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("a reqwest client with a prebuilt TLS configuration builds")
+        .map_err(|err| ConfigError { var: "SSL_CERT_FILE", problem: format!("gives no usable TLS client: {err}") })
 }
 
 /// The HTTP client for the AWS SDK clients. Built eagerly (its TLS configuration is cheap now),
 /// so a bad `SSL_CERT_FILE` stops the cold start rather than the first request.
-pub fn sdk_http_client() -> SharedHttpClient {
-    let eager = (DEFAULT_CONNECT_TIMEOUT, reqwest_client(DEFAULT_CONNECT_TIMEOUT));
-    SharedHttpClient::new(SdkOverReqwest { clients: Mutex::new(vec![eager]) })
+pub fn sdk_http_client() -> Result<SharedHttpClient, ConfigError> {
+    let eager = (DEFAULT_CONNECT_TIMEOUT, reqwest_client(DEFAULT_CONNECT_TIMEOUT)?);
+    Ok(SharedHttpClient::new(SdkOverReqwest { clients: Mutex::new(vec![eager]) }))
 }
 
 /// The SDK asks for a connector per operation with its timeout settings; clients (and so their
@@ -104,11 +107,15 @@ impl HttpClient for SdkOverReqwest {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         let http = match clients.iter().find(|(timeout, _)| *timeout == connect_timeout) {
             Some((_, http)) => http.clone(),
-            None => {
-                let http = reqwest_client(connect_timeout);
-                clients.push((connect_timeout, http.clone()));
-                http
-            }
+            None => match reqwest_client(connect_timeout) {
+                Ok(http) => {
+                    clients.push((connect_timeout, http.clone()));
+                    http
+                }
+                // The first client was built from the same TLS configuration: this cannot fail
+                // where that did not, and if it did the default timeout still connects.
+                Err(_) => clients[0].1.clone(),
+            },
         };
         SharedHttpConnector::new(ReqwestConnector { http, read_timeout: settings.read_timeout() })
     }
@@ -195,7 +202,7 @@ mod tests {
         // Amazon Root CA 1 signs DynamoDB's and Secrets Manager's certificates.
         let named = |name: &[u8]| webpki_roots::TLS_SERVER_ROOTS.iter().any(|a| a.subject.windows(name.len()).any(|w| w == name));
         assert!(named(b"Amazon Root CA 1") && named(b"Starfield Services Root Certificate Authority - G2"));
-        let config = tls_config();
+        let config = tls_config().unwrap();
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 }
