@@ -15,6 +15,8 @@ pub mod metrics;
 pub mod ports;
 pub mod runtime;
 pub mod sharded_limit;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod token_cache;
 pub mod use_cases;
 

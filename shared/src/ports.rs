@@ -1,5 +1,5 @@
 //! The ports the use cases depend on. Adapters (DynamoDB, Twilio, argon2) implement them;
-//! unit tests use the in-memory ones in `adapters::memory`.
+//! unit tests use the in-memory ones in `testing` (the `testing` feature).
 
 use crate::domain::{AccessClaims, Challenge, ChallengeId, Channel, Email, Grant, OtpCode, Password, Phone, UnixTime, User, UserId};
 use crate::error::{DeliveryError, StoreError};

@@ -97,7 +97,7 @@ impl ShardedLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::memory::MemoryStore;
+    use crate::testing::MemoryStore;
     use async_trait::async_trait;
     use std::{
         collections::HashMap,

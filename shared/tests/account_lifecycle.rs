@@ -6,7 +6,6 @@ use secrecy::SecretString;
 use sms_mfa::{
     adapters::{
         jwt::{generate_signing_key_pem, TokenKeys},
-        memory::{ManualClock, MemoryStore, RecordingOtp},
         password::Argon2Hasher,
         secret_box::AesGcmSealer,
     },
@@ -14,6 +13,7 @@ use sms_mfa::{
     domain::*,
     error::DeliveryError,
     ports::SmsSender,
+    testing::{ManualClock, MemoryStore, RecordingOtp},
     use_cases::{
         sessions::{SessionService, TokenPair},
         *,

@@ -5,13 +5,13 @@ use secrecy::SecretString;
 use sms_mfa::{
     adapters::{
         jwt::{generate_signing_key_pem, TokenKeys},
-        memory::{ManualClock, MemoryStore, RecordingOtp},
         password::Argon2Hasher,
         secret_box::AesGcmSealer,
     },
     config::Limits,
     domain::*,
     ports::PasswordHasher,
+    testing::{ManualClock, MemoryStore, RecordingOtp},
     use_cases::sessions::{SessionService, REUSE_GRACE},
     use_cases::*,
     AuthError,

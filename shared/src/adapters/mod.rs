@@ -5,7 +5,6 @@ pub mod builtin_otp;
 pub mod dynamodb;
 pub mod jwt;
 pub mod kms;
-pub mod memory;
 pub mod password;
 pub mod secret_box;
 pub mod twilio;

@@ -1,16 +1,9 @@
 //! In-memory implementations of the ports, with the same semantics as the DynamoDB adapter
 //! (each operation atomic under one lock): for unit tests of the use cases and for benches.
 
-use crate::{domain::*, error::DeliveryError, ports::*};
+use crate::{domain::*, ports::*};
 use async_trait::async_trait;
-use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicI64, AtomicUsize, Ordering},
-        Mutex,
-    },
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 type StoredRefresh = (RefreshRecord, Option<UnixTime>, Option<String>);
 
@@ -338,80 +331,6 @@ impl SessionStore for MemoryStore {
         families.sort();
         families.dedup();
         Ok(families)
-    }
-}
-
-/// A settable clock for expiry tests.
-#[derive(Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn at(now: UnixTime) -> Self {
-        ManualClock(AtomicI64::new(now))
-    }
-
-    pub fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> UnixTime {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// An OTP provider that records what it sent, for unit tests: codes are made by the real
-/// builtin provider's generator rules (6 digits) but kept in clear here so a test can read them.
-#[derive(Default)]
-pub struct RecordingOtp {
-    sent: Mutex<Vec<(Phone, Channel, String)>>,
-    fail_sends: AtomicUsize,
-}
-
-impl RecordingOtp {
-    /// The next `n` sends fail as if the provider were down.
-    pub fn fail_next_sends(&self, n: usize) {
-        self.fail_sends.store(n, Ordering::SeqCst);
-    }
-
-    pub fn sent(&self) -> Vec<(Phone, Channel, String)> {
-        self.sent.lock().unwrap().clone()
-    }
-
-    pub fn last_code_to(&self, phone: &Phone) -> Option<String> {
-        self.sent.lock().unwrap().iter().rev().find(|(p, _, _)| p == phone).map(|(_, _, c)| c.clone())
-    }
-}
-
-#[async_trait]
-impl OtpProvider for RecordingOtp {
-    fn generate(&self, _: &ChallengeId) -> Option<GeneratedCode> {
-        let code = format!("{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000);
-        // The "hash" is the code itself: acceptable only in this test double.
-        Some(GeneratedCode { hash: code.clone(), code: OtpCode::from_generated(code) })
-    }
-
-    fn supports(&self, channel: Channel) -> bool {
-        channel != Channel::Whatsapp
-    }
-
-    async fn send(&self, to: &Phone, channel: Channel, code: Option<&GeneratedCode>) -> Result<Option<String>, DeliveryError> {
-        if self.fail_sends.load(Ordering::SeqCst) > 0 {
-            self.fail_sends.fetch_sub(1, Ordering::SeqCst);
-            return Err(DeliveryError::Unavailable("test outage".into()));
-        }
-        let code = code.map(|c| c.code.expose().to_owned()).unwrap_or_default();
-        self.sent.lock().unwrap().push((to.clone(), channel, code));
-        Ok(None)
-    }
-
-    async fn cancel(&self, _: &str) -> Result<(), DeliveryError> {
-        Ok(())
-    }
-
-    async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {
-        Ok(challenge.code_hash.as_deref() == Some(code.expose()))
     }
 }
 
