@@ -252,6 +252,12 @@ pub trait PublicKeySource: Send + Sync {
     async fn public_keys_der(&self) -> Result<Vec<Vec<u8>>, crate::error::AuthError>;
 }
 
+/// Where the use cases record security events (audit lines and metrics in production, a
+/// recorder in tests). Recording never fails and never blocks the flow.
+pub trait EventSink: Send + Sync {
+    fn record(&self, event: crate::domain::SecurityEvent);
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> UnixTime;
 }

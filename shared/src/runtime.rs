@@ -6,6 +6,7 @@ use crate::{
         aws::Aws,
         builtin_otp::{BuiltinOtp, LogSender},
         dynamodb::DynamoStore,
+        event_log::EventLog,
         jwt::{PemSigner, TokenKeys},
         kms::{KmsPublicKeys, KmsSigner},
         password::Argon2Hasher,
@@ -140,7 +141,7 @@ fn with_current_public_key(keys: TokenKeys, pem_text: &str) -> Result<TokenKeys,
 
 fn session_service(store: &DynamoStore, keys: Arc<TokenKeys>, config: &TokenConfig) -> SessionService {
     let store = Arc::new(store.clone());
-    SessionService::new(store.clone(), store, keys, config.refresh_ttl, Arc::new(SystemClock))
+    SessionService::new(store.clone(), store, keys, config.refresh_ttl, Arc::new(SystemClock), Arc::new(EventLog))
 }
 
 /// Starts the DynamoDB client's one costly step, parsing the SDK's table of AWS partitions (a
@@ -289,6 +290,7 @@ pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) 
         clock: Arc::new(SystemClock),
         factors: store,
         sealer,
+        events: Arc::new(EventLog),
     };
     // Twilio Verify needs credentials and builtin codes a code-hash key, so one of them is set.
     let decoy_secret = decoy_secret.ok_or(ConfigError { var: "TWILIO_AUTH_TOKEN", problem: "is missing".into() })?;

@@ -13,7 +13,7 @@ use sms_mfa::{
     domain::*,
     error::DeliveryError,
     ports::SmsSender,
-    testing::{ManualClock, MemoryStore, RecordingOtp},
+    testing::{ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::{
         sessions::{SessionService, TokenPair},
         *,
@@ -67,7 +67,9 @@ fn world() -> World {
     let clock = Arc::new(ManualClock::at(1_900_000_000));
     let inbox = Arc::new(Inbox::default());
     let keys = TokenKeys::from_pem(&generate_signing_key_pem(), None, "iss", "aud", Duration::from_secs(900)).unwrap();
-    let sessions = SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone());
+    let events = Arc::new(RecordingEvents::default());
+    let sessions =
+        SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone(), events.clone());
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
@@ -77,6 +79,7 @@ fn world() -> World {
         clock: clock.clone(),
         factors: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
+        events: events.clone(),
     };
     let auth = AuthService::new(ports, sessions, Limits::default()).with_decoy_secret(b"decoy secret").with_notifier(inbox.clone());
     World { auth, store, otp, clock, inbox, caller: Caller { source_ip: Some("203.0.113.7".into()) } }

@@ -16,6 +16,7 @@ use sms_mfa::{
     domain::*,
     error::{DeliveryError, StoreError},
     ports::*,
+    testing::RecordingEvents,
     use_cases::sessions::SessionService,
     use_cases::{AuthService, Caller, Ports, RegisterCommand},
 };
@@ -273,7 +274,9 @@ async fn builtin_codes_are_never_stored_in_plaintext() {
     let outbox = Arc::new(Outbox::default());
     let pem = generate_signing_key_pem();
     let keys = Arc::new(TokenKeys::from_pem(&pem, None, "iss", "aud", Duration::from_secs(900)).unwrap());
-    let sessions = SessionService::new(store.clone(), store.clone(), keys, Duration::from_secs(3600), Arc::new(SystemClock));
+    let events = Arc::new(RecordingEvents::default());
+    let sessions =
+        SessionService::new(store.clone(), store.clone(), keys, Duration::from_secs(3600), Arc::new(SystemClock), events.clone());
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
@@ -283,6 +286,7 @@ async fn builtin_codes_are_never_stored_in_plaintext() {
         clock: Arc::new(SystemClock),
         factors: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
+        events: events.clone(),
     };
     let auth = AuthService::new(ports, sessions, Limits::default());
     let caller = Caller { source_ip: Some(format!("198.51.100.{}", rand_octet())) };

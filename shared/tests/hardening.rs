@@ -11,7 +11,7 @@ use sms_mfa::{
     config::Limits,
     domain::*,
     ports::{ChallengeStore, PasswordHasher},
-    testing::{ManualClock, MemoryStore, RecordingOtp},
+    testing::{ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::{
         sessions::{SessionService, TokenPair},
         *,
@@ -67,7 +67,9 @@ fn world_with(limits: Limits) -> World {
     let clock = Arc::new(ManualClock::at(1_900_000_000));
     let hasher = Arc::new(CountingHasher { inner: Argon2Hasher::default(), verified: AtomicUsize::new(0) });
     let keys = TokenKeys::from_pem(&generate_signing_key_pem(), None, "iss", "aud", Duration::from_secs(900)).unwrap();
-    let sessions = SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone());
+    let events = Arc::new(RecordingEvents::default());
+    let sessions =
+        SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone(), events.clone());
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
@@ -77,6 +79,7 @@ fn world_with(limits: Limits) -> World {
         clock: clock.clone(),
         factors: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
+        events: events.clone(),
     };
     let auth = AuthService::new(ports, sessions, limits).with_decoy_secret(b"decoy secret");
     World { auth, store, otp, clock, hasher }

@@ -11,7 +11,7 @@ use sms_mfa::{
     config::Limits,
     domain::*,
     ports::FactorStore,
-    testing::{ManualClock, MemoryStore, RecordingOtp},
+    testing::{ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::sessions::SessionService,
     use_cases::*,
     AuthError,
@@ -35,7 +35,9 @@ fn world() -> World {
     // Mid-step, so ±1 step tests are not at a boundary.
     let clock = Arc::new(ManualClock::at(1_900_000_010));
     let keys = Arc::new(TokenKeys::from_pem(&generate_signing_key_pem(), None, "iss", "aud", Duration::from_secs(900)).unwrap());
-    let sessions = SessionService::new(store.clone(), store.clone(), keys.clone(), Duration::from_secs(86400), clock.clone());
+    let events = Arc::new(RecordingEvents::default());
+    let sessions =
+        SessionService::new(store.clone(), store.clone(), keys.clone(), Duration::from_secs(86400), clock.clone(), events.clone());
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
@@ -45,6 +47,7 @@ fn world() -> World {
         clock: clock.clone(),
         factors: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[42u8; 32]).unwrap()),
+        events: events.clone(),
     };
     let auth = Arc::new(AuthService::new(ports, sessions, Limits::default()).with_totp_issuer("Acme"));
     World { auth, store, otp, clock, keys, caller: Caller { source_ip: Some("203.0.113.9".into()) } }

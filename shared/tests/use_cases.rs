@@ -11,7 +11,7 @@ use sms_mfa::{
     config::Limits,
     domain::*,
     ports::PasswordHasher,
-    testing::{ManualClock, MemoryStore, RecordingOtp},
+    testing::{ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::sessions::{SessionService, REUSE_GRACE},
     use_cases::*,
     AuthError,
@@ -50,6 +50,7 @@ struct World {
     otp: Arc<RecordingOtp>,
     hasher: Arc<CountingHasher>,
     clock: Arc<ManualClock>,
+    events: Arc<RecordingEvents>,
     caller: Caller,
 }
 
@@ -63,7 +64,9 @@ fn world_with(limits: Limits) -> World {
     let hasher = Arc::new(CountingHasher::default());
     let clock = Arc::new(ManualClock::at(1_900_000_000));
     let keys = TokenKeys::from_pem(&generate_signing_key_pem(), None, "iss", "aud", Duration::from_secs(900)).unwrap();
-    let sessions = SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone());
+    let events = Arc::new(RecordingEvents::default());
+    let sessions =
+        SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone(), events.clone());
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
@@ -73,9 +76,10 @@ fn world_with(limits: Limits) -> World {
         clock: clock.clone(),
         factors: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
+        events: events.clone(),
     };
     let auth = AuthService::new(ports, sessions, limits);
-    World { auth, store, otp, hasher, clock, caller: Caller { source_ip: Some("203.0.113.7".into()) } }
+    World { auth, store, otp, hasher, clock, events, caller: Caller { source_ip: Some("203.0.113.7".into()) } }
 }
 
 fn password(p: &str) -> Password {
@@ -361,4 +365,39 @@ async fn the_global_send_cap_refuses_the_send_past_it_until_the_next_window() {
     assert_eq!(w.store.user_count(), 3, "the refused sign-up left no account");
     w.clock.advance(3600);
     assert!(w.auth.register(register_cmd("u3@example.com", "+447400000103"), &w.caller).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_flow_records_each_security_event_once_through_the_sink() {
+    let w = world();
+    let phone = "+447911123456";
+    let registered = w.auth.register(register_cmd("events@example.com", phone), &w.caller).await.unwrap();
+    verify(&w, &registered.challenge, phone).await.unwrap();
+    assert!(matches!(
+        w.auth.login(login_cmd("events@example.com", "not the password"), &w.caller).await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    let challenge = w.auth.login(login_cmd("events@example.com", "correct horse battery"), &w.caller).await.unwrap();
+    verify(&w, &challenge, phone).await.unwrap();
+    use EventKind::*;
+    let sms = CodeSent { channel: Channel::Sms };
+    assert_eq!(
+        w.events.kinds(),
+        vec![
+            sms,
+            SignUp,
+            VerificationPassed { purpose: Purpose::Signup },
+            LoginCompleted { purpose: Purpose::Signup },
+            PasswordFailed,
+            LoginPasswordRefused,
+            sms,
+            LoginStarted,
+            VerificationPassed { purpose: Purpose::Login },
+            LoginCompleted { purpose: Purpose::Login },
+        ]
+    );
+    // Each names the account and never carries more than the masked-on-output phone and IP.
+    let completed = w.events.all().into_iter().find(|e| e.kind == (LoginCompleted { purpose: Purpose::Login })).unwrap();
+    assert_eq!(completed.subject.phone, Some(Phone::parse(phone).unwrap()));
+    assert_eq!(completed.subject.source_ip.as_deref(), Some("203.0.113.7"));
 }

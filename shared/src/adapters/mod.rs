@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod builtin_otp;
 pub mod dynamodb;
+pub mod event_log;
 pub mod jwt;
 pub mod kms;
 pub mod password;

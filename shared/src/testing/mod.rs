@@ -8,4 +8,4 @@ mod recording;
 
 pub use clock::ManualClock;
 pub use memory::MemoryStore;
-pub use recording::RecordingOtp;
+pub use recording::{RecordingEvents, RecordingOtp};

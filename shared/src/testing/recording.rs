@@ -1,4 +1,4 @@
-//! Ports that record what the use cases did, so tests can read it: codes "sent".
+//! Ports that record what the use cases did, so tests can read it: codes "sent", security events.
 
 use crate::{domain::*, error::DeliveryError, ports::*};
 use async_trait::async_trait;
@@ -58,5 +58,31 @@ impl OtpProvider for RecordingOtp {
 
     async fn check(&self, challenge: &Challenge, code: &OtpCode) -> Result<bool, DeliveryError> {
         Ok(challenge.code_hash.as_deref() == Some(code.expose()))
+    }
+}
+
+/// An `EventSink` that keeps every security event, for tests to assert what a flow recorded.
+#[derive(Default)]
+pub struct RecordingEvents(Mutex<Vec<SecurityEvent>>);
+
+impl RecordingEvents {
+    pub fn all(&self) -> Vec<SecurityEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The kinds recorded, in order.
+    pub fn kinds(&self) -> Vec<EventKind> {
+        self.0.lock().unwrap().iter().map(|e| e.kind).collect()
+    }
+
+    /// How many events of `kind` were recorded.
+    pub fn count(&self, kind: EventKind) -> usize {
+        self.0.lock().unwrap().iter().filter(|e| e.kind == kind).count()
+    }
+}
+
+impl EventSink for RecordingEvents {
+    fn record(&self, event: SecurityEvent) {
+        self.0.lock().unwrap().push(event);
     }
 }

@@ -4,7 +4,7 @@
 //! access tokens issued before it at once, not at their `exp`.
 
 use super::{AuthService, Caller, Notice};
-use crate::{audit, domain::*, error::AuthError};
+use crate::{domain::*, error::AuthError};
 use serde::Serialize;
 
 /// The account behind a Bearer token that still stands.
@@ -70,7 +70,7 @@ impl AuthService {
         if !self.ports.users.delete_account(&user).await? {
             return Err(AuthError::InvalidToken); // deleted meanwhile by another request
         }
-        audit::record(audit::Event::AccountDeleted, audit::Subject::of(&user, caller));
+        self.record(EventKind::AccountDeleted, Subject::of(&user, caller));
         self.notify(&user.phone, Notice::AccountDeleted).await;
         Ok(())
     }

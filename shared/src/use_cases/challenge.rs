@@ -1,11 +1,9 @@
 //! Challenges: the send caps every code passes, the first send, verify and resend.
 
-use super::{observed, AuthService, Caller, ChallengeView};
+use super::{AuthService, Caller, ChallengeView};
 use crate::{
-    audit,
     domain::*,
     error::{AuthError, DeliveryError},
-    metrics::{Limit, LoginOutcome, Metric},
     ports::*,
     use_cases::{sessions::TokenPair, Notice},
 };
@@ -67,11 +65,12 @@ impl AuthService {
     /// for this kind of code (SMS pumping to one number).
     pub(super) async fn count_send(&self, to: &Phone, budget: SendBudget, caller: &Caller) -> Result<(), AuthError> {
         let l = &self.limits;
-        let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
-        self.hit(Limit::SendsPerIp, who, format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
+        let who = || Subject::phone(to, caller);
+        self.hit(Limit::SendsPerIp, who(), format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
         // Sharded: no item that every send writes (README "Scale").
-        observed(Limit::SendsGlobal, who, self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?)?;
-        self.hit(Limit::SendsPerPhone, who, budget.key(to), l.sends_per_phone, Limits::SHORT_WINDOW).await
+        let global = self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?;
+        self.observed(Limit::SendsGlobal, who(), global)?;
+        self.hit(Limit::SendsPerPhone, who(), budget.key(to), l.sends_per_phone, Limits::SHORT_WINDOW).await
     }
 
     /// When a challenge made at `created_at` and (re)sent at `now` expires: a code's lifetime,
@@ -94,8 +93,7 @@ impl AuthService {
     fn send_failed(&self, err: &DeliveryError, to: &Phone, caller: &Caller) {
         tracing::warn!(error = %err, to = %to, "code delivery failed");
         if matches!(err, DeliveryError::TooManySends) {
-            let who = audit::Subject { phone: Some(to), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
-            audit::limit_hit(Limit::ProviderSendsPerNumber, who);
+            self.record(EventKind::LimitHit(Limit::ProviderSendsPerNumber), Subject::phone(to, caller));
         }
     }
 
@@ -150,8 +148,7 @@ impl AuthService {
         // What a decoy, which sends nothing, must take as long as (real timing, every flow).
         self.send_latency.record(started.elapsed());
         tracing::info!(challenge = %id.0, purpose = ?purpose, channel = channel.as_str(), to = %to, "code sent");
-        Metric::code_sent(channel, to).emit();
-        audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
+        self.record(EventKind::CodeSent { channel }, Subject::of_challenge(&challenge, caller));
         Ok(ChallengeView::of(&challenge, now))
     }
 
@@ -225,10 +222,10 @@ impl AuthService {
         let challenge_remaining = challenge.max_attempts.saturating_sub(challenge.attempts);
         let (passed, account_remaining, amr) = self.check_challenge_proof(&challenge, owner.as_ref(), proof, caller).await?;
         if !passed {
-            Metric::VerificationsFailed { purpose: challenge.purpose }.emit();
+            self.record(EventKind::VerificationFailed { purpose: challenge.purpose }, Subject::of_challenge(&challenge, caller));
             return Err(AuthError::InvalidCode { attempts_remaining: challenge_remaining.min(account_remaining) });
         }
-        Metric::VerificationsPassed { purpose: challenge.purpose }.emit();
+        self.record(EventKind::VerificationPassed { purpose: challenge.purpose }, Subject::of_challenge(&challenge, caller));
         Ok((*challenge, amr))
     }
 
@@ -254,7 +251,7 @@ impl AuthService {
         tracing::info!(challenge = %challenge.id.0, purpose = ?challenge.purpose, "challenge approved");
         match challenge.purpose {
             Purpose::PhoneChange => {
-                audit::record(audit::Event::PhoneChanged, audit::Subject::of(&user, caller));
+                self.record(EventKind::PhoneChanged, Subject::of(&user, caller));
                 // The number that was verified until now hears of it: that is where the holder is.
                 if let Some(previous) = previous_phone.filter(|p| *p != user.phone) {
                     self.notify(&previous, Notice::PhoneChanged).await;
@@ -265,10 +262,7 @@ impl AuthService {
             Purpose::Signup | Purpose::Login => {
                 let amr = factor_amr.iter().map(|v| v.to_string()).collect();
                 let tokens = self.sessions.start(&user, amr).await?;
-                audit::record(audit::Event::LoginCompleted, audit::Subject::of(&user, caller));
-                if challenge.purpose == Purpose::Login {
-                    Metric::Logins { outcome: LoginOutcome::Completed }.emit();
-                }
+                self.record(EventKind::LoginCompleted { purpose: challenge.purpose }, Subject::of(&user, caller));
                 Ok(Verified::Tokens(tokens))
             }
         }
@@ -276,7 +270,7 @@ impl AuthService {
 
     /// The challenge reached its check limit: it is dead (audited as a limit).
     fn dead_challenge(&self, caller: &Caller) -> AuthError {
-        audit::limit_hit(Limit::ChecksPerChallenge, audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() });
+        self.record(EventKind::LimitHit(Limit::ChecksPerChallenge), Subject::caller(caller));
         AuthError::TooManyAttempts
     }
 
@@ -329,7 +323,7 @@ impl AuthService {
         if passed {
             self.ports.limiter.release(&budget_key, Limits::SHORT_WINDOW, reserved_at).await?;
         } else {
-            audit::record(audit::Event::CodeFailed, audit::Subject::of_challenge(challenge, caller));
+            self.record(EventKind::CodeFailed, Subject::of_challenge(challenge, caller));
         }
         Ok((passed, remaining, vec!["pwd", challenge.channel.amr(), "mfa"]))
     }
@@ -342,8 +336,7 @@ impl AuthService {
         match self.ports.limiter.reserve(&key, self.limits.reset_failures_per_email, Limits::SHORT_WINDOW, now).await? {
             CheckReservation::Reserved { remaining } => Ok((key, remaining)),
             CheckReservation::Exceeded { retry_after } => {
-                let who = audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
-                audit::limit_hit(Limit::ResetFailuresPerEmail, who);
+                self.record(EventKind::LimitHit(Limit::ResetFailuresPerEmail), Subject::caller(caller));
                 Err(AuthError::RateLimited { retry_after })
             }
         }
@@ -382,8 +375,7 @@ impl AuthService {
         let challenge = match claimed {
             ResendOutcome::Ready { challenge } => challenge,
             ResendOutcome::TooSoon { retry_after } => {
-                let who = audit::Subject::of_challenge(&current, caller);
-                audit::limit_hit(Limit::ResendCooldown, who);
+                self.record(EventKind::LimitHit(Limit::ResendCooldown), Subject::of_challenge(&current, caller));
                 return Err(AuthError::ResendTooSoon { retry_after });
             }
             ResendOutcome::Exhausted => return Err(self.dead_challenge(caller)),
@@ -424,8 +416,7 @@ impl AuthService {
                     challenge.factor = ChallengeFactor::Phone;
                 }
                 if !challenge.decoy {
-                    Metric::code_sent(channel, &challenge.phone).emit();
-                    audit::record(audit::Event::CodeSent, audit::Subject::of_challenge(&challenge, caller));
+                    self.record(EventKind::CodeSent { channel }, Subject::of_challenge(&challenge, caller));
                 }
                 let has_totp = challenge.purpose == Purpose::Login && self.has_totp(&challenge.user_id).await?;
                 Ok(ChallengeView::of(&challenge, now).with_authenticator(has_totp))

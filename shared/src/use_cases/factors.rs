@@ -4,7 +4,7 @@
 //! recovery code consumed by one conditional write.
 
 use super::{AuthService, Caller, Holder, Notice};
-use crate::{audit, domain::*, error::AuthError, ports::*};
+use crate::{domain::*, error::AuthError, ports::*};
 use serde::Serialize;
 
 /// The answer to an enrolment: the only time the secret leaves the service.
@@ -87,7 +87,7 @@ impl AuthService {
         if !confirmed {
             return Err(AuthError::InvalidCode { attempts_remaining: remaining });
         }
-        audit::record(audit::Event::FactorAdded, audit::Subject::of(&user, caller));
+        self.record(EventKind::FactorAdded, Subject::of(&user, caller));
         self.notify(&user.phone, Notice::FactorAdded).await;
         Ok(codes)
     }
@@ -97,7 +97,7 @@ impl AuthService {
         let user = self.check_password(&holder.user.email, password).await?;
         self.require_second_factor(&user, proof, None, caller).await?;
         self.ports.factors.remove_totp(&user.id).await?;
-        audit::record(audit::Event::FactorRemoved, audit::Subject::of(&user, caller));
+        self.record(EventKind::FactorRemoved, Subject::of(&user, caller));
         self.notify(&user.phone, Notice::FactorRemoved).await;
         Ok(())
     }
@@ -116,7 +116,7 @@ impl AuthService {
         if !self.ports.factors.replace_recovery_codes(&user.id, &hashes).await? {
             return Err(AuthError::InvalidRequest("this account has no authenticator app".into()));
         }
-        audit::record(audit::Event::RecoveryCodesRegenerated, audit::Subject::of(&user, caller));
+        self.record(EventKind::RecoveryCodesRegenerated, Subject::of(&user, caller));
         Ok(codes)
     }
 
@@ -174,7 +174,7 @@ impl AuthService {
         match self.ports.limiter.reserve(&key, self.limits.factor_failures_per_account, Limits::SHORT_WINDOW, now).await? {
             CheckReservation::Reserved { remaining } => Ok(remaining),
             CheckReservation::Exceeded { retry_after } => {
-                crate::audit::limit_hit(crate::metrics::Limit::FactorFailuresPerAccount, crate::audit::Subject::user(user));
+                self.record(EventKind::LimitHit(Limit::FactorFailuresPerAccount), Subject::user(user));
                 Err(AuthError::RateLimited { retry_after })
             }
         }
@@ -185,7 +185,7 @@ impl AuthService {
         if passed {
             self.ports.limiter.release(&factor_failures_key(&user.id), Limits::SHORT_WINDOW, reserved_at).await?;
         } else {
-            audit::record(audit::Event::CodeFailed, audit::Subject::of(user, caller));
+            self.record(EventKind::CodeFailed, Subject::of(user, caller));
         }
         Ok(())
     }

@@ -1,13 +1,7 @@
 //! Login's password step. Only a proven password starts a challenge (a code to the phone).
 
 use super::{AuthService, Caller, ChallengeView};
-use crate::{
-    audit,
-    domain::*,
-    error::AuthError,
-    metrics::{Limit, LoginOutcome, Metric},
-    ports::CheckReservation,
-};
+use crate::{domain::*, error::AuthError, ports::CheckReservation};
 
 pub struct LoginCommand {
     pub email: Email,
@@ -19,12 +13,18 @@ pub struct LoginCommand {
 
 impl AuthService {
     pub async fn login(&self, cmd: LoginCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
-        let by_ip = audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
-        self.hit(Limit::LoginsPerIp, by_ip, format!("login#ip#{}", caller.ip()), self.limits.logins_per_ip_hour, Limits::HOUR).await?;
+        self.hit(
+            Limit::LoginsPerIp,
+            Subject::caller(caller),
+            format!("login#ip#{}", caller.ip()),
+            self.limits.logins_per_ip_hour,
+            Limits::HOUR,
+        )
+        .await?;
         self.ensure_channel(cmd.channel)?;
         let user = self.check_password(&cmd.email, &cmd.password).await.inspect_err(|err| {
             if matches!(err, AuthError::InvalidCredentials) {
-                Metric::Logins { outcome: LoginOutcome::PasswordFailed }.emit();
+                self.record(EventKind::LoginPasswordRefused, Subject::caller(caller));
             }
         })?;
         // Only now, with the password proven, does a code go out (or, with an authenticator
@@ -40,8 +40,7 @@ impl AuthService {
                 self.start_challenge(&user, Purpose::Login, &phone, cmd.channel, caller).await?.with_authenticator(has_totp)
             }
         };
-        audit::record(audit::Event::LoginStarted, audit::Subject::of(&user, caller));
-        Metric::Logins { outcome: LoginOutcome::Started }.emit();
+        self.record(EventKind::LoginStarted, Subject::of(&user, caller));
         Ok(challenge)
     }
 
@@ -56,7 +55,7 @@ impl AuthService {
         let (limit, window) = (self.limits.login_failures_per_account, Limits::SHORT_WINDOW);
         let reserved_at = self.now();
         if let CheckReservation::Exceeded { retry_after } = self.ports.limiter.reserve(&failures_key, limit, window, reserved_at).await? {
-            audit::limit_hit(Limit::LoginFailuresPerAccount, audit::Subject::default());
+            self.record(EventKind::LimitHit(Limit::LoginFailuresPerAccount), Subject::default());
             return Err(AuthError::RateLimited { retry_after });
         }
         let user = self.ports.users.find_by_email(email).await?;
@@ -72,9 +71,12 @@ impl AuthService {
             _ => {
                 // The reservation stays: it is the failure, counted. The audit line names the
                 // account when there is one; the IP comes from the request.
-                let subject =
-                    audit::Subject { user_id: user.as_ref().map(|u| &u.id), phone: user.as_ref().map(|u| &u.phone), source_ip: None };
-                audit::record(audit::Event::PasswordFailed, subject);
+                let subject = Subject {
+                    user_id: user.as_ref().map(|u| u.id.clone()),
+                    phone: user.as_ref().map(|u| u.phone.clone()),
+                    source_ip: None,
+                };
+                self.record(EventKind::PasswordFailed, subject);
                 Err(AuthError::InvalidCredentials)
             }
         }

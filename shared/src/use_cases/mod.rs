@@ -34,7 +34,7 @@ pub use password::{ChangePasswordCommand, DecoyPhones, ForgotCommand, ResetComma
 pub use phone::PhoneChangeCommand;
 pub use signup::{RegisterCommand, Registered};
 
-use crate::{audit, domain::*, error::AuthError, metrics::Limit, ports::*};
+use crate::{domain::*, error::AuthError, ports::*};
 use serde::Serialize;
 use sessions::SessionService;
 use std::{sync::Arc, time::Duration};
@@ -94,6 +94,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub factors: Arc<dyn FactorStore>,
     pub sealer: Arc<dyn SecretSealer>,
+    /// Security events: audit lines and metrics (`adapters::event_log`), a recorder in tests.
+    pub events: Arc<dyn EventSink>,
 }
 
 pub struct AuthService {
@@ -116,11 +118,6 @@ fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
         LimitOutcome::Allowed => Ok(()),
         LimitOutcome::Exceeded { retry_after } => Err(AuthError::RateLimited { retry_after }),
     }
-}
-
-/// `limited`, with the refusal audited (the limit and who hit it) and counted.
-pub(super) fn observed(which: Limit, subject: audit::Subject<'_>, outcome: LimitOutcome) -> Result<(), AuthError> {
-    limited(outcome).inspect_err(|_| audit::limit_hit(which, subject))
 }
 
 impl AuthService {
@@ -168,18 +165,29 @@ impl AuthService {
         self.ports.clock.now()
     }
 
-    /// Counts one event against a limit; atomic in the store. A refusal is audited and counted.
-    async fn hit(&self, which: Limit, subject: audit::Subject<'_>, key: String, limit: u32, window: Duration) -> Result<(), AuthError> {
-        observed(which, subject, self.ports.limiter.hit(&key, limit, window, self.now()).await?)
+    /// Records a security event (its audit line and metric).
+    fn record(&self, kind: EventKind, subject: Subject) {
+        self.ports.events.record(SecurityEvent::new(kind, subject));
+    }
+
+    /// `outcome` as an answer, with a refusal recorded (the limit and who hit it).
+    fn observed(&self, which: Limit, subject: Subject, outcome: LimitOutcome) -> Result<(), AuthError> {
+        limited(outcome).inspect_err(|_| self.record(EventKind::LimitHit(which), subject))
+    }
+
+    /// Counts one event against a limit; atomic in the store. A refusal is recorded.
+    async fn hit(&self, which: Limit, subject: Subject, key: String, limit: u32, window: Duration) -> Result<(), AuthError> {
+        let outcome = self.ports.limiter.hit(&key, limit, window, self.now()).await?;
+        self.observed(which, subject, outcome)
     }
 
     /// Refuses a number whose region SMS_ALLOWED_COUNTRIES leaves out, before anything is
     /// stored or sent.
     fn ensure_sms_region(&self, phone: &Phone, caller: &Caller) -> Result<(), AuthError> {
-        self.limits.sms_regions.check(phone).inspect_err(|_| {
-            let subject = audit::Subject { phone: Some(phone), source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
-            audit::limit_hit(Limit::SmsCountries, subject);
-        })
+        self.limits
+            .sms_regions
+            .check(phone)
+            .inspect_err(|_| self.record(EventKind::LimitHit(Limit::SmsCountries), Subject::phone(phone, caller)))
     }
 
     fn ensure_channel(&self, channel: Channel) -> Result<(), AuthError> {

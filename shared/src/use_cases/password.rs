@@ -8,7 +8,7 @@
 //! window; it issues no tokens (we send codes, never links: nothing is built from the request).
 
 use super::{login::failed_password_key, AuthService, Caller, ChallengeProof, ChallengeView, Holder, Notice};
-use crate::{audit, domain::*, error::AuthError, ports::CredentialChange};
+use crate::{domain::*, error::AuthError, ports::CredentialChange};
 use ring::{
     hmac,
     rand::{SecureRandom, SystemRandom},
@@ -138,7 +138,7 @@ impl AuthService {
         let phone = user.phone.clone();
         // Its duration feeds the estimate decoys wait for (start_challenge records it).
         let challenge = self.start_challenge(&user, Purpose::PasswordReset, &phone, cmd.channel, caller).await?;
-        audit::record(audit::Event::PasswordResetRequested, audit::Subject::of(&user, caller));
+        self.record(EventKind::PasswordResetRequested, Subject::of(&user, caller));
         Ok(challenge)
     }
 
@@ -170,8 +170,7 @@ impl AuthService {
         };
         self.ports.challenges.put(&challenge).await?;
         self.send_latency.pad(started).await;
-        let subject = audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
-        audit::record(audit::Event::PasswordResetRequested, subject);
+        self.record(EventKind::PasswordResetRequested, Subject::caller(caller));
         Ok(ChallengeView::of(&challenge, now))
     }
 
@@ -218,7 +217,7 @@ impl AuthService {
         if !self.ports.users.update_credentials(&change).await? {
             return Err(AuthError::ChallengeInvalid);
         }
-        audit::record(audit::Event::PasswordReset, audit::Subject::of(&user, caller));
+        self.record(EventKind::PasswordReset, Subject::of(&user, caller));
         self.notify(&user.phone, Notice::PasswordReset).await;
         Ok(())
     }
@@ -248,7 +247,7 @@ impl AuthService {
             // Another change of the password won the race: this one's current password is stale.
             return Err(AuthError::InvalidCredentials);
         }
-        audit::record(audit::Event::PasswordChanged, audit::Subject::of(&user, caller));
+        self.record(EventKind::PasswordChanged, Subject::of(&user, caller));
         self.notify(&user.phone, Notice::PasswordChanged).await;
         Ok(())
     }

@@ -4,10 +4,9 @@
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    audit,
-    domain::{AccessClaims, Grant, UnixTime, User, UserView},
+    domain::{AccessClaims, EventKind, Grant, SecurityEvent, Subject, UnixTime, User, UserView},
     error::AuthError,
-    ports::{AccessTokens, Clock, CredentialChange, RefreshRecord, RotateOutcome, SessionStore, UserStore},
+    ports::{AccessTokens, Clock, CredentialChange, EventSink, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use ring::{
@@ -49,6 +48,7 @@ pub struct SessionService {
     keys: Arc<dyn AccessTokens>,
     refresh_ttl: Duration,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
     rng: SystemRandom,
 }
 
@@ -102,8 +102,9 @@ impl SessionService {
         keys: Arc<dyn AccessTokens>,
         refresh_ttl: Duration,
         clock: Arc<dyn Clock>,
+        events: Arc<dyn EventSink>,
     ) -> Self {
-        SessionService { store, users, keys, refresh_ttl, clock, rng: SystemRandom::new() }
+        SessionService { store, users, keys, refresh_ttl, clock, events, rng: SystemRandom::new() }
     }
 
     pub fn keys(&self) -> &dyn AccessTokens {
@@ -179,8 +180,7 @@ impl SessionService {
                 }
                 // Reuse of a spent token: assume it was stolen and end every token of the family.
                 tracing::warn!(family = %record.family_id, "refresh token reuse: family revoked");
-                audit::record(audit::Event::RefreshReuse, audit::Subject::user(&record.user_id));
-                crate::metrics::Metric::RefreshTokenReuse.emit();
+                self.events.record(SecurityEvent::new(EventKind::RefreshReuse, Subject::user(&record.user_id)));
                 self.revoke(&record.family_id, now).await?;
                 Err(AuthError::InvalidToken)
             }
@@ -227,7 +227,7 @@ impl SessionService {
                 keep_session: None,
             };
             if self.users.update_credentials(&change).await? {
-                audit::record(audit::Event::GlobalLogout, audit::Subject::user(&user.id));
+                self.events.record(SecurityEvent::new(EventKind::GlobalLogout, Subject::user(&user.id)));
                 return Ok(());
             }
         }

@@ -1,7 +1,7 @@
 //! Sign-up: store the account (phone not yet verified), then send the first code.
 
 use super::{AuthService, Caller, ChallengeView};
-use crate::{audit, domain::*, error::AuthError, metrics::Limit, ports::CreateUser};
+use crate::{domain::*, error::AuthError, ports::CreateUser};
 use serde::Serialize;
 
 pub struct RegisterCommand {
@@ -22,9 +22,8 @@ impl AuthService {
         // Before anything is stored (a counter included): a refused region leaves no trace.
         self.ensure_sms_region(&cmd.phone, caller)?;
         // Counted before anything else, so email_taken answers are rate limited too.
-        let by_ip = audit::Subject { source_ip: caller.source_ip.as_deref(), ..audit::Subject::default() };
         let key = format!("register#ip#{}", caller.ip());
-        self.hit(Limit::RegistrationsPerIp, by_ip, key, self.limits.registrations_per_ip_hour, Limits::HOUR).await?;
+        self.hit(Limit::RegistrationsPerIp, Subject::caller(caller), key, self.limits.registrations_per_ip_hour, Limits::HOUR).await?;
         self.ensure_channel(cmd.channel)?;
         let user = User {
             id: UserId::new(),
@@ -42,7 +41,7 @@ impl AuthService {
         }
         match self.start_challenge(&user, Purpose::Signup, &user.phone, cmd.channel, caller).await {
             Ok(challenge) => {
-                audit::record(audit::Event::SignUp, audit::Subject::of(&user, caller));
+                self.record(EventKind::SignUp, Subject::of(&user, caller));
                 Ok(Registered { user_id: user.id.0.clone(), challenge })
             }
             Err(err) => {
