@@ -14,7 +14,7 @@
 #   benches/run.sh compare-s       the same binaries and benches at opt-level "s" (target/profile-s)
 #
 # NO_LOCAL_STACK=1 skips moto and the Twilio fake (no DynamoDB/Twilio figures then).
-# Results land in target/bench-results/ (not committed); README.md quotes them.
+# Results land in target/bench-results/ (not committed); benches/README.md quotes them.
 set -euo pipefail
 
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/lib.sh"

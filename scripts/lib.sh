@@ -25,7 +25,8 @@ CONFIG_VARS=(
   RESEND_COOLDOWN_SECONDS OTP_SENDS_PER_PHONE LOGIN_FAILURES_PER_ACCOUNT
   REGISTRATIONS_PER_IP_HOUR LOGINS_PER_IP_HOUR SENDS_PER_IP_HOUR SENDS_GLOBAL_HOUR
   SECURITY_NOTIFICATIONS
-  TOTP_ENCRYPTION_KEY TOTP_KEY_SECRET_ARN TOTP_ISSUER FACTOR_FAILURES_PER_ACCOUNT
+  TOTP_ENCRYPTION_KEY TOTP_KEY_SECRET_ARN TOTP_ISSUER FACTOR_FAILURES_PER_ACCOUNT RESET_FAILURES_PER_EMAIL
+  CHALLENGE_MAX_AGE_SECONDS
   SMS_ALLOWED_COUNTRIES METRICS_NAMESPACE
 )
 
@@ -453,6 +454,23 @@ start_router() {
     || { tail -n 20 "$LOG_DIR/router-$name.log" >&2; die "router-$name did not start"; }
   ROUTER_URL="$(grep -Eo 'http://[^[:space:]]+' <<<"$line" | head -n1)"
   log "router-$name at $ROUTER_URL (in front of watch on port $watch_port)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The SAM CLI (sam validate in scripts/test.sh, sam build and deploy in scripts/deploy.sh), from a
+# venv of its own: the SAM CLI pins dependencies that clash with moto's.
+
+SAM_VENV_DIR="$REPO_ROOT/.venv-sam"
+SAM_BIN="$SAM_VENV_DIR/bin/sam"
+SAM_CLI_REQUIREMENT="aws-sam-cli>=1.130,<2"
+
+# ensure_sam_cli : installs the SAM CLI into .venv-sam when it is not there yet.
+ensure_sam_cli() {
+  if [[ ! -x "$SAM_BIN" ]]; then
+    log "installing aws-sam-cli into .venv-sam"
+    python3 -m venv "$SAM_VENV_DIR"
+    "$SAM_VENV_DIR/bin/python" -m pip install --quiet --disable-pip-version-check "$SAM_CLI_REQUIREMENT"
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------

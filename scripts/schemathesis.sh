@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Property-based API testing of a running stack against openapi.yaml, with schemathesis (PyPI).
-# Optional: not part of scripts/test.sh. Start a stack first (scripts/local.sh), then:
+# scripts/test.sh runs it against its default stack; by hand, start a stack first (scripts/local.sh), then:
 #
 #   scripts/schemathesis.sh http://127.0.0.1:9000 --single-base         # scripts/local.sh (router)
 #   scripts/schemathesis.sh http://127.0.0.1:9001/lambda-url --max-examples 50 --seed 1  # bare watch

@@ -54,20 +54,18 @@ mkdir -p "$LOG_DIR"
 log "cfn-lint template.yaml"
 cfn-lint template.yaml
 # SAM's own validation (its transform, then its bundled linter), from a venv of its own: the
-# SAM CLI pins dependencies that clash with moto's.
-if [[ ! -x "$REPO_ROOT/.venv-sam/bin/sam" ]]; then
-  log "installing aws-sam-cli into .venv-sam"
-  python3 -m venv "$REPO_ROOT/.venv-sam"
-  "$REPO_ROOT/.venv-sam/bin/python" -m pip install --quiet --disable-pip-version-check "aws-sam-cli>=1.130,<2"
-fi
+# SAM CLI pins dependencies that clash with moto's (scripts/lib.sh, ensure_sam_cli).
+ensure_sam_cli
 log "sam validate --lint"
-SAM_CLI_TELEMETRY=0 "$REPO_ROOT/.venv-sam/bin/sam" validate --lint --template template.yaml --region us-east-1
+SAM_CLI_TELEMETRY=0 "$SAM_BIN" validate --lint --template template.yaml --region us-east-1
 
 # Style and lints gate everything else (rustfmt.toml; clippy's default lints, warnings denied).
 log "cargo fmt --check"
 cargo fmt --all -- --check || die "cargo fmt would change the files above: run cargo fmt --all"
 log "cargo clippy --workspace --all-targets -- -D warnings"
 run_fg cargo clippy --workspace --all-targets -- -D warnings
+log "imports point inward (scripts/check_layers.py)"
+python3 "$REPO_ROOT/scripts/check_layers.py"
 
 if ((BROWSER_ONLY == 0 && $# == 0)); then ensure_browser; fi
 ((BROWSER_ONLY == 0)) || ensure_browser

@@ -1,6 +1,6 @@
 //! The audit trail: one JSON log line per security event, with the `audit` member naming the
 //! event, so an operator selects exactly these lines (CloudWatch Logs Insights:
-//! `filter ispresent(audit)`). The schema (README "Operating it"):
+//! `filter ispresent(audit)`). The schema (docs/operating.md, "Audit trail"):
 //!
 //! `{"level":"INFO","audit":"<event>","user_id":"<uuid>"|null,"phone":"+4*******3456"|null,
 //!   "source_ip":"203.0.113.7"|null,"request_id":"<Lambda request id>"|null,"limit":"<which>"}`

@@ -7,7 +7,7 @@
 //! its share (the shares sum to the cap exactly, so the cap can never be exceeded). A send
 //! counts against a random shard; a full shard is remembered by this instance until the window
 //! ends (a counter only grows within its window, so "full" stays true) and another shard is
-//! tried, at most `PROBES` per send. README "Scale" has the arithmetic and the error bound.
+//! tried, at most `PROBES` per send. docs/scale-and-cost.md ("Scale") has the arithmetic and the error bound.
 
 use crate::{
     domain::UnixTime,

@@ -1,4 +1,4 @@
-//! template.yaml's alarms (README "Operating it"): each issue-15 alarm exists, goes to the one
+//! template.yaml's alarms (docs/operating.md, "Alarms"): each issue-15 alarm exists, goes to the one
 //! SNS topic (with the optional e-mail subscription), and watches a metric that really exists:
 //! the functions' own (namespace, name and dimensions as `sms_mfa::metrics` writes them) or API
 //! Gateway's 5xx of this stack's HTTP API.

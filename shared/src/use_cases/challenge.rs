@@ -67,7 +67,7 @@ impl AuthService {
         let l = &self.limits;
         let who = || Subject::phone(to, caller);
         self.hit(Limit::SendsPerIp, who(), format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
-        // Sharded: no item that every send writes (README "Scale").
+        // Sharded: no item that every send writes (docs/scale-and-cost.md, "Scale").
         let global = self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?;
         self.observed(Limit::SendsGlobal, who(), global)?;
         self.hit(Limit::SendsPerPhone, who(), budget.key(to), l.sends_per_phone, Limits::SHORT_WINDOW).await

@@ -109,7 +109,7 @@ pub struct AuthService {
     /// How long real sends and provider checks took lately, for the decoys to match.
     send_latency: password::LatencyEstimate,
     check_latency: password::LatencyEstimate,
-    /// The global send cap, sharded: every send counts against it (README "Scale").
+    /// The global send cap, sharded: every send counts against it (docs/scale-and-cost.md, "Scale").
     global_sends: crate::sharded_limit::ShardedLimit,
 }
 
