@@ -72,7 +72,7 @@ class SigningKey:
         der = subprocess.run(["openssl", "pkey", "-in", str(self.path), "-pubout", "-outform", "DER"],
                              check=True, capture_output=True).stdout
         raw = der[-32:]
-        # RFC 7638 thumbprint, as shared/src/adapters/jwt.rs computes the kid.
+        # RFC 7638 thumbprint, as shared/src/adapters/jwt/mod.rs computes the kid.
         canonical = '{"crv":"Ed25519","kty":"OKP","x":"%s"}' % b64url(raw)
         self.kid = b64url(hashlib.sha256(canonical.encode()).digest())
         self.workdir = workdir

@@ -2,7 +2,7 @@
 """Checks that the shared crate's imports point inward and form no circle (DESIGN.md, issue 26).
 
     domain, error  <-  ports  <-  use_cases  <-  adapters (and the other edges: http, config,
-    audit, metrics, token_cache)  <-  runtime (the one composition root)
+    audit, metrics)  <-  runtime (the one composition root)
 
 Every `crate::<module>` a file names (in `use` trees and inline paths) is an edge from the
 file's top-level module to that module. A module may name only modules of its own layer or an
@@ -27,7 +27,6 @@ LAYERS = {
     "metrics": 3,
     "http": 3,
     "config": 3,
-    "token_cache": 3,
     "testing": 3,
     "runtime": 4,
 }

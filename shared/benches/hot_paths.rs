@@ -31,7 +31,7 @@ use serde::Deserialize;
 use sms_mfa::{
     adapters::{
         dynamodb::DynamoStore,
-        jwt::{generate_p256_signing_key_pem, generate_signing_key_pem, Grant, TokenKeys},
+        jwt::{Grant, TokenKeys},
         kms::{KmsPublicKeys, KmsSigner},
         password::Argon2Hasher,
         twilio::{TwilioHttp, TwilioMessaging},
@@ -41,6 +41,7 @@ use sms_mfa::{
     http::{bearer_token, expect_route, json, json_body},
     ports::{Clock, PasswordHasher, RateLimiter, SmsSender, SystemClock, UserStore},
     runtime,
+    testing::{generate_p256_signing_key_pem, generate_signing_key_pem},
 };
 use std::hint::black_box;
 use std::{

@@ -17,7 +17,7 @@ pub mod runtime;
 pub mod sharded_limit;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod token_cache;
 pub mod use_cases;
 
 pub use error::AuthError;
+// The verified-token cache moved to adapters::jwt::cache; its old path still names it.

@@ -39,7 +39,12 @@ pub trait UserStore: Send + Sync {
     async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool>;
     /// Applies a credential change in ONE transaction (see `CredentialChange`), moving the
     /// account's `credentials_version` on by one; false when its challenge was already used (or
-    /// expired) or the account changed or went meanwhile.
+    /// expired), or the account's password or credentials version is no longer the one `user`
+    /// was read with, or the account went meanwhile.
+    ///
+    /// Writing an item that already exists (`create_user`, `ChallengeStore::put`,
+    /// `SessionStore::start_family` sent again, as by an SDK retry): the same item is accepted
+    /// and nothing is written; a different one is an error (an id collision).
     async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool>;
     /// Removes the account and every item that names it by id, email or phone, apart from
     /// rate-limit counters (they expire with their window); false when it was already gone.

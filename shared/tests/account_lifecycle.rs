@@ -4,16 +4,12 @@
 use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use sms_mfa::{
-    adapters::{
-        jwt::{generate_signing_key_pem, TokenKeys},
-        password::Argon2Hasher,
-        secret_box::AesGcmSealer,
-    },
+    adapters::{jwt::TokenKeys, password::Argon2Hasher, secret_box::AesGcmSealer},
     config::Limits,
     domain::*,
     error::DeliveryError,
     ports::SmsSender,
-    testing::{ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
+    testing::{generate_signing_key_pem, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::{
         sessions::{SessionService, TokenPair},
         *,

@@ -3,15 +3,11 @@
 
 use secrecy::SecretString;
 use sms_mfa::{
-    adapters::{
-        jwt::{generate_signing_key_pem, TokenKeys},
-        password::Argon2Hasher,
-        secret_box::AesGcmSealer,
-    },
+    adapters::{jwt::TokenKeys, password::Argon2Hasher, secret_box::AesGcmSealer},
     config::Limits,
     domain::*,
     ports::FactorStore,
-    testing::{ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
+    testing::{generate_signing_key_pem, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::sessions::SessionService,
     use_cases::*,
     AuthError,

@@ -1,7 +1,7 @@
 //! In-memory implementations of the ports, with the same semantics as the DynamoDB adapter
 //! (each operation atomic under one lock): for unit tests of the use cases and for benches.
 
-use crate::{domain::*, ports::*};
+use crate::{domain::*, error::StoreError, ports::*};
 use async_trait::async_trait;
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
@@ -48,6 +48,10 @@ impl UserStore for MemoryStore {
         let mut users = self.users.lock().unwrap();
         let mut emails = self.emails.lock().unwrap();
         if let Some(holder) = emails.get(&user.email) {
+            // Our own claim: a registration sent again after it landed (DynamoDB: the SDK's retry).
+            if *holder == user.id {
+                return Ok(CreateUser::Created);
+            }
             if users.get(holder).is_some_and(|u| u.phone_verified || !is_abandoned(u.created_at, user.created_at)) {
                 return Ok(CreateUser::EmailTaken);
             }
@@ -93,7 +97,9 @@ impl UserStore for MemoryStore {
         let mut challenges = self.challenges.lock().unwrap();
         let mut counters = self.counters.lock().unwrap();
         let mut revoked = self.revoked.lock().unwrap();
-        let Some(stored) = users.get_mut(&change.user.id).filter(|u| u.password_hash == change.user.password_hash) else {
+        let read_with =
+            |u: &&mut User| u.password_hash == change.user.password_hash && u.credentials_version == change.user.credentials_version;
+        let Some(stored) = users.get_mut(&change.user.id).filter(read_with) else {
             return Ok(false);
         };
         if let Some(id) = change.consume {
@@ -145,8 +151,16 @@ impl UserStore for MemoryStore {
 #[async_trait]
 impl ChallengeStore for MemoryStore {
     async fn put(&self, challenge: &Challenge) -> StoreResult<()> {
-        self.challenges.lock().unwrap().insert(challenge.id.clone(), challenge.clone());
-        Ok(())
+        let mut challenges = self.challenges.lock().unwrap();
+        match challenges.get(&challenge.id) {
+            None => {
+                challenges.insert(challenge.id.clone(), challenge.clone());
+                Ok(())
+            }
+            // The same put sent again writes nothing (a conditional put in DynamoDB).
+            Some(stored) if stored.user_id == challenge.user_id && stored.created_at == challenge.created_at => Ok(()),
+            Some(_) => Err(StoreError::Unavailable("challenge id collision".into())),
+        }
     }
 
     async fn get(&self, id: &ChallengeId) -> StoreResult<Option<Challenge>> {
@@ -285,8 +299,16 @@ impl RateLimiter for MemoryStore {
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
-        self.refresh.lock().unwrap().insert(first.token_hash.clone(), (first.clone(), None, None));
-        Ok(())
+        let mut refresh = self.refresh.lock().unwrap();
+        match refresh.get(&first.token_hash) {
+            None => {
+                refresh.insert(first.token_hash.clone(), (first.clone(), None, None));
+                Ok(())
+            }
+            // The same put sent again writes nothing: a spent token stays spent.
+            Some((stored, _, _)) if stored.family_id == first.family_id && stored.user_id == first.user_id => Ok(()),
+            Some(_) => Err(StoreError::Unavailable("refresh token collision".into())),
+        }
     }
 
     async fn rotate(&self, old_hash: &str, next: &RefreshRecord, sealed: &str, now: UnixTime) -> StoreResult<RotateOutcome> {

@@ -76,7 +76,7 @@ impl Proxy {
     }
 }
 
-/// What bounds the rate of a key: the item families of shared/src/adapters/dynamodb.rs.
+/// What bounds the rate of a key: the item families of shared/src/adapters/dynamodb/.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Family {
     User,

@@ -2,11 +2,14 @@
 //! accepted time step, recovery-code hashes as a string set). Each change is one conditional
 //! UpdateItem, so racing requests cannot replay a step or spend a recovery code twice.
 
-use super::*;
-
-fn factor_key(user: &UserId) -> String {
-    format!("FACTOR#{}", user.0)
-}
+use super::{challenge_key, factor_key, n, s, DynamoStore};
+use crate::{
+    domain::{ChallengeId, UnixTime, UserId},
+    ports::{FactorRecord, FactorStore, StoreResult},
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{operation::update_item::builders::UpdateItemFluentBuilder, types::AttributeValue};
+use serde::Deserialize;
 
 #[derive(Deserialize)]
 struct FactorItem {
@@ -23,7 +26,7 @@ fn string_set(values: &[String]) -> AttributeValue {
 }
 
 impl DynamoStore {
-    fn factor_update(&self, user: &UserId) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    fn factor_update(&self, user: &UserId) -> UpdateItemFluentBuilder {
         self.client.update_item().key("pk", s(factor_key(user)))
     }
 }

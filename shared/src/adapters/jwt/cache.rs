@@ -9,11 +9,8 @@
 //! the leeway goes through the full check, which applies it). Keys are SHA-256 digests of the
 //! token, so neither the map nor its comparisons hold or leak token bytes.
 
-use crate::{
-    adapters::jwt::{AccessClaims, TokenKeys},
-    domain::UnixTime,
-    error::AuthError,
-};
+use super::{AccessClaims, TokenKeys};
+use crate::{domain::UnixTime, error::AuthError};
 use ring::digest;
 use std::{collections::HashMap, sync::Mutex};
 
@@ -59,7 +56,7 @@ impl VerifiedTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::jwt::{generate_signing_key_pem, Grant};
+    use crate::{adapters::jwt::Grant, testing::generate_signing_key_pem};
     use std::time::Duration;
 
     fn now() -> UnixTime {

@@ -3,8 +3,20 @@
 //! Tokens are signed through a [`TokenSigner`] (a PEM in memory, [`PemSigner`], or AWS KMS,
 //! `adapters::kms`) and checked against the current key and any older keys still listed,
 //! which are also published as a JWKS.
+//!
+//! Beside this file: `der` (the key and signature encodings), `pem_signer` (private keys held in
+//! memory), `ring_provider` (jsonwebtoken's crypto on ring) and `cache` (verified tokens).
 
+pub mod cache;
+mod der;
+mod pem_signer;
+mod ring_provider;
+
+pub use self::der::ecdsa_der_to_jws;
 pub use crate::domain::{AccessClaims, Grant};
+pub use cache::VerifiedTokens;
+pub use pem_signer::PemSigner;
+
 use crate::{
     config::ConfigError,
     domain::UnixTime,
@@ -14,13 +26,7 @@ use crate::{
 use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use ring::{
-    rand::SystemRandom,
-    rsa::PublicKeyComponents,
-    signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256},
-};
-use secrecy::{ExposeSecret, SecretString};
-
+use pem_signer::PrivateKey;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::OnceCell;
 
@@ -90,6 +96,39 @@ enum PublicParams {
     },
 }
 
+impl PublicParams {
+    /// An RSA key from its big-endian modulus and exponent: the one place the size is checked
+    /// (public keys, private keys and KMS keys all come through here).
+    fn rsa(n: &[u8], e: &[u8]) -> Result<Self, String> {
+        let (n, e) = (strip_zeros(n), strip_zeros(e));
+        let bits = bit_length(n);
+        if bits < MIN_RSA_BITS {
+            return Err(format!("is an RSA key of {bits} bits; RS256 needs {MIN_RSA_BITS} or more"));
+        }
+        Ok(PublicParams::Rsa { n: n.to_vec(), e: e.to_vec() })
+    }
+
+    /// A P-256 key from its uncompressed point (`04 || x || y`, SEC 1 §2.3.3).
+    fn p256(point: &[u8]) -> Option<Self> {
+        match point {
+            [0x04, xy @ ..] if xy.len() == 64 => Some(PublicParams::P256 { x: xy[..32].to_vec(), y: xy[32..].to_vec() }),
+            _ => None,
+        }
+    }
+}
+
+fn strip_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+    &bytes[first..]
+}
+
+fn bit_length(unsigned: &[u8]) -> usize {
+    match unsigned.first() {
+        None => 0,
+        Some(top) => unsigned.len() * 8 - top.leading_zeros() as usize,
+    }
+}
+
 /// A public key this service accepts, bound to the one algorithm its type allows.
 #[derive(Clone)]
 pub struct VerifyingKey {
@@ -103,7 +142,7 @@ impl VerifyingKey {
     /// From an X.509 SubjectPublicKeyInfo (DER): what `PUBLIC KEY` PEMs hold and KMS's
     /// `GetPublicKey` returns.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, String> {
-        Ok(Self::from_params(spki::parse(der)?))
+        Ok(Self::from_params(der::parse_spki(der)?))
     }
 
     fn from_params(params: PublicParams) -> Self {
@@ -137,7 +176,7 @@ impl VerifyingKey {
     }
 
     pub fn spki_der(&self) -> Vec<u8> {
-        spki::encode(&self.params)
+        der::encode_spki(&self.params)
     }
 
     /// The `PUBLIC KEY` PEM: what `JWT_VERIFY_KEYS` lists after a rotation.
@@ -179,7 +218,7 @@ pub struct TokenKeys {
 impl TokenKeys {
     /// Keys for `issuer` and `audience`, as yet with no signer and no accepted key.
     pub fn new(issuer: &str, audience: &str, access_ttl: Duration) -> Self {
-        ring_backend::install();
+        ring_provider::install();
         TokenKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
@@ -212,7 +251,7 @@ impl TokenKeys {
         for block in blocks {
             let key = match block.tag() {
                 "PUBLIC KEY" => VerifyingKey::from_spki_der(block.contents()).map_err(&bad)?,
-                "PRIVATE KEY" => PemSigner::from_pkcs8(block.contents()).map_err(&bad)?.key,
+                "PRIVATE KEY" => VerifyingKey::from_params(PrivateKey::from_pkcs8(block.contents()).map_err(&bad)?.1),
                 other => return Err(bad(format!("holds a {other:?} block; give PUBLIC KEY PEMs"))),
             };
             if self.fixed.iter().all(|k| k.kid != key.kid) {
@@ -226,23 +265,6 @@ impl TokenKeys {
     pub fn accepting_from(mut self, source: Arc<dyn PublicKeySource>) -> Self {
         self.remote = Some(source);
         self
-    }
-
-    /// `private_pem`: a PKCS#8 PEM private key (RSA 2048+, P-256 or Ed25519);
-    /// `previous_public_pems`: zero or more PEM blocks of keys being rotated out.
-    pub fn from_pem(
-        private_pem: &SecretString,
-        previous_public_pems: Option<&str>,
-        issuer: &str,
-        audience: &str,
-        access_ttl: Duration,
-    ) -> Result<Self, ConfigError> {
-        let keys =
-            TokenKeys::new(issuer, audience, access_ttl).signing_with(Arc::new(PemSigner::from_pem(private_pem)?), "JWT_SIGNING_KEY")?;
-        match previous_public_pems {
-            Some(pems) => keys.accepting_pems(pems),
-            None => Ok(keys),
-        }
     }
 
     pub fn access_ttl(&self) -> Duration {
@@ -337,400 +359,32 @@ impl TokenKeys {
     }
 }
 
-enum PrivateKey {
-    Rsa(RsaKeyPair),
-    P256(EcdsaKeyPair),
-    Ed25519(Ed25519KeyPair),
-}
-
-/// The signer for a PKCS#8 private key held in memory (`JWT_SIGNING_KEY`, or the template's
-/// optional override in Secrets Manager).
-pub struct PemSigner {
-    private: PrivateKey,
-    key: VerifyingKey,
-    spki: Vec<u8>,
-    rng: SystemRandom,
-}
-
-impl PemSigner {
-    pub fn from_pem(private_pem: &SecretString) -> Result<Self, ConfigError> {
-        let bad_key = |problem: String| ConfigError { var: "JWT_SIGNING_KEY", problem };
-        let block = pem::parse(private_pem.expose_secret().trim()).map_err(|_| bad_key("is not a PEM block".into()))?;
-        if block.tag() != "PRIVATE KEY" {
-            return Err(bad_key(
-                "must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----; `openssl pkcs8 -topk8 -nocrypt` converts others)".into(),
-            ));
-        }
-        Self::from_pkcs8(block.contents()).map_err(bad_key)
-    }
-
-    fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
-        let rng = SystemRandom::new();
-        let (private, params) = if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
-            let x = pair.public_key().as_ref().to_vec();
-            (PrivateKey::Ed25519(pair), PublicParams::Ed25519 { x })
-        } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng) {
-            let point = pair.public_key().as_ref();
-            let (x, y) = (point[1..33].to_vec(), point[33..65].to_vec());
-            (PrivateKey::P256(pair), PublicParams::P256 { x, y })
-        } else if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
-            let components = PublicKeyComponents::<Vec<u8>>::from(pair.public());
-            let (n, e) = (strip_zeros(&components.n).to_vec(), strip_zeros(&components.e).to_vec());
-            if bit_length(&n) < MIN_RSA_BITS {
-                return Err(format!("is an RSA key of {} bits; RS256 needs {MIN_RSA_BITS} or more", bit_length(&n)));
-            }
-            (PrivateKey::Rsa(pair), PublicParams::Rsa { n, e })
-        } else {
-            return Err("is not an RSA (2048 bits or more), P-256 or Ed25519 private key".into());
-        };
-        let key = VerifyingKey::from_params(params);
-        Ok(PemSigner { private, spki: key.spki_der(), key, rng })
-    }
-}
-
-#[async_trait]
-impl TokenSigner for PemSigner {
-    fn public_key_der(&self) -> &[u8] {
-        &self.spki
-    }
-
-    async fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, AuthError> {
-        match &self.private {
-            PrivateKey::Ed25519(pair) => Ok(pair.sign(signing_input).as_ref().to_vec()),
-            PrivateKey::P256(pair) => {
-                Ok(pair.sign(&self.rng, signing_input).map_err(|_| AuthError::internal("ECDSA signing failed"))?.as_ref().to_vec())
-            }
-            PrivateKey::Rsa(pair) => {
-                let mut signature = vec![0; pair.public().modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &self.rng, signing_input, &mut signature)
-                    .map_err(|_| AuthError::internal("RSA signing failed"))?;
-                Ok(signature)
-            }
-        }
-    }
-}
-
-fn strip_zeros(bytes: &[u8]) -> &[u8] {
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
-    &bytes[first..]
-}
-
-fn bit_length(unsigned: &[u8]) -> usize {
-    match unsigned.first() {
-        None => 0,
-        Some(top) => unsigned.len() * 8 - top.leading_zeros() as usize,
-    }
-}
-
-/// ECDSA signatures as KMS returns them (DER `SEQUENCE { r, s }`) in the JWS form, `r || s`
-/// of 32 bytes each (RFC 7518 §3.4).
-pub fn ecdsa_der_to_jws(der: &[u8]) -> Option<Vec<u8>> {
-    let (0x30, body, []) = der::read(der)? else { return None };
-    let (0x02, r, rest) = der::read(body)? else { return None };
-    let (0x02, s, []) = der::read(rest)? else { return None };
-    let mut out = vec![0u8; 64];
-    for (value, end) in [(strip_zeros(r), 32), (strip_zeros(s), 64)] {
-        if value.len() > 32 {
-            return None;
-        }
-        out[end - value.len()..end].copy_from_slice(value);
-    }
-    Some(out)
-}
-
-/// Just enough DER for public keys (SubjectPublicKeyInfo) and ECDSA signatures.
-mod der {
-    /// One tag-length-value: `(tag, value, rest)`. Definite lengths up to 4 bytes only.
-    pub fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let (&tag, rest) = input.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (first as usize, rest)
-        } else {
-            let count = (first & 0x7f) as usize;
-            if count == 0 || count > 4 || rest.len() < count {
-                return None;
-            }
-            (rest[..count].iter().fold(0usize, |acc, b| acc << 8 | *b as usize), &rest[count..])
-        };
-        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-    }
-
-    pub fn write(tag: u8, value: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = value.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend(bytes);
-        }
-        out.extend_from_slice(value);
-        out
-    }
-
-    /// A non-negative INTEGER from unsigned big-endian bytes.
-    pub fn unsigned(value: &[u8]) -> Vec<u8> {
-        match value.first() {
-            Some(b) if *b >= 0x80 => write(0x02, &[&[0u8][..], value].concat()),
-            _ => write(0x02, value),
-        }
-    }
-}
-
-/// X.509 SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) of the three key types.
-mod spki {
-    use super::{bit_length, der, strip_zeros, PublicParams, MIN_RSA_BITS};
-
-    const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-    const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    const PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
-
-    const UNSUPPORTED: &str = "is not an RSA (2048 bits or more), P-256 or Ed25519 public key";
-
-    pub(super) fn parse(input: &[u8]) -> Result<PublicParams, String> {
-        let malformed = || "is not a DER SubjectPublicKeyInfo".to_owned();
-        let Some((0x30, body, [])) = der::read(input) else { return Err(malformed()) };
-        let Some((0x30, algorithm, rest)) = der::read(body) else { return Err(malformed()) };
-        let Some((0x03, bits, [])) = der::read(rest) else { return Err(malformed()) };
-        let Some((0x06, oid, parameters)) = der::read(algorithm) else { return Err(malformed()) };
-        let Some((0, key)) = bits.split_first() else { return Err(malformed()) };
-        match oid {
-            RSA_ENCRYPTION => {
-                let Some((0x30, body, [])) = der::read(key) else { return Err(malformed()) };
-                let Some((0x02, n, rest)) = der::read(body) else { return Err(malformed()) };
-                let Some((0x02, e, [])) = der::read(rest) else { return Err(malformed()) };
-                let (n, e) = (strip_zeros(n).to_vec(), strip_zeros(e).to_vec());
-                if bit_length(&n) < MIN_RSA_BITS {
-                    return Err(format!("is an RSA key of {} bits; RS256 needs {MIN_RSA_BITS} or more", bit_length(&n)));
-                }
-                Ok(PublicParams::Rsa { n, e })
-            }
-            EC_PUBLIC_KEY => match der::read(parameters) {
-                Some((0x06, PRIME256V1, [])) if key.len() == 65 && key[0] == 0x04 => {
-                    Ok(PublicParams::P256 { x: key[1..33].to_vec(), y: key[33..].to_vec() })
-                }
-                _ => Err("is an elliptic-curve key that is not an uncompressed P-256 point (ES256 only)".into()),
-            },
-            ED25519 if key.len() == 32 => Ok(PublicParams::Ed25519 { x: key.to_vec() }),
-            _ => Err(UNSUPPORTED.into()),
-        }
-    }
-
-    pub(super) fn encode(params: &PublicParams) -> Vec<u8> {
-        let (algorithm, key) = match params {
-            PublicParams::Rsa { n, e } => (
-                [der::write(0x06, RSA_ENCRYPTION), der::write(0x05, &[])].concat(),
-                der::write(0x30, &[der::unsigned(n), der::unsigned(e)].concat()),
-            ),
-            PublicParams::P256 { x, y } => {
-                ([der::write(0x06, EC_PUBLIC_KEY), der::write(0x06, PRIME256V1)].concat(), [&[0x04], &x[..], &y[..]].concat())
-            }
-            PublicParams::Ed25519 { x } => (der::write(0x06, ED25519), x.clone()),
-        };
-        let bits = der::write(0x03, &[&[0u8][..], &key].concat());
-        der::write(0x30, &[der::write(0x30, &algorithm), bits].concat())
-    }
-}
-
-/// jsonwebtoken's crypto backend: RS256, ES256 and EdDSA on ring and nothing else, so no other
-/// algorithm (HMAC above all) can even be verified, and the binaries carry no second crypto
-/// library (the crate's own backends bring aws-lc or the RustCrypto suite).
-mod ring_backend {
-    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
-    use jsonwebtoken::errors::{ErrorKind, Result};
-    use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
-    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind, EncodingKey};
-    use ring::rand::SystemRandom;
-    use ring::rsa::PublicKeyComponents;
-    use ring::signature::{
-        EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
-        ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
-    };
-
-    static PROVIDER: CryptoProvider = CryptoProvider {
-        signer_factory,
-        verifier_factory,
-        key_utils: KeyUtils {
-            rsa_pub_components_from_private_key,
-            rsa_pub_components_from_public_key,
-            ec_pub_components_from_private_key,
-            ed_pub_components_from_private_key,
-            compute_digest,
-        },
-    };
-
-    /// Before the first token is signed or checked. A provider installed earlier (a test
-    /// harness using the crate's own backend) is left in place.
-    pub fn install() {
-        let _ = PROVIDER.install_default();
-    }
-
-    /// A PKCS#8 private key (the DER of an `EncodingKey::from_*_der`).
-    enum Signer {
-        Rsa(RsaKeyPair),
-        P256(EcdsaKeyPair),
-        Ed25519(Ed25519KeyPair),
-    }
-
-    impl signature::Signer<Vec<u8>> for Signer {
-        fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
-            let rng = SystemRandom::new();
-            match self {
-                Signer::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
-                Signer::P256(pair) => Ok(pair.sign(&rng, message).map_err(|_| signature::Error::new())?.as_ref().to_vec()),
-                Signer::Rsa(pair) => {
-                    let mut out = vec![0; pair.public().modulus_len()];
-                    pair.sign(&RSA_PKCS1_SHA256, &rng, message, &mut out).map_err(|_| signature::Error::new())?;
-                    Ok(out)
-                }
-            }
-        }
-    }
-
-    impl JwtSigner for Signer {
-        fn algorithm(&self) -> Algorithm {
-            match self {
-                Signer::Rsa(_) => Algorithm::RS256,
-                Signer::P256(_) => Algorithm::ES256,
-                Signer::Ed25519(_) => Algorithm::EdDSA,
-            }
-        }
-    }
-
-    struct Verifier {
-        algorithm: Algorithm,
-        key: DecodingKey,
-    }
-
-    impl signature::Verifier<Vec<u8>> for Verifier {
-        fn verify(&self, message: &[u8], signature: &Vec<u8>) -> std::result::Result<(), signature::Error> {
-            let checked = match (self.algorithm, self.key.kind()) {
-                (Algorithm::RS256, DecodingKeyKind::RsaModulusExponent { n, e }) => {
-                    PublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                }
-                (Algorithm::RS256, DecodingKeyKind::SecretOrDer(pkcs1)) => {
-                    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pkcs1).verify(message, signature)
-                }
-                (Algorithm::ES256, DecodingKeyKind::SecretOrDer(point)) => {
-                    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature)
-                }
-                (Algorithm::EdDSA, DecodingKeyKind::SecretOrDer(raw)) => UnparsedPublicKey::new(&ED25519, raw).verify(message, signature),
-                _ => return Err(signature::Error::new()),
-            };
-            checked.map_err(|_| signature::Error::new())
-        }
-    }
-
-    impl JwtVerifier for Verifier {
-        fn algorithm(&self) -> Algorithm {
-            self.algorithm
-        }
-    }
-
-    fn signer_factory(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
-        let der = key.as_bytes();
-        let signer = match (algorithm, key.family()) {
-            (Algorithm::RS256, AlgorithmFamily::Rsa) => {
-                Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|_| ErrorKind::InvalidRsaKey("not PKCS#8".into()))?)
-            }
-            (Algorithm::ES256, AlgorithmFamily::Ec) => Signer::P256(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
-                    .map_err(|_| ErrorKind::InvalidEcdsaKey)?,
-            ),
-            (Algorithm::EdDSA, AlgorithmFamily::Ed) => {
-                Signer::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| ErrorKind::InvalidEddsaKey)?)
-            }
-            _ => return Err(ErrorKind::InvalidAlgorithm.into()),
-        };
-        Ok(Box::new(signer))
-    }
-
-    fn verifier_factory(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
-        match (algorithm, key.family()) {
-            (Algorithm::RS256, AlgorithmFamily::Rsa)
-            | (Algorithm::ES256, AlgorithmFamily::Ec)
-            | (Algorithm::EdDSA, AlgorithmFamily::Ed) => Ok(Box::new(Verifier { algorithm: *algorithm, key: key.clone() })),
-            _ => Err(ErrorKind::InvalidAlgorithm.into()),
-        }
-    }
-
-    fn rsa_pub_components_from_private_key(pkcs8: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| ErrorKind::InvalidRsaKey("not PKCS#8".into()))?;
-        let components = PublicKeyComponents::<Vec<u8>>::from(pair.public());
-        Ok((components.n, components.e))
-    }
-
-    /// From a PKCS#1 `RSAPublicKey` (what `DecodingKey::from_rsa_der` holds).
-    fn rsa_pub_components_from_public_key(pkcs1: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let invalid = || ErrorKind::InvalidRsaKey("not a PKCS#1 RSAPublicKey".into());
-        let Some((0x30, body, [])) = super::der::read(pkcs1) else { return Err(invalid().into()) };
-        let Some((0x02, n, rest)) = super::der::read(body) else { return Err(invalid().into()) };
-        let Some((0x02, e, [])) = super::der::read(rest) else { return Err(invalid().into()) };
-        Ok((super::strip_zeros(n).to_vec(), super::strip_zeros(e).to_vec()))
-    }
-
-    fn ec_pub_components_from_private_key(pkcs8: &[u8], algorithm: Algorithm) -> Result<(EllipticCurve, Vec<u8>, Vec<u8>)> {
-        if algorithm != Algorithm::ES256 {
-            return Err(ErrorKind::InvalidAlgorithm.into());
-        }
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
-            .map_err(|_| ErrorKind::InvalidEcdsaKey)?;
-        let point = pair.public_key().as_ref();
-        Ok((EllipticCurve::P256, point[1..33].to_vec(), point[33..].to_vec()))
-    }
-
-    fn ed_pub_components_from_private_key(pkcs8: &[u8], curve: &EllipticCurve) -> Result<Vec<u8>> {
-        match curve {
-            EllipticCurve::Ed25519 => Ok(Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
-                .map_err(|_| ErrorKind::InvalidEddsaKey)?
-                .public_key()
-                .as_ref()
-                .to_vec()),
-            _ => Err(ErrorKind::InvalidAlgorithm.into()),
-        }
-    }
-
-    fn compute_digest(data: &[u8], hash: ThumbprintHash) -> Result<Vec<u8>> {
-        let algorithm = match hash {
-            ThumbprintHash::SHA256 => &ring::digest::SHA256,
-            ThumbprintHash::SHA384 => &ring::digest::SHA384,
-            ThumbprintHash::SHA512 => &ring::digest::SHA512,
-            _ => return Err(ErrorKind::InvalidAlgorithm.into()),
-        };
-        Ok(ring::digest::digest(algorithm, data).as_ref().to_vec())
-    }
-}
-
-/// A fresh PKCS#8 PEM Ed25519 key: for tests, benches and local setup.
-pub fn generate_signing_key_pem() -> SecretString {
-    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("the system RNG works");
-    SecretString::from(pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref())))
-}
-
-/// A fresh PKCS#8 PEM P-256 key (ES256): for tests and benches.
-pub fn generate_p256_signing_key_pem() -> SecretString {
-    let rng = SystemRandom::new();
-    let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("the system RNG works");
-    SecretString::from(pem::encode(&pem::Pem::new("PRIVATE KEY", doc.as_ref())))
-}
-
-/// The `PUBLIC KEY` PEM of a private key PEM: what JWT_VERIFY_KEYS lists after a rotation.
-pub fn public_pem_of(private_pem: &SecretString) -> Option<String> {
-    PemSigner::from_pem(private_pem).ok().map(|signer| signer.key.to_pem())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{generate_p256_signing_key_pem, generate_signing_key_pem, public_pem_of};
     use jsonwebtoken::{EncodingKey, Header};
+    use secrecy::{ExposeSecret, SecretString};
 
-    const RSA_2048: &str = include_str!("testdata/rsa2048.pem");
-    const RSA_2048_OTHER: &str = include_str!("testdata/rsa2048-other.pem");
-    const RSA_1024: &str = include_str!("testdata/rsa1024.pem");
-    const P384: &str = include_str!("testdata/p384.pem");
+    const RSA_2048: &str = include_str!("../testdata/rsa2048.pem");
+    const RSA_2048_OTHER: &str = include_str!("../testdata/rsa2048-other.pem");
+    const RSA_1024: &str = include_str!("../testdata/rsa1024.pem");
+    const P384: &str = include_str!("../testdata/p384.pem");
+    /// The public halves of testdata/rsa1024.pem and p384.pem (`openssl pkey -pubout`): key
+    /// types ring cannot sign with.
+    const RSA_1024_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC1LPNhR5j6FyEFXP5W7M472yhK
+wcoHtTaPqHrzuxkHOJFlIzkstbc/wJtvG27iN7+Bj2ZCHvmLeanOx+oDAC62suD8
+4zBEGS20Cuf1IBwFg3NhWVvKFBDCaWh6OOBM2JalQD5eQGeB6ZkSyTTHIcNIK2kw
+5k3XUZH7ZagTp2kYjwIDAQAB
+-----END PUBLIC KEY-----
+";
+    const P384_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAECldoL6DMcgx9veNnLyYqUMBZxVcYklQP
+HWlUo7jsRtUMLB927pcRx0a+pINZOVx9mQ+mud2wQu6bcaOVGqj1TRAOPs4VfOOv
+L2r5ocKaT3fsXdvd8InXb61uSS1X+DQB
+-----END PUBLIC KEY-----
+";
 
     /// The three key types: every behaviour below is checked with each.
     #[derive(Clone, Copy, Debug)]
@@ -936,37 +590,6 @@ mod tests {
         assert!(keys.verify(&token).await.is_ok());
     }
 
-    #[test]
-    fn the_token_backend_knows_only_rs256_es256_and_eddsa() {
-        let _ = keys_with(Kind::Ed25519, None); // installs the provider
-        let secret = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
-        let rsa = encoding_key(&SecretString::from(RSA_2048.to_owned()), Kind::Rsa);
-        let ec = encoding_key(&generate_p256_signing_key_pem(), Kind::P256);
-        let claims = serde_json::json!({"sub": "x"});
-        for (alg, key) in [
-            (Algorithm::HS256, &secret),
-            (Algorithm::HS512, &secret),
-            (Algorithm::RS384, &rsa),
-            (Algorithm::RS512, &rsa),
-            (Algorithm::PS256, &rsa),
-            (Algorithm::ES384, &ec),
-            (Algorithm::RS256, &secret),
-            (Algorithm::ES256, &rsa),
-        ] {
-            assert!(jsonwebtoken::encode(&Header::new(alg), &claims, key).is_err(), "{alg:?} signs");
-        }
-        for alg in [Algorithm::RS256, Algorithm::ES256] {
-            let key = if alg == Algorithm::RS256 { &rsa } else { &ec };
-            assert!(jsonwebtoken::encode(&Header::new(alg), &claims, key).is_ok(), "{alg:?} does not sign");
-        }
-        // Verification refuses HMAC even when handed a secret key.
-        let token = "eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo";
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        assert!(jsonwebtoken::decode::<serde_json::Value>(token, &DecodingKey::from_secret(b"secret"), &validation).is_err());
-    }
-
     #[tokio::test]
     async fn refuses_wrong_audience_issuer_typ_and_unknown_kid() {
         for kind in KINDS {
@@ -1025,65 +648,10 @@ mod tests {
         let err = TokenKeys::from_pem(&pem, Some("junk"), "i", "a", Duration::from_secs(1)).err().unwrap();
         assert_eq!(err.var, "JWT_VERIFY_KEYS");
         // Public keys of refused types are refused in JWT_VERIFY_KEYS too.
-        for private in [RSA_1024, P384] {
-            let block = pem::parse(private).unwrap();
-            let public = openssl_free_public_pem(block.contents());
-            let err = TokenKeys::from_pem(&pem, Some(&public), "i", "a", Duration::from_secs(1)).err().unwrap();
+        for public in [RSA_1024_PUBLIC, P384_PUBLIC] {
+            let err = TokenKeys::from_pem(&pem, Some(public), "i", "a", Duration::from_secs(1)).err().unwrap();
             assert_eq!(err.var, "JWT_VERIFY_KEYS");
         }
-    }
-
-    /// The SPKI of a PKCS#8 key whose type ring cannot sign with: its algorithm identifier and
-    /// the public key it carries, re-wrapped (RSA: a modulus, P-384: a point).
-    fn openssl_free_public_pem(pkcs8: &[u8]) -> String {
-        let (_, body, _) = der::read(pkcs8).unwrap();
-        let (_, _version, rest) = der::read(body).unwrap();
-        let (_, algorithm, rest) = der::read(rest).unwrap();
-        let (_, private, _) = der::read(rest).unwrap();
-        let (_, inner, _) = der::read(private).unwrap();
-        let key = if algorithm.starts_with(&der::write(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01])) {
-            // RSAPrivateKey: version, n, e, ...
-            let (_, _v, rest) = der::read(inner).unwrap();
-            let (_, n, rest) = der::read(rest).unwrap();
-            let (_, e, _) = der::read(rest).unwrap();
-            der::write(0x30, &[der::write(0x02, n), der::write(0x02, e)].concat())
-        } else {
-            // ECPrivateKey: version, d, [0] params, [1] BIT STRING public key.
-            let (_, _v, rest) = der::read(inner).unwrap();
-            let (_, _d, mut rest) = der::read(rest).unwrap();
-            loop {
-                let (tag, value, next) = der::read(rest).unwrap();
-                if tag == 0xa1 {
-                    let (_, bits, _) = der::read(value).unwrap();
-                    break bits[1..].to_vec();
-                }
-                rest = next;
-            }
-        };
-        let spki = der::write(0x30, &[der::write(0x30, algorithm), der::write(0x03, &[&[0u8][..], &key].concat())].concat());
-        pem::encode(&pem::Pem::new("PUBLIC KEY", spki))
-    }
-
-    #[test]
-    fn public_keys_survive_a_pem_round_trip() {
-        for kind in KINDS {
-            let signer = PemSigner::from_pem(&pem_of(kind)).unwrap();
-            let again = VerifyingKey::from_spki_der(&pem::parse(signer.key.to_pem()).unwrap().into_contents()).unwrap();
-            assert_eq!((again.kid(), again.alg()), (signer.key.kid(), signer.key.alg()));
-        }
-    }
-
-    #[test]
-    fn ecdsa_der_signatures_become_fixed_width() {
-        let r = [0x80u8; 32]; // high bit set: DER adds a zero byte
-        let s = [0x01u8, 0x02]; // short: DER drops leading zeros
-        let der = der::write(0x30, &[der::unsigned(&r), der::unsigned(&s)].concat());
-        let fixed = ecdsa_der_to_jws(&der).unwrap();
-        assert_eq!(&fixed[..32], &r);
-        assert_eq!(&fixed[32..62], &[0u8; 30]);
-        assert_eq!(&fixed[62..], &s);
-        assert!(ecdsa_der_to_jws(&der[..der.len() - 1]).is_none());
-        assert!(ecdsa_der_to_jws(&der::write(0x30, &[der::unsigned(&[1u8; 33]), der::unsigned(&s)].concat())).is_none());
     }
 
     #[tokio::test]
