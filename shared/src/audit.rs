@@ -11,9 +11,8 @@
 //! The lines bypass `RUST_LOG`: a log level must not switch the audit trail off.
 
 use crate::{
-    domain::Caller,
-    domain::{Challenge, Phone, User, UserId},
-    metrics::{self, Limit},
+    domain::{Limit, Phone, Subject},
+    metrics,
 };
 use serde_json::{json, Value};
 
@@ -64,50 +63,27 @@ impl Event {
     }
 }
 
-/// Who an event is about. Every field is optional: a refresh-token reuse knows the user but
-/// not the phone, a limit hit before the password step knows only the IP.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Subject<'a> {
-    pub user_id: Option<&'a UserId>,
-    pub phone: Option<&'a Phone>,
-    pub source_ip: Option<&'a str>,
-}
-
-impl<'a> Subject<'a> {
-    pub fn of(user: &'a User, caller: &'a Caller) -> Self {
-        Subject { user_id: Some(&user.id), phone: Some(&user.phone), source_ip: caller.source_ip.as_deref() }
-    }
-
-    pub fn of_challenge(challenge: &'a Challenge, caller: &'a Caller) -> Self {
-        Subject { user_id: Some(&challenge.user_id), phone: Some(&challenge.phone), source_ip: caller.source_ip.as_deref() }
-    }
-
-    pub fn user(user_id: &'a UserId) -> Self {
-        Subject { user_id: Some(user_id), ..Subject::default() }
-    }
-}
-
 /// Writes the event's one audit line.
-pub fn record(event: Event, subject: Subject<'_>) {
+pub fn record(event: Event, subject: &Subject) {
     metrics::write_line(&line(event, subject, None));
 }
 
 /// A limit refused a request: the audit line names the limit, and the `LimitRefusals` metric
 /// counts it.
-pub fn limit_hit(limit: Limit, subject: Subject<'_>) {
+pub fn limit_hit(limit: Limit, subject: &Subject) {
     metrics::write_line(&line(Event::LimitHit, subject, Some(limit)));
     metrics::Metric::LimitRefusals { limit }.emit();
 }
 
-fn line(event: Event, subject: Subject<'_>, limit: Option<Limit>) -> Value {
+fn line(event: Event, subject: &Subject, limit: Option<Limit>) -> Value {
     let (request_id, scope_ip) =
         metrics::with_request(|scope| (scope.and_then(|s| s.request_id.clone()), scope.and_then(|s| s.source_ip.clone())));
     let mut line = json!({
         "level": "INFO",
         "audit": event.as_str(),
-        "user_id": subject.user_id.map(|id| id.0.as_str()),
-        "phone": subject.phone.map(Phone::masked),
-        "source_ip": subject.source_ip.map(str::to_owned).or(scope_ip),
+        "user_id": subject.user_id.as_ref().map(|id| id.0.as_str()),
+        "phone": subject.phone.as_ref().map(Phone::masked),
+        "source_ip": subject.source_ip.clone().or(scope_ip),
         "request_id": request_id,
     });
     if let Some(limit) = limit {
@@ -119,22 +95,25 @@ fn line(event: Event, subject: Subject<'_>, limit: Option<Limit>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{in_request, RequestScope};
+    use crate::{
+        domain::UserId,
+        metrics::{in_request, RequestScope},
+    };
 
     #[tokio::test]
     async fn a_line_has_the_schema_and_takes_request_id_and_ip_from_the_scope() {
         let user_id = UserId("8d0c7b4e-0000-4000-8000-000000000001".into());
         let phone = Phone::parse("+447400123456").unwrap();
         let scope = RequestScope { request_id: Some("req-1".into()), source_ip: Some("198.51.100.9".into()) };
-        let subject = Subject { user_id: Some(&user_id), phone: Some(&phone), source_ip: None };
-        let value = in_request(scope, async { line(Event::LimitHit, subject, Some(Limit::SendsPerPhone)) }).await;
+        let subject = Subject { user_id: Some(user_id.clone()), phone: Some(phone), source_ip: None };
+        let value = in_request(scope, async { line(Event::LimitHit, &subject, Some(Limit::SendsPerPhone)) }).await;
         assert_eq!(
             value,
             json!({"level": "INFO", "audit": "limit_hit", "user_id": user_id.0, "phone": "+4*******3456",
                    "source_ip": "198.51.100.9", "request_id": "req-1", "limit": "sends_per_phone"})
         );
         // The caller's own IP wins over the scope's; outside a request the id is null.
-        let own = line(Event::SignUp, Subject { source_ip: Some("192.0.2.1"), ..Subject::default() }, None);
+        let own = line(Event::SignUp, &Subject { source_ip: Some("192.0.2.1".into()), ..Subject::default() }, None);
         assert_eq!((own["source_ip"].as_str(), own["request_id"].is_null()), (Some("192.0.2.1"), true));
         assert!(own.get("limit").is_none());
     }

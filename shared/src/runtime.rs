@@ -1,13 +1,16 @@
 //! Cold-start wiring shared by the functions: tracing, configuration, AWS clients, secrets and
 //! the services, built once per execution environment and then borrowed by every request.
 
+/// The token keys as the thin functions hold them (protected, jwks): named here, so no function
+/// names an adapter.
+pub use crate::adapters::jwt::{TokenKeys, VerifiedTokens};
 use crate::{
     adapters::{
         aws::Aws,
         builtin_otp::{BuiltinOtp, LogSender},
         dynamodb::DynamoStore,
         event_log::EventLog,
-        jwt::{PemSigner, TokenKeys},
+        jwt::PemSigner,
         kms::{KmsPublicKeys, KmsSigner},
         password::Argon2Hasher,
         secret_box::AesGcmSealer,
@@ -45,8 +48,15 @@ pub fn init_tracing() {
     crate::metrics::set_namespace(namespace);
 }
 
-/// Stops the cold start with one line naming the problem (Lambda reports it as an init error).
-pub fn fail_start(err: impl std::fmt::Display) -> ! {
+/// What a function's `main` awaits at cold start: the state `built` makes, or the cold start
+/// stops with one line naming the problem (Lambda reports it as an init error).
+pub async fn ready<T>(built: impl std::future::Future<Output = Result<T, ConfigError>>) -> T {
+    built.await.unwrap_or_else(|err| fail_start(err))
+}
+
+/// Stops the cold start with one line naming the problem. Only here: nothing that runs during a
+/// request may exit the process.
+fn fail_start(err: impl std::fmt::Display) -> ! {
     eprintln!("sms-mfa cannot start: {err}");
     std::process::exit(1)
 }
@@ -171,6 +181,11 @@ pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
     let (aws, store) = aws_and_store(&env)?;
     let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Issues).await?;
     Ok(session_service(&store, Arc::new(keys), &config))
+}
+
+/// For `GET /protected`: `keys_from_env`, with a cache of the tokens this instance has verified.
+pub async fn verified_tokens_from_env() -> Result<VerifiedTokens, ConfigError> {
+    Ok(VerifiedTokens::new(keys_from_env().await?))
 }
 
 /// For functions that only check or publish tokens (protected, jwks): with the key in the

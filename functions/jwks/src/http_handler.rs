@@ -3,9 +3,9 @@ use lambda_http::{
     Body, Error, Request, Response,
 };
 use sms_mfa::{
-    adapters::jwt::TokenKeys,
     error::AuthError,
     http::{expect_route, json, respond, route_path},
+    runtime::TokenKeys,
 };
 
 pub async fn handle(keys: &TokenKeys, req: Request) -> Result<Response<Body>, Error> {

@@ -3,9 +3,9 @@ use lambda_http::{
     Body, Error, Request, Response,
 };
 use sms_mfa::{
-    adapters::jwt::VerifiedTokens,
     http::{bearer_token, expect_route, json, respond},
     ports::{Clock, SystemClock},
+    runtime::VerifiedTokens,
 };
 
 pub async fn handle(tokens: &VerifiedTokens, req: Request) -> Result<Response<Body>, Error> {

@@ -9,8 +9,7 @@ use sms_mfa::runtime;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let keys = runtime::keys_from_env().await.unwrap_or_else(|err| runtime::fail_start(err));
-    let state = sms_mfa::adapters::jwt::VerifiedTokens::new(keys);
+    let state = runtime::ready(runtime::verified_tokens_from_env()).await;
     let state = &state;
     run(service_fn(move |req| http_handler::handle(state, req))).await
 }

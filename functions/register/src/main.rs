@@ -10,9 +10,7 @@ use sms_mfa::runtime;
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     // Signs no token and seals or opens no authenticator secret: it gets neither of those keys.
-    let state = runtime::auth_from_env_for(runtime::TokenRole::Verifies, runtime::Authenticators::NeverOpens)
-        .await
-        .unwrap_or_else(|err| runtime::fail_start(err));
+    let state = runtime::ready(runtime::auth_from_env_for(runtime::TokenRole::Verifies, runtime::Authenticators::NeverOpens)).await;
     let state = &state;
     run(service_fn(move |req| http_handler::handle(state, req))).await
 }

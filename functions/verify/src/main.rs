@@ -9,7 +9,7 @@ use sms_mfa::runtime;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let state = runtime::auth_from_env(runtime::TokenRole::Issues).await.unwrap_or_else(|err| runtime::fail_start(err));
+    let state = runtime::ready(runtime::auth_from_env(runtime::TokenRole::Issues)).await;
     let state = &state;
     run(service_fn(move |req| http_handler::handle(state, req))).await
 }

@@ -13,11 +13,7 @@ pub struct EventLog;
 
 impl EventSink for EventLog {
     fn record(&self, event: SecurityEvent) {
-        let subject = audit::Subject {
-            user_id: event.subject.user_id.as_ref(),
-            phone: event.subject.phone.as_ref(),
-            source_ip: event.subject.source_ip.as_deref(),
-        };
+        let subject = &event.subject;
         match event.kind {
             // The audit line names the limit and `LimitRefusals` counts it.
             EventKind::LimitHit(limit) => audit::limit_hit(limit, subject),
