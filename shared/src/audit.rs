@@ -16,71 +16,24 @@ use crate::{
 };
 use serde_json::{json, Value};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    SignUp,
-    LoginStarted,
-    LoginCompleted,
-    CodeFailed,
-    LimitHit,
-    PhoneChanged,
-    PasswordResetRequested,
-    PasswordReset,
-    PasswordChanged,
-    FactorAdded,
-    FactorRemoved,
-    RecoveryCodesRegenerated,
-    RefreshReuse,
-    GlobalLogout,
-    AccountDeleted,
-    /// A wrong password at login (the account may not exist: then only the IP is known).
-    PasswordFailed,
-    /// A code went out (first send or resend): "which numbers got most codes".
-    CodeSent,
-}
-
-impl Event {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Event::SignUp => "sign_up",
-            Event::LoginStarted => "login_started",
-            Event::LoginCompleted => "login_completed",
-            Event::CodeFailed => "code_failed",
-            Event::LimitHit => "limit_hit",
-            Event::PhoneChanged => "phone_changed",
-            Event::PasswordResetRequested => "password_reset_requested",
-            Event::PasswordReset => "password_reset",
-            Event::PasswordChanged => "password_changed",
-            Event::FactorAdded => "factor_added",
-            Event::FactorRemoved => "factor_removed",
-            Event::RecoveryCodesRegenerated => "recovery_codes_regenerated",
-            Event::RefreshReuse => "refresh_reuse",
-            Event::GlobalLogout => "global_logout",
-            Event::AccountDeleted => "account_deleted",
-            Event::PasswordFailed => "password_failed",
-            Event::CodeSent => "code_sent",
-        }
-    }
-}
-
 /// Writes the event's one audit line.
-pub fn record(event: Event, subject: &Subject) {
+pub fn record(event: &'static str, subject: &Subject) {
     metrics::write_line(&line(event, subject, None));
 }
 
 /// A limit refused a request: the audit line names the limit, and the `LimitRefusals` metric
 /// counts it.
 pub fn limit_hit(limit: Limit, subject: &Subject) {
-    metrics::write_line(&line(Event::LimitHit, subject, Some(limit)));
+    metrics::write_line(&line("limit_hit", subject, Some(limit)));
     metrics::Metric::LimitRefusals { limit }.emit();
 }
 
-fn line(event: Event, subject: &Subject, limit: Option<Limit>) -> Value {
+fn line(event: &'static str, subject: &Subject, limit: Option<Limit>) -> Value {
     let (request_id, scope_ip) =
         metrics::with_request(|scope| (scope.and_then(|s| s.request_id.clone()), scope.and_then(|s| s.source_ip.clone())));
     let mut line = json!({
         "level": "INFO",
-        "audit": event.as_str(),
+        "audit": event,
         "user_id": subject.user_id.as_ref().map(|id| id.0.as_str()),
         "phone": subject.phone.as_ref().map(Phone::masked),
         "source_ip": subject.source_ip.clone().or(scope_ip),
@@ -106,14 +59,14 @@ mod tests {
         let phone = Phone::parse("+447400123456").unwrap();
         let scope = RequestScope { request_id: Some("req-1".into()), source_ip: Some("198.51.100.9".into()) };
         let subject = Subject { user_id: Some(user_id.clone()), phone: Some(phone), source_ip: None };
-        let value = in_request(scope, async { line(Event::LimitHit, &subject, Some(Limit::SendsPerPhone)) }).await;
+        let value = in_request(scope, async { line("limit_hit", &subject, Some(Limit::SendsPerPhone)) }).await;
         assert_eq!(
             value,
             json!({"level": "INFO", "audit": "limit_hit", "user_id": user_id.0, "phone": "+4*******3456",
                    "source_ip": "198.51.100.9", "request_id": "req-1", "limit": "sends_per_phone"})
         );
         // The caller's own IP wins over the scope's; outside a request the id is null.
-        let own = line(Event::SignUp, &Subject { source_ip: Some("192.0.2.1".into()), ..Subject::default() }, None);
+        let own = line("sign_up", &Subject { source_ip: Some("192.0.2.1".into()), ..Subject::default() }, None);
         assert_eq!((own["source_ip"].as_str(), own["request_id"].is_null()), (Some("192.0.2.1"), true));
         assert!(own.get("limit").is_none());
     }

@@ -3,51 +3,24 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sms_mfa::{
-    adapters::{jwt::TokenKeys, password::Argon2Hasher, secret_box::AesGcmSealer},
+    adapters::{jwt::TokenKeys, secret_box::AesGcmSealer},
     config::Limits,
     domain::*,
-    ports::{ChallengeStore, PasswordHasher},
-    testing::{generate_signing_key_pem, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
+    ports::ChallengeStore,
+    testing::{generate_signing_key_pem, CountingHasher, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::{
         sessions::{SessionService, TokenPair},
         *,
     },
     AuthError,
 };
-use std::{
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 const EMAIL: &str = "ada@example.com";
 const PHONE: &str = "+447911123456";
 const INTRUDER_PHONE: &str = "+447400123456";
 const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
-
-/// Counts the passwords argon2 evaluates.
-struct CountingHasher {
-    inner: Argon2Hasher,
-    verified: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl PasswordHasher for CountingHasher {
-    async fn hash(&self, password: &Password) -> Result<String, AuthError> {
-        self.inner.hash(password).await
-    }
-    async fn verify(&self, password: &Password, phc: &str) -> Result<bool, AuthError> {
-        self.verified.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify(password, phc).await
-    }
-    async fn verify_absent(&self, password: &Password) -> Result<bool, AuthError> {
-        self.verified.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify_absent(password).await
-    }
-}
 
 struct World {
     auth: AuthService,
@@ -61,7 +34,7 @@ fn world_with(limits: Limits) -> World {
     let store = Arc::new(MemoryStore::default());
     let otp = Arc::new(RecordingOtp::default());
     let clock = Arc::new(ManualClock::at(1_900_000_000));
-    let hasher = Arc::new(CountingHasher { inner: Argon2Hasher::default(), verified: AtomicUsize::new(0) });
+    let hasher = Arc::new(CountingHasher::default());
     let keys = TokenKeys::from_pem(&generate_signing_key_pem(), None, "iss", "aud", Duration::from_secs(900)).unwrap();
     let events = Arc::new(RecordingEvents::default());
     let sessions =
@@ -313,7 +286,7 @@ async fn forgot_counts_against_the_per_ip_send_cap_decoys_included() {
 async fn thirty_parallel_wrong_passwords_evaluate_at_most_ten() {
     let w = Arc::new(world());
     w.signed_up().await;
-    let evaluated_before = w.hasher.verified.load(Ordering::SeqCst);
+    let evaluated_before = w.hasher.verifies();
     let guesses: Vec<_> = (0..30)
         .map(|i| {
             let w = w.clone();
@@ -324,7 +297,7 @@ async fn thirty_parallel_wrong_passwords_evaluate_at_most_ten() {
     for guess in guesses {
         answers.push(guess.await.unwrap());
     }
-    let evaluated = w.hasher.verified.load(Ordering::SeqCst) - evaluated_before;
+    let evaluated = w.hasher.verifies() - evaluated_before;
     assert!(evaluated <= 10, "{evaluated} passwords evaluated");
     let refused = answers.iter().filter(|a| matches!(a, Err(AuthError::RateLimited { .. }))).count();
     let wrong = answers.iter().filter(|a| matches!(a, Err(AuthError::InvalidCredentials))).count();

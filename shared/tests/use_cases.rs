@@ -3,42 +3,16 @@
 use secrecy::ExposeSecret;
 use secrecy::SecretString;
 use sms_mfa::{
-    adapters::{jwt::TokenKeys, password::Argon2Hasher, secret_box::AesGcmSealer},
+    adapters::{jwt::TokenKeys, secret_box::AesGcmSealer},
     config::Limits,
     domain::*,
-    ports::PasswordHasher,
-    testing::{generate_signing_key_pem, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
+    testing::{generate_signing_key_pem, CountingHasher, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::sessions::{SessionService, REUSE_GRACE},
     use_cases::*,
     AuthError,
 };
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc,
-};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Counts argon2 work so tests can show unknown emails cost what wrong passwords cost.
-#[derive(Default)]
-struct CountingHasher {
-    inner: Argon2Hasher,
-    verifies: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl PasswordHasher for CountingHasher {
-    async fn hash(&self, password: &Password) -> Result<String, AuthError> {
-        self.inner.hash(password).await
-    }
-    async fn verify(&self, password: &Password, phc: &str) -> Result<bool, AuthError> {
-        self.verifies.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify(password, phc).await
-    }
-    async fn verify_absent(&self, password: &Password) -> Result<bool, AuthError> {
-        self.verifies.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify_absent(password).await
-    }
-}
 
 struct World {
     auth: AuthService,
@@ -147,11 +121,11 @@ async fn a_failed_send_leaves_no_account_and_the_retry_works() {
 async fn unknown_email_and_wrong_password_cost_the_same_and_answer_the_same() {
     let w = world();
     w.auth.register(register_cmd("eve@example.com", "+447400000003"), &w.caller).await.unwrap();
-    let before = w.hasher.verifies.load(Ordering::SeqCst);
+    let before = w.hasher.verifies();
     let wrong = w.auth.login(login_cmd("eve@example.com", "wrong password"), &w.caller).await.unwrap_err();
-    let after_wrong = w.hasher.verifies.load(Ordering::SeqCst);
+    let after_wrong = w.hasher.verifies();
     let unknown = w.auth.login(login_cmd("nobody@example.com", "wrong password"), &w.caller).await.unwrap_err();
-    let after_unknown = w.hasher.verifies.load(Ordering::SeqCst);
+    let after_unknown = w.hasher.verifies();
     assert_eq!(after_wrong - before, 1);
     assert_eq!(after_unknown - after_wrong, 1, "an unknown email still runs one argon2 verify");
     assert_eq!(wrong.to_string(), unknown.to_string());

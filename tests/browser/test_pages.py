@@ -198,12 +198,16 @@ class HostedPages(unittest.TestCase):
         self.wait_for_account(account)
         return sid
 
-    def sign_in(self, account, password, last_sid):
+    def password_step(self, account, password):
+        """The sign-in form, up to the code view."""
         self.view("signin")
         self.fill("signin-email", account["email"])
         self.fill("signin-password", password)
         self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
         self.wait_for_code_view()
+
+    def sign_in(self, account, password, last_sid):
+        self.password_step(account, password)
         code, sid = code_for(account["phone"], not_sid=last_sid)
         self.fill("code-input", code)
         self.d.find_element(By.ID, "code-submit").click()
@@ -416,11 +420,7 @@ class HostedPages(unittest.TestCase):
 
         # Sign in: the authenticator is now the default second step, and no text message is sent.
         self.d.find_element(By.ID, "signout-button").click()
-        self.view("signin")
-        self.fill("signin-email", account["email"])
-        self.fill("signin-password", account["password"])
-        self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
-        self.wait_for_code_view()
+        self.password_step(account, account["password"])
         self.assertIn("authenticator app", self.text_of("code-sent-to"))
         self.assertFalse(self.d.find_element(By.ID, "resend-button").is_displayed(), "resend on a TOTP challenge")
         self.assertTrue(self.d.find_element(By.ID, "sms-instead-button").is_displayed())
@@ -434,11 +434,7 @@ class HostedPages(unittest.TestCase):
 
         # The same code again is refused; a recovery code signs in and is used up.
         self.d.find_element(By.ID, "signout-button").click()
-        self.view("signin")
-        self.fill("signin-email", account["email"])
-        self.fill("signin-password", account["password"])
-        self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
-        self.wait_for_code_view()
+        self.password_step(account, account["password"])
         self.fill("code-input", code)
         self.d.find_element(By.ID, "code-submit").click()
         self.wait(lambda d: d.find_element(By.ID, "code-error").text, "the replayed code refused")

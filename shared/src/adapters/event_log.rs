@@ -3,7 +3,7 @@
 //! and in the same shape wherever a use case records it.
 
 use crate::{
-    audit::{self, Event},
+    audit,
     domain::{EventKind, Purpose, SecurityEvent},
     metrics::{LoginOutcome, Metric},
     ports::EventSink,
@@ -29,26 +29,27 @@ impl EventSink for EventLog {
     }
 }
 
-/// The audit line of an event, if it has one (metric-only events have none).
-fn audit_event(kind: EventKind) -> Option<Event> {
+/// The `audit` member of an event's line, if it has one (metric-only events have none): the
+/// names operators filter on (docs/operating.md, "Audit trail").
+fn audit_event(kind: EventKind) -> Option<&'static str> {
     Some(match kind {
-        EventKind::SignUp => Event::SignUp,
-        EventKind::LoginStarted => Event::LoginStarted,
-        EventKind::LoginCompleted { .. } => Event::LoginCompleted,
-        EventKind::PasswordFailed => Event::PasswordFailed,
-        EventKind::CodeSent { .. } => Event::CodeSent,
-        EventKind::CodeFailed => Event::CodeFailed,
-        EventKind::LimitHit(_) => Event::LimitHit,
-        EventKind::PhoneChanged => Event::PhoneChanged,
-        EventKind::PasswordResetRequested => Event::PasswordResetRequested,
-        EventKind::PasswordReset => Event::PasswordReset,
-        EventKind::PasswordChanged => Event::PasswordChanged,
-        EventKind::FactorAdded => Event::FactorAdded,
-        EventKind::FactorRemoved => Event::FactorRemoved,
-        EventKind::RecoveryCodesRegenerated => Event::RecoveryCodesRegenerated,
-        EventKind::RefreshReuse => Event::RefreshReuse,
-        EventKind::GlobalLogout => Event::GlobalLogout,
-        EventKind::AccountDeleted => Event::AccountDeleted,
+        EventKind::SignUp => "sign_up",
+        EventKind::LoginStarted => "login_started",
+        EventKind::LoginCompleted { .. } => "login_completed",
+        EventKind::PasswordFailed => "password_failed",
+        EventKind::CodeSent { .. } => "code_sent",
+        EventKind::CodeFailed => "code_failed",
+        EventKind::LimitHit(_) => "limit_hit",
+        EventKind::PhoneChanged => "phone_changed",
+        EventKind::PasswordResetRequested => "password_reset_requested",
+        EventKind::PasswordReset => "password_reset",
+        EventKind::PasswordChanged => "password_changed",
+        EventKind::FactorAdded => "factor_added",
+        EventKind::FactorRemoved => "factor_removed",
+        EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+        EventKind::RefreshReuse => "refresh_reuse",
+        EventKind::GlobalLogout => "global_logout",
+        EventKind::AccountDeleted => "account_deleted",
         EventKind::LoginPasswordRefused | EventKind::VerificationPassed { .. } | EventKind::VerificationFailed { .. } => return None,
     })
 }

@@ -11,4 +11,4 @@ mod recording;
 pub use clock::ManualClock;
 pub use keys::{generate_p256_signing_key_pem, generate_signing_key_pem, public_pem_of};
 pub use memory::MemoryStore;
-pub use recording::{RecordingEvents, RecordingOtp};
+pub use recording::{CountingHasher, RecordingEvents, RecordingOtp};

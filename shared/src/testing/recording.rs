@@ -86,3 +86,35 @@ impl EventSink for RecordingEvents {
         self.0.lock().unwrap().push(event);
     }
 }
+
+/// The real argon2 hasher, counting every password it evaluates (a real account's hash or the
+/// dummy one), so tests can show what argon2 work a flow did.
+#[derive(Default)]
+pub struct CountingHasher {
+    inner: crate::adapters::password::Argon2Hasher,
+    verifies: AtomicUsize,
+}
+
+impl CountingHasher {
+    /// Passwords evaluated so far.
+    pub fn verifies(&self) -> usize {
+        self.verifies.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for CountingHasher {
+    async fn hash(&self, password: &Password) -> Result<String, crate::AuthError> {
+        self.inner.hash(password).await
+    }
+
+    async fn verify(&self, password: &Password, phc: &str) -> Result<bool, crate::AuthError> {
+        self.verifies.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(password, phc).await
+    }
+
+    async fn verify_absent(&self, password: &Password) -> Result<bool, crate::AuthError> {
+        self.verifies.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify_absent(password).await
+    }
+}

@@ -198,14 +198,15 @@ impl AuthService {
     /// `purposes`: a reset challenge never yields tokens, a login challenge never resets a
     /// password (refused before a check is counted). A decoy's code is never right, and takes
     /// as long to be wrong as the provider's check would.
-    /// Answers the challenge and the `amr` its proof earns.
+    /// Answers the challenge, its account as read before the check (none for a decoy) and the
+    /// `amr` its proof earns.
     pub(super) async fn check_code(
         &self,
         id: &ChallengeId,
         proof: &ChallengeProof,
         purposes: &[Purpose],
         caller: &Caller,
-    ) -> Result<(Challenge, Vec<&'static str>), AuthError> {
+    ) -> Result<(Challenge, Option<User>, Vec<&'static str>), AuthError> {
         let now = self.now();
         let stored = match self.ports.challenges.get(id).await? {
             Some(c) if purposes.contains(&c.purpose) => c,
@@ -226,13 +227,13 @@ impl AuthService {
             return Err(AuthError::InvalidCode { attempts_remaining: challenge_remaining.min(account_remaining) });
         }
         self.record(EventKind::VerificationPassed { purpose: challenge.purpose }, Subject::of_challenge(&challenge, caller));
-        Ok((*challenge, amr))
+        Ok((*challenge, owner, amr))
     }
 
     pub async fn verify(&self, cmd: VerifyCommand, caller: &Caller) -> Result<Verified, AuthError> {
         let now = self.now();
         let signs_in = [Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
-        let (challenge, factor_amr) = self.check_code(&cmd.challenge_id, &cmd.proof, &signs_in, caller).await?;
+        let (challenge, _, factor_amr) = self.check_code(&cmd.challenge_id, &cmd.proof, &signs_in, caller).await?;
         // Single use, even when two right answers race.
         if !self.ports.challenges.consume(&challenge.id, now).await? {
             return Err(AuthError::ChallengeInvalid);

@@ -188,11 +188,12 @@ impl AuthService {
             return Err(AuthError::FactorRequired);
         }
         let code = ChallengeProof::Code(cmd.code.clone());
-        let (challenge, _) = self.check_code(&cmd.challenge_id, &code, &[Purpose::PasswordReset], caller).await?;
-        let user = self.ports.users.get(&challenge.user_id).await?.ok_or(AuthError::ChallengeInvalid)?;
-        // A code sent to a number the account no longer has, or under credentials that have
-        // changed since, proves nothing.
-        if !user.phone_verified || user.phone != challenge.phone || user.credentials_version != challenge.credentials_version {
+        // The account as check_code read it, with the credentials the challenge was made under
+        // (the transaction below is conditional on them still standing).
+        let (challenge, owner, _) = self.check_code(&cmd.challenge_id, &code, &[Purpose::PasswordReset], caller).await?;
+        let user = owner.ok_or(AuthError::ChallengeInvalid)?;
+        // A code sent to a number the account no longer has proves nothing.
+        if !user.phone_verified || user.phone != challenge.phone {
             return Err(AuthError::ChallengeInvalid);
         }
         if self.has_totp(&user.id).await? {

@@ -398,6 +398,30 @@ where
     out
 }
 
+/// 30 wrong passwords for `email` at once: asserts 10 answered 401 `invalid_credentials` and 20
+/// 429 `rate_limited` with a Retry-After within the 15-minute window, and returns them.
+pub async fn thirty_parallel_bad_logins(stack: &Stack, email: &str) -> Vec<Resp> {
+    let results = concurrently(30, |i| {
+        let (stack, email) = (stack.clone(), email.to_owned());
+        async move { stack.login(&email, &format!("wrong-password-{i}")).await }
+    })
+    .await;
+    let counts = tally(&results);
+    let failed = results.iter().filter(|r| r.status == 401).count();
+    let limited = results.iter().filter(|r| r.status == 429).count();
+    assert_eq!((failed, limited), (10, 20), "outcomes: {counts:?}");
+    for r in &results {
+        if r.status == 401 {
+            r.expect_error(401, "invalid_credentials");
+        } else {
+            r.expect_error(429, "rate_limited");
+            let retry_after = r.retry_after();
+            assert!((1..=900).contains(&retry_after), "Retry-After {retry_after}: {}", r.describe());
+        }
+    }
+    results
+}
+
 /// Counts responses by `(status, error code)`, for the race tests' messages and assertions.
 pub fn tally(responses: &[Resp]) -> std::collections::BTreeMap<(u16, String), usize> {
     let mut out = std::collections::BTreeMap::new();

@@ -8,23 +8,8 @@ use serde_json::{json, Value};
 
 const NEW_PASSWORD: &str = "a brand new passphrase 42";
 
-async fn forgot(stack: &Stack, email: &str) -> Resp {
-    stack.post_json("account", "/auth/password/forgot", &json!({ "email": email })).await
-}
-
-async fn reset(stack: &Stack, challenge_id: &str, code: &str, new_password: &str) -> Resp {
-    let body = json!({ "challenge_id": challenge_id, "code": code, "new_password": new_password });
-    stack.post_json("account", "/auth/password/reset", &body).await
-}
-
 async fn me(stack: &Stack, access_token: &str) -> Resp {
     stack.get("account", "/me", Some(access_token)).await
-}
-
-async fn change_password(stack: &Stack, access_token: &str, current: &str, new: &str) -> Resp {
-    let auth = format!("Bearer {access_token}");
-    let body = json!({ "current_password": current, "new_password": new });
-    stack.post_json_with("account", "/me/password", &body, &[("authorization", &auth)]).await
 }
 
 async fn delete_me(stack: &Stack, access_token: &str, password: &str) -> Resp {
@@ -40,7 +25,7 @@ async fn logout_scope(stack: &Stack, refresh_token: &str, scope: &str) -> Resp {
 
 /// A forgot-password challenge for `account` (asserts 202 and its shape).
 async fn reset_challenge(stack: &Stack, account: &Account) -> Value {
-    let resp = forgot(stack, &account.email).await;
+    let resp = stack.forgot_password(&account.email).await;
     let challenge = resp.expect(202)["challenge"].clone();
     assert_keys(&challenge, &["id", "purpose", "channel", "to", "expires_in"], "reset challenge");
     assert_eq!(challenge["purpose"], "password_reset");
@@ -60,7 +45,7 @@ async fn forgot_reset_then_login_and_every_old_session_is_dead() {
     let challenge = reset_challenge(&stack, &account).await;
     assert_masked(&challenge["to"], &account.phone);
     let code = stack.code_for(&fake, &account.phone).await;
-    let resp = reset(&stack, id(&challenge), &code, NEW_PASSWORD).await;
+    let resp = stack.reset_password(id(&challenge), &code, NEW_PASSWORD).await;
     resp.expect(204);
     assert!(resp.text.is_empty(), "a reset issues no tokens: {}", resp.describe());
 
@@ -85,8 +70,8 @@ async fn a_used_reset_code_cannot_be_replayed() {
     let (account, _) = stack.register_and_verify(&fake).await;
     let challenge = reset_challenge(&stack, &account).await;
     let code = stack.code_for(&fake, &account.phone).await;
-    reset(&stack, id(&challenge), &code, NEW_PASSWORD).await.expect(204);
-    reset(&stack, id(&challenge), &code, "yet another passphrase 7").await.expect_error(401, "challenge_invalid");
+    stack.reset_password(id(&challenge), &code, NEW_PASSWORD).await.expect(204);
+    stack.reset_password(id(&challenge), &code, "yet another passphrase 7").await.expect_error(401, "challenge_invalid");
     let renewed = Account { password: NEW_PASSWORD.into(), ..account };
     stack.login_challenge(&renewed).await;
 }
@@ -101,7 +86,7 @@ async fn parallel_resets_with_one_code_set_the_password_once() {
     let challenge_id = id(&challenge).to_owned();
     let responses = concurrently(6, |i| {
         let (stack, challenge_id, code) = (stack.clone(), challenge_id.clone(), code.clone());
-        async move { reset(&stack, &challenge_id, &code, &format!("parallel passphrase {i}")).await }
+        async move { stack.reset_password(&challenge_id, &code, &format!("parallel passphrase {i}")).await }
     })
     .await;
     let winners: Vec<usize> = responses.iter().enumerate().filter(|(_, r)| r.status == 204).map(|(i, _)| i).collect();
@@ -127,10 +112,10 @@ async fn reset_codes_are_throttled_like_verify() {
     let code = stack.code_for(&fake, &account.phone).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for remaining in (0..5).rev() {
-        let resp = reset(&stack, id(&challenge), wrong, NEW_PASSWORD).await;
+        let resp = stack.reset_password(id(&challenge), wrong, NEW_PASSWORD).await;
         assert_eq!(resp.expect_error(401, "invalid_code")["attempts_remaining"], remaining);
     }
-    let resp = reset(&stack, id(&challenge), &code, NEW_PASSWORD).await;
+    let resp = stack.reset_password(id(&challenge), &code, NEW_PASSWORD).await;
     resp.expect_error(429, "too_many_attempts");
     assert!(resp.header("retry-after").is_some());
     stack.login_challenge(&account).await; // the old password still works
@@ -145,13 +130,13 @@ async fn challenges_are_bound_to_their_purpose() {
     let code = stack.code_for(&fake, &account.phone).await;
     stack.verify(id(&challenge), &code).await.expect_error(401, "challenge_invalid");
     // ...and verify's refusal spent none of its checks: the reset still works.
-    reset(&stack, id(&challenge), &code, NEW_PASSWORD).await.expect(204);
+    stack.reset_password(id(&challenge), &code, NEW_PASSWORD).await.expect(204);
 
     // A login challenge never resets a password.
     let renewed = Account { password: NEW_PASSWORD.into(), ..account };
     let login = stack.login_challenge(&renewed).await;
     let code = stack.code_for(&fake, &renewed.phone).await;
-    reset(&stack, id(&login), &code, "sneaky other passphrase").await.expect_error(401, "challenge_invalid");
+    stack.reset_password(id(&login), &code, "sneaky other passphrase").await.expect_error(401, "challenge_invalid");
     stack.login(&renewed.email, "sneaky other passphrase").await.expect_error(401, "invalid_credentials");
 }
 
@@ -159,7 +144,7 @@ async fn challenges_are_bound_to_their_purpose() {
 async fn unknown_emails_get_a_decoy_that_behaves_like_a_real_challenge() {
     let stack = Stack::default_stack();
     let email = fresh_email();
-    let first = forgot(&stack, &email).await;
+    let first = stack.forgot_password(&email).await;
     let challenge = first.expect(202)["challenge"].clone();
     assert_keys(&challenge, &["id", "purpose", "channel", "to", "expires_in"], "decoy challenge");
     assert_eq!((challenge["purpose"].as_str(), challenge["channel"].as_str()), (Some("password_reset"), Some("sms")));
@@ -167,7 +152,7 @@ async fn unknown_emails_get_a_decoy_that_behaves_like_a_real_challenge() {
     let to = challenge["to"].as_str().unwrap().to_owned();
     assert!(to.starts_with('+') && to.contains('*'), "masked like a real number: {to}");
     // The same masked number on every request for this email.
-    let again = forgot(&stack, &email).await;
+    let again = stack.forgot_password(&email).await;
     assert_eq!(again.expect(202)["challenge"]["to"], to.as_str());
     assert_ne!(again.json["challenge"]["id"], challenge["id"]);
 
@@ -175,10 +160,10 @@ async fn unknown_emails_get_a_decoy_that_behaves_like_a_real_challenge() {
     stack.resend(id(&challenge)).await.expect_error(429, "resend_too_soon");
     // Wrong codes count down, and no code completes it.
     for remaining in (0..5).rev() {
-        let resp = reset(&stack, id(&challenge), "123456", NEW_PASSWORD).await;
+        let resp = stack.reset_password(id(&challenge), "123456", NEW_PASSWORD).await;
         assert_eq!(resp.expect_error(401, "invalid_code")["attempts_remaining"], remaining);
     }
-    reset(&stack, id(&challenge), "123456", NEW_PASSWORD).await.expect_error(429, "too_many_attempts");
+    stack.reset_password(id(&challenge), "123456", NEW_PASSWORD).await.expect_error(429, "too_many_attempts");
     stack.verify(id(&again.json["challenge"]), "123456").await.expect_error(401, "challenge_invalid");
 }
 
@@ -195,7 +180,7 @@ async fn an_account_whose_phone_was_never_verified_gets_a_decoy() {
 #[tokio::test]
 async fn forgot_and_reset_answer_the_error_rows() {
     let stack = Stack::default_stack();
-    forgot(&stack, "not-an-email").await.expect_error(400, "invalid_email");
+    stack.forgot_password("not-an-email").await.expect_error(400, "invalid_email");
     stack.post_json("account", "/auth/password/forgot", &json!({})).await.expect_error(400, "invalid_request");
     stack
         .post_json("account", "/auth/password/forgot", &json!({ "email": fresh_email(), "channel": "pigeon" }))
@@ -205,12 +190,12 @@ async fn forgot_and_reset_answer_the_error_rows() {
     let huge = json!({ "email": "a".repeat(17 * 1024) });
     stack.post_json("account", "/auth/password/forgot", &huge).await.expect_error(413, "payload_too_large");
 
-    let challenge = forgot(&stack, &fresh_email()).await.expect(202)["challenge"].clone();
-    reset(&stack, id(&challenge), "123456", "short").await.expect_error(400, "weak_password");
-    reset(&stack, id(&challenge), "123456", "password123").await.expect_error(400, "weak_password");
-    reset(&stack, id(&challenge), "12ab", NEW_PASSWORD).await.expect_error(400, "invalid_request");
-    reset(&stack, "ch_nope", "123456", NEW_PASSWORD).await.expect_error(401, "challenge_invalid");
-    reset(&stack, "ch_0123456789abcdef0123456789abcdef", "123456", NEW_PASSWORD).await.expect_error(401, "challenge_invalid");
+    let challenge = stack.forgot_password(&fresh_email()).await.expect(202)["challenge"].clone();
+    stack.reset_password(id(&challenge), "123456", "short").await.expect_error(400, "weak_password");
+    stack.reset_password(id(&challenge), "123456", "password123").await.expect_error(400, "weak_password");
+    stack.reset_password(id(&challenge), "12ab", NEW_PASSWORD).await.expect_error(400, "invalid_request");
+    stack.reset_password("ch_nope", "123456", NEW_PASSWORD).await.expect_error(401, "challenge_invalid");
+    stack.reset_password("ch_0123456789abcdef0123456789abcdef", "123456", NEW_PASSWORD).await.expect_error(401, "challenge_invalid");
     stack
         .post_json("account", "/auth/password/reset", &json!({ "challenge_id": id(&challenge) }))
         .await
@@ -250,15 +235,15 @@ async fn change_password_keeps_the_callers_session_and_ends_the_others() {
     let (account, mine) = stack.register_and_verify(&fake).await;
     let other = stack.login_and_verify(&fake, &account).await;
 
-    change_password(&stack, &mine.access_token, "wrong passphrase here", NEW_PASSWORD).await.expect_error(401, "invalid_credentials");
-    change_password(&stack, &mine.access_token, &account.password, &account.password).await.expect_error(400, "weak_password");
-    change_password(&stack, &mine.access_token, &account.password, "short").await.expect_error(400, "weak_password");
-    change_password(&stack, "not.a.token", &account.password, NEW_PASSWORD).await.expect_invalid_token();
+    stack.change_password(&mine.access_token, "wrong passphrase here", NEW_PASSWORD).await.expect_error(401, "invalid_credentials");
+    stack.change_password(&mine.access_token, &account.password, &account.password).await.expect_error(400, "weak_password");
+    stack.change_password(&mine.access_token, &account.password, "short").await.expect_error(400, "weak_password");
+    stack.change_password("not.a.token", &account.password, NEW_PASSWORD).await.expect_invalid_token();
     let missing =
         stack.post_json_with("account", "/me/password", &json!({}), &[("authorization", &format!("Bearer {}", mine.access_token))]).await;
     missing.expect_error(400, "invalid_request");
 
-    change_password(&stack, &mine.access_token, &account.password, NEW_PASSWORD).await.expect(204);
+    stack.change_password(&mine.access_token, &account.password, NEW_PASSWORD).await.expect(204);
     // The caller's own session goes on, with its access token and its refresh token...
     me(&stack, &mine.access_token).await.expect(200);
     let renewed = Tokens::from_body(stack.refresh(&mine.refresh_token).await.expect(200).clone());
@@ -283,9 +268,9 @@ async fn a_wrong_current_password_counts_toward_the_lockout() {
     let (stack, fake) = (Stack::default_stack(), Fake::from_env());
     let (account, tokens) = stack.register_and_verify(&fake).await;
     for _ in 0..10 {
-        change_password(&stack, &tokens.access_token, "wrong passphrase here", NEW_PASSWORD).await.expect_error(401, "invalid_credentials");
+        stack.change_password(&tokens.access_token, "wrong passphrase here", NEW_PASSWORD).await.expect_error(401, "invalid_credentials");
     }
-    let resp = change_password(&stack, &tokens.access_token, &account.password, NEW_PASSWORD).await;
+    let resp = stack.change_password(&tokens.access_token, &account.password, NEW_PASSWORD).await;
     resp.expect_error(429, "rate_limited");
     assert!(resp.retry_after() > 0);
     stack.login(&account.email, &account.password).await.expect_error(429, "rate_limited");
@@ -293,7 +278,7 @@ async fn a_wrong_current_password_counts_toward_the_lockout() {
     // A reset clears that window: the user is not locked out after proving the phone.
     let challenge = reset_challenge(&stack, &account).await;
     let code = stack.code_for(&fake, &account.phone).await;
-    reset(&stack, id(&challenge), &code, NEW_PASSWORD).await.expect(204);
+    stack.reset_password(id(&challenge), &code, NEW_PASSWORD).await.expect(204);
     let renewed = Account { password: NEW_PASSWORD.into(), ..account };
     stack.login_challenge(&renewed).await;
 }

@@ -52,28 +52,6 @@ async fn resend_within_the_cooldown_is_too_soon() {
     stack.complete(&fake, &challenge, &account.phone).await;
 }
 
-async fn thirty_parallel_bad_logins(stack: &Stack, email: &str) -> Vec<Resp> {
-    let results = concurrently(30, |i| {
-        let (stack, email) = (stack.clone(), email.to_owned());
-        async move { stack.login(&email, &format!("wrong-password-{i}")).await }
-    })
-    .await;
-    let counts = tally(&results);
-    let failed = results.iter().filter(|r| r.status == 401).count();
-    let limited = results.iter().filter(|r| r.status == 429).count();
-    assert_eq!((failed, limited), (10, 20), "outcomes: {counts:?}");
-    for r in &results {
-        if r.status == 401 {
-            r.expect_error(401, "invalid_credentials");
-        } else {
-            r.expect_error(429, "rate_limited");
-            let retry_after = r.retry_after();
-            assert!((1..=900).contains(&retry_after), "Retry-After {retry_after}: {}", r.describe());
-        }
-    }
-    results
-}
-
 #[tokio::test]
 async fn failed_logins_lock_an_account_even_for_the_right_password() {
     let (stack, fake) = (Stack::default_stack(), Fake::from_env());
