@@ -5,13 +5,13 @@
 //! `{"level":"INFO","audit":"<event>","user_id":"<uuid>"|null,"phone":"+4*******3456"|null,
 //!   "source_ip":"203.0.113.7"|null,"request_id":"<Lambda request id>"|null,"limit":"<which>"}`
 //!
-//! (`limit` only on `limit_hit`.) The request id and, where the use case does not know it, the
+//! (`limit` only on `limit_hit`; a `destination_blocked` one adds `"prefix":"+44771"`.) The request id and, where the use case does not know it, the
 //! source IP come from the request's scope (`metrics::in_request`, set by `http::respond`).
 //! Never a code, a token or a password: the members above are the only ones a line can have.
 //! The lines bypass `RUST_LOG`: a log level must not switch the audit trail off.
 
 use crate::{
-    domain::{Limit, Phone, Subject},
+    domain::{DestinationPrefix, Limit, Phone, Subject},
     metrics,
 };
 use serde_json::{json, Value};
@@ -25,7 +25,16 @@ pub fn record(event: &'static str, subject: &Subject) {
 /// counts it.
 pub fn limit_hit(limit: Limit, subject: &Subject) {
     metrics::write_line(&line("limit_hit", subject, Some(limit)));
-    metrics::Metric::LimitRefusals { limit }.emit();
+    metrics::Metric::LimitRefusals { limit, calling_code: None }.emit();
+}
+
+/// The pumping guard refused a send: a `destination_blocked` limit hit whose line names the
+/// number range, and whose metric carries the range's calling code.
+pub fn destination_blocked(prefix: DestinationPrefix, subject: &Subject) {
+    let mut line = line("limit_hit", subject, Some(Limit::DestinationBlocked));
+    line["prefix"] = prefix.to_string().into();
+    metrics::write_line(&line);
+    metrics::Metric::LimitRefusals { limit: Limit::DestinationBlocked, calling_code: Some(prefix.calling_code) }.emit();
 }
 
 fn line(event: &'static str, subject: &Subject, limit: Option<Limit>) -> Value {

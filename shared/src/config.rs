@@ -173,8 +173,29 @@ impl Limits {
             challenge_max_age: env.seconds("CHALLENGE_MAX_AGE_SECONDS", d.challenge_max_age.as_secs())?,
             sms_regions: crate::domain::SmsRegions::parse(&env.optional("SMS_ALLOWED_COUNTRIES").unwrap_or_default())
                 .map_err(|why| problem("SMS_ALLOWED_COUNTRIES", format!("must list ISO 3166 alpha-2 regions: {why}")))?,
+            pumping: pumping_rule(env, d.pumping)?,
         })
     }
+}
+
+/// `PUMPING_*` and `SMS_SAFE_PREFIXES` (API.md v3, "SMS pumping guard").
+fn pumping_rule(env: &Env, d: crate::domain::PumpingRule) -> Result<crate::domain::PumpingRule, ConfigError> {
+    let prefix_digits: u32 = env.parsed("PUMPING_PREFIX_DIGITS", u32::from(d.prefix_digits), "a whole number")?;
+    if prefix_digits > u32::from(crate::domain::MAX_PREFIX_DIGITS) {
+        return Err(problem("PUMPING_PREFIX_DIGITS", format!("must be at most {}", crate::domain::MAX_PREFIX_DIGITS)));
+    }
+    let min_conversion_percent: u32 = env.parsed("PUMPING_MIN_CONVERSION_PERCENT", d.min_conversion_percent, "a whole number")?;
+    if min_conversion_percent > 100 {
+        return Err(problem("PUMPING_MIN_CONVERSION_PERCENT", "must be a percentage, 0 (off) to 100"));
+    }
+    Ok(crate::domain::PumpingRule {
+        prefix_digits: prefix_digits as u8,
+        window: env.seconds("PUMPING_WINDOW_SECONDS", d.window.as_secs())?,
+        min_sends: env.positive("PUMPING_MIN_SENDS", d.min_sends)?,
+        min_conversion_percent,
+        safe: crate::domain::SafePrefixes::parse(&env.optional("SMS_SAFE_PREFIXES").unwrap_or_default())
+            .map_err(|why| problem("SMS_SAFE_PREFIXES", format!("must list E.164 prefixes: {why}")))?,
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -446,6 +467,31 @@ mod tests {
         let err = Limits::from_env(&Env::from_pairs([("SMS_ALLOWED_COUNTRIES", "GB,UK")])).unwrap_err();
         assert_eq!(err.var, "SMS_ALLOWED_COUNTRIES");
         assert!(err.to_string().contains("\"UK\""), "{err}");
+    }
+
+    #[test]
+    fn the_pumping_guard_is_read_at_start_and_names_the_bad_setting() {
+        let limits = Limits::from_env(&Env::from_pairs([
+            ("PUMPING_PREFIX_DIGITS", "2"),
+            ("PUMPING_WINDOW_SECONDS", "600"),
+            ("PUMPING_MIN_SENDS", "50"),
+            ("PUMPING_MIN_CONVERSION_PERCENT", "0"),
+            ("SMS_SAFE_PREFIXES", "+4477, +1555"),
+        ]))
+        .unwrap();
+        let rule = limits.pumping;
+        assert_eq!((rule.prefix_digits, rule.window.as_secs(), rule.min_sends, rule.min_conversion_percent), (2, 600, 50, 0));
+        assert_eq!(rule.safe, crate::domain::SafePrefixes::parse("+4477,+1555").unwrap());
+        assert_eq!(Limits::from_env(&Env::from_pairs([])).unwrap().pumping, crate::domain::PumpingRule::default());
+        for (var, bad) in [
+            ("PUMPING_PREFIX_DIGITS", "7"),
+            ("PUMPING_WINDOW_SECONDS", "0"),
+            ("PUMPING_MIN_SENDS", "many"),
+            ("PUMPING_MIN_CONVERSION_PERCENT", "101"),
+            ("SMS_SAFE_PREFIXES", "44"),
+        ] {
+            assert_eq!(Limits::from_env(&Env::from_pairs([(var, bad)])).unwrap_err().var, var, "{var}={bad}");
+        }
     }
 
     /// METRICS_NAMESPACE: CloudWatch's namespace rules, checked at start.

@@ -35,6 +35,8 @@ pub enum AuthError {
     RateLimited { retry_after: Duration },
     #[error("a code was sent moments ago; wait before asking for another")]
     ResendTooSoon { retry_after: Duration },
+    #[error("codes to this number range are paused; use an authenticator app or try again later")]
+    DestinationBlocked { retry_after: Duration },
     #[error("{0}")]
     ChannelUnavailable(String),
     #[error("the SMS provider is unavailable; try again shortly")]

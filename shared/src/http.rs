@@ -134,6 +134,7 @@ pub fn error_response(err: &AuthError) -> Response<Body> {
         TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
         RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         ResendTooSoon { .. } => (StatusCode::TOO_MANY_REQUESTS, "resend_too_soon"),
+        DestinationBlocked { .. } => (StatusCode::FORBIDDEN, "destination_blocked"),
         SmsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "sms_unavailable"),
         FactorExists => (StatusCode::CONFLICT, "factor_exists"),
         FactorRequired => (StatusCode::UNAUTHORIZED, "factor_required"),
@@ -146,7 +147,7 @@ pub fn error_response(err: &AuthError) -> Response<Body> {
     let mut response = json(status, &body);
     let headers = response.headers_mut();
     match err {
-        RateLimited { retry_after } | ResendTooSoon { retry_after } => {
+        RateLimited { retry_after } | ResendTooSoon { retry_after } | DestinationBlocked { retry_after } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
         }
         TooManyAttempts => {

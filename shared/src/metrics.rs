@@ -44,7 +44,7 @@ pub const CATALOG: [Definition; 8] = [
     Definition { name: "VerificationsPassed", unit: "Count", dimension_sets: &[&["Purpose"]] },
     Definition { name: "VerificationsFailed", unit: "Count", dimension_sets: &[&["Purpose"], &[]] },
     Definition { name: "Logins", unit: "Count", dimension_sets: &[&["Outcome"]] },
-    Definition { name: "LimitRefusals", unit: "Count", dimension_sets: &[&["Limit"], &[]] },
+    Definition { name: "LimitRefusals", unit: "Count", dimension_sets: &[&["Limit"], &["Limit", "CallingCode"], &[]] },
     Definition { name: "RefreshTokenReuse", unit: "Count", dimension_sets: &[&[]] },
     Definition { name: "ProviderErrors", unit: "Count", dimension_sets: &[&["Provider", "Code"], &[]] },
     Definition { name: "Latency", unit: "Milliseconds", dimension_sets: &[&["Route"]] },
@@ -90,6 +90,8 @@ pub enum Metric<'a> {
     },
     LimitRefusals {
         limit: Limit,
+        /// The blocked range's calling code (`destination_blocked` only).
+        calling_code: Option<u16>,
     },
     RefreshTokenReuse,
     /// A provider call that failed for the provider's reasons (outage, timeout, a rejection that
@@ -136,7 +138,11 @@ impl Metric<'_> {
                 vec![("Purpose", purpose_name(*purpose))]
             }
             Metric::Logins { outcome } => vec![("Outcome", outcome.as_str().to_owned())],
-            Metric::LimitRefusals { limit } => vec![("Limit", limit.as_str().to_owned())],
+            Metric::LimitRefusals { limit, calling_code } => {
+                let mut values = vec![("Limit", limit.as_str().to_owned())];
+                values.extend(calling_code.map(|code| ("CallingCode", code.to_string())));
+                values
+            }
             Metric::RefreshTokenReuse => vec![],
             Metric::ProviderErrors { provider, code } => vec![("Provider", (*provider).to_owned()), ("Code", (*code).to_owned())],
             Metric::Latency { route, .. } => vec![("Route", (*route).to_owned())],
@@ -154,6 +160,14 @@ impl Metric<'_> {
     /// dimension values and the value as top-level members, and the request's id for search.
     pub fn document(&self, timestamp_ms: u64, request: Option<&RequestScope>) -> Value {
         let definition = self.definition();
+        let dimensions = self.dimensions();
+        // EMF drops a line naming a dimension it lacks: only the sets this point has values for.
+        let sets: Vec<&[&str]> = definition
+            .dimension_sets
+            .iter()
+            .copied()
+            .filter(|set| set.iter().all(|name| dimensions.iter().any(|(n, _)| n == name)))
+            .collect();
         let mut root = Map::new();
         root.insert(
             "_aws".into(),
@@ -161,14 +175,14 @@ impl Metric<'_> {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": namespace(),
-                    "Dimensions": definition.dimension_sets,
+                    "Dimensions": sets,
                     "Metrics": [{ "Name": definition.name, "Unit": definition.unit }],
                 }],
             }),
         );
         // Lambda's JSON log format reads `level`; a line without one would count as INFO anyway.
         root.insert("level".into(), "INFO".into());
-        for (name, value) in self.dimensions() {
+        for (name, value) in dimensions {
             root.insert(name.into(), value.into());
         }
         root.insert(definition.name.into(), self.value().into());
@@ -341,7 +355,8 @@ mod tests {
             Metric::VerificationsPassed { purpose: Purpose::Signup },
             Metric::VerificationsFailed { purpose: Purpose::PhoneChange },
             Metric::Logins { outcome: LoginOutcome::PasswordFailed },
-            Metric::LimitRefusals { limit: Limit::SendsGlobal },
+            Metric::LimitRefusals { limit: Limit::SendsGlobal, calling_code: None },
+            Metric::LimitRefusals { limit: Limit::DestinationBlocked, calling_code: Some(44) },
             Metric::RefreshTokenReuse,
             Metric::ProviderErrors { provider: "twilio_verify", code: "timeout" },
             Metric::Latency { route: "POST /auth/login", status: 200, millis: 17 },
@@ -380,6 +395,12 @@ mod tests {
         assert_eq!(latency["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "Latency", "Unit": "Milliseconds"}]));
         let verified = Metric::VerificationsPassed { purpose: Purpose::PhoneChange }.document(1_767_225_600_000, None);
         assert_eq!(verified["Purpose"], "phone_change");
+        // A refusal names a calling code only for a blocked range, and only then declares that set.
+        let fuse = Metric::LimitRefusals { limit: Limit::SendsGlobal, calling_code: None }.document(1_767_225_600_000, None);
+        assert_eq!(fuse["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Limit"], []]));
+        let blocked = Metric::LimitRefusals { limit: Limit::DestinationBlocked, calling_code: Some(44) }.document(1_767_225_600_000, None);
+        assert_eq!(blocked["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Limit"], ["Limit", "CallingCode"], []]));
+        assert_eq!((blocked["Limit"].as_str(), blocked["CallingCode"].as_str()), (Some("destination_blocked"), Some("44")));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The ports the use cases depend on. Adapters (DynamoDB, Twilio, argon2) implement them;
 //! unit tests use the in-memory ones in `testing` (the `testing` feature).
 
-use crate::domain::{AccessClaims, Challenge, ChallengeId, Channel, Email, Grant, OtpCode, Password, Phone, UnixTime, User, UserId};
+use crate::domain::{
+    AccessClaims, Challenge, ChallengeId, Channel, DestinationPrefix, Email, Grant, OtpCode, Password, Phone, PumpingRule, UnixTime, User,
+    UserId,
+};
 use crate::error::{DeliveryError, StoreError};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -150,6 +153,21 @@ pub trait RateLimiter: Send + Sync {
     async fn reserve(&self, key: &str, limit: u32, window: Duration, now: UnixTime) -> StoreResult<CheckReservation>;
     /// Gives back a reservation of the window of `reserved_at`: a right answer is no failure.
     async fn release(&self, key: &str, window: Duration, reserved_at: UnixTime) -> StoreResult<()>;
+}
+
+/// Codes sent to and challenges completed from one destination prefix, per fixed window of
+/// the rule's length (the SMS pumping guard). Only sends to a prefix and completions from it
+/// write its counters: no item every request writes.
+#[async_trait]
+pub trait PrefixCounters: Send + Sync {
+    /// Counts one send to `prefix`, unless the rule already blocks it in the window of `now`:
+    /// the check and the count are one conditional write, so parallel sends cannot slip past
+    /// the block. `Exceeded` carries the time until the window ends.
+    async fn count_send(&self, prefix: DestinationPrefix, rule: &PumpingRule, now: UnixTime) -> StoreResult<LimitOutcome>;
+    /// Takes back a send counted at `counted_at` that another cap then refused (nothing went out).
+    async fn uncount_send(&self, prefix: DestinationPrefix, rule: &PumpingRule, counted_at: UnixTime) -> StoreResult<()>;
+    /// Counts one completed challenge whose code went out at `sent_at`, in that send's window.
+    async fn count_completion(&self, prefix: DestinationPrefix, rule: &PumpingRule, sent_at: UnixTime) -> StoreResult<()>;
 }
 
 /// A stored refresh token (only its hash is the key).

@@ -300,6 +300,7 @@ pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) 
         users: store.clone(),
         challenges: store.clone(),
         limiter: store.clone(),
+        prefixes: store.clone(),
         otp,
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),

@@ -70,6 +70,7 @@ async fn builtin_codes_are_never_stored_in_plaintext() {
         users: store.clone(),
         challenges: store.clone(),
         limiter: store.clone(),
+        prefixes: store.clone(),
         otp: Arc::new(BuiltinOtp::new(b"secret", outbox.clone(), "sms-mfa")),
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),

@@ -23,7 +23,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 /// What the suite needs of a store: every store port, and a look at what is stored.
 #[async_trait]
-trait Store: UserStore + ChallengeStore + RateLimiter + SessionStore + FactorStore + 'static {
+trait Store: UserStore + ChallengeStore + RateLimiter + PrefixCounters + SessionStore + FactorStore + 'static {
     /// The stored items, rate-limit counters apart, that name any of `needles` (a user id, an
     /// email, a phone).
     async fn leftovers(&self, needles: &[String]) -> Vec<String>;
@@ -944,6 +944,66 @@ fn now() -> UnixTime {
     SystemClock.now()
 }
 
+// ---------------------------------------------------------------------------------------------
+// PrefixCounters (the SMS pumping guard)
+
+/// A range no other test counts under: a random 6-digit prefix, in a window of its own length.
+fn fresh_range(min_sends: u32) -> (DestinationPrefix, PumpingRule) {
+    let rule = PumpingRule {
+        prefix_digits: 6,
+        window: Duration::from_secs(3600 + (unique() % 100_000) as u64),
+        min_sends,
+        min_conversion_percent: 20,
+        safe: SafePrefixes::default(),
+    };
+    (rule.prefix_of(&fresh_phone()).unwrap(), rule)
+}
+
+async fn count_send_blocks_a_range_at_the_minimum_under_races<S: Store>(store: Arc<S>, now: UnixTime) {
+    let (prefix, rule) = fresh_range(10);
+    let outcomes = race(&store, 30, |store, _| {
+        let rule = rule.clone();
+        async move { store.count_send(prefix, &rule, now).await }
+    })
+    .await;
+    assert_eq!(count(&outcomes, |o| *o == LimitOutcome::Allowed), 10, "{outcomes:?}");
+    let (_, end) = fixed_window(now, rule.window);
+    let paused = LimitOutcome::Exceeded { retry_after: Duration::from_secs((end - now) as u64) };
+    assert_eq!(count(&outcomes, |o| *o == paused), 20, "paused until the window ends");
+    assert_eq!(store.count_send(prefix, &rule, end).await.unwrap(), LimitOutcome::Allowed, "the next window starts empty");
+}
+
+async fn completions_keep_a_range_open_above_the_floor<S: Store>(store: Arc<S>, now: UnixTime) {
+    let (prefix, rule) = fresh_range(5);
+    for _ in 0..5 {
+        assert_eq!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Allowed);
+    }
+    store.count_completion(prefix, &rule, now).await.unwrap();
+    assert_eq!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Allowed, "1 of 5 is 20%: open");
+    assert!(matches!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Exceeded { .. }), "1 of 6 is below 20%");
+    store.count_completion(prefix, &rule, now).await.unwrap();
+    assert_eq!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Allowed, "2 of 6: open again");
+    // A completion counts in the window its code went out in, not the one it arrives in.
+    let (_, end) = fixed_window(now, rule.window);
+    for _ in 0..5 {
+        store.count_send(prefix, &rule, end).await.unwrap();
+    }
+    store.count_completion(prefix, &rule, now).await.unwrap();
+    assert!(matches!(store.count_send(prefix, &rule, end).await.unwrap(), LimitOutcome::Exceeded { .. }), "0 of 5 in the new window");
+}
+
+async fn uncount_send_gives_back_one_and_never_goes_below_zero<S: Store>(store: Arc<S>, now: UnixTime) {
+    let (prefix, rule) = fresh_range(3);
+    store.uncount_send(prefix, &rule, now).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Allowed, "nothing to take back was no credit");
+    }
+    assert!(matches!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Exceeded { .. }));
+    store.uncount_send(prefix, &rule, now).await.unwrap();
+    assert_eq!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Allowed, "one given back");
+    assert!(matches!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Exceeded { .. }));
+}
+
 /// Each contract as `memory::<name>` (a fresh MemoryStore) and `dynamodb::<name>` (the shared
 /// test table), on a runtime with worker threads so that races are parallel.
 macro_rules! contract_suite {
@@ -988,6 +1048,9 @@ contract_suite!(
     hit_never_allows_more_than_the_limit_under_races,
     reserve_never_exceeds_the_limit_under_races,
     release_gives_back_one_and_never_goes_below_zero_under_races,
+    count_send_blocks_a_range_at_the_minimum_under_races,
+    completions_keep_a_range_open_above_the_floor,
+    uncount_send_gives_back_one_and_never_goes_below_zero,
     rotate_has_one_winner_and_the_others_get_its_successor,
     rotate_refuses_unknown_expired_and_revoked_tokens,
     start_family_sent_again_overwrites_nothing,

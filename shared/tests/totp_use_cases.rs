@@ -38,6 +38,7 @@ fn world() -> World {
         users: store.clone(),
         challenges: store.clone(),
         limiter: store.clone(),
+        prefixes: store.clone(),
         otp: otp.clone(),
         hasher: Arc::new(Argon2Hasher::default()),
         clock: clock.clone(),

@@ -41,6 +41,7 @@ fn world_with(limits: Limits) -> World {
         users: store.clone(),
         challenges: store.clone(),
         limiter: store.clone(),
+        prefixes: store.clone(),
         otp: otp.clone(),
         hasher: hasher.clone(),
         clock: clock.clone(),

@@ -17,6 +17,7 @@ impl EventSink for EventLog {
         match event.kind {
             // The audit line names the limit and `LimitRefusals` counts it.
             EventKind::LimitHit(limit) => audit::limit_hit(limit, subject),
+            EventKind::DestinationBlocked(prefix) => audit::destination_blocked(prefix, subject),
             kind => {
                 if let Some(line) = audit_event(kind) {
                     audit::record(line, subject);
@@ -39,7 +40,7 @@ fn audit_event(kind: EventKind) -> Option<&'static str> {
         EventKind::PasswordFailed => "password_failed",
         EventKind::CodeSent { .. } => "code_sent",
         EventKind::CodeFailed => "code_failed",
-        EventKind::LimitHit(_) => "limit_hit",
+        EventKind::LimitHit(_) | EventKind::DestinationBlocked(_) => "limit_hit",
         EventKind::PhoneChanged => "phone_changed",
         EventKind::PasswordResetRequested => "password_reset_requested",
         EventKind::PasswordReset => "password_reset",
@@ -64,7 +65,7 @@ fn metric(kind: EventKind, event: &SecurityEvent) -> Option<Metric<'static>> {
         EventKind::LoginCompleted { purpose: Purpose::Login } => Metric::Logins { outcome: LoginOutcome::Completed },
         EventKind::LoginPasswordRefused => Metric::Logins { outcome: LoginOutcome::PasswordFailed },
         EventKind::RefreshReuse => Metric::RefreshTokenReuse,
-        EventKind::LimitHit(limit) => Metric::LimitRefusals { limit },
+        EventKind::LimitHit(limit) => Metric::LimitRefusals { limit, calling_code: None },
         _ => return None,
     })
 }

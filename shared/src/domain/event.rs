@@ -2,7 +2,7 @@
 //! `EventSink` port. One adapter turns it into its audit line and its metric
 //! (`adapters::event_log`); tests read what was recorded (`testing::RecordingEvents`).
 
-use super::{Caller, Challenge, Channel, Limit, Phone, Purpose, User, UserId};
+use super::{Caller, Challenge, Channel, DestinationPrefix, Limit, Phone, Purpose, User, UserId};
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub enum EventKind {
     },
     /// A limit refused a request.
     LimitHit(Limit),
+    /// The SMS pumping guard refused a send to this number range (a `destination_blocked` limit hit).
+    DestinationBlocked(DestinationPrefix),
     PhoneChanged,
     PasswordResetRequested,
     PasswordReset,

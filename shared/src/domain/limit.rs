@@ -20,10 +20,12 @@ pub enum Limit {
     FactorFailuresPerAccount,
     /// Wrong password-reset codes per email (RESET_FAILURES_PER_EMAIL).
     ResetFailuresPerEmail,
+    /// The SMS pumping guard paused codes to a number range.
+    DestinationBlocked,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 12] = [
+    pub const ALL: [Limit; 13] = [
         Limit::RegistrationsPerIp,
         Limit::LoginsPerIp,
         Limit::LoginFailuresPerAccount,
@@ -36,6 +38,7 @@ impl Limit {
         Limit::SmsCountries,
         Limit::FactorFailuresPerAccount,
         Limit::ResetFailuresPerEmail,
+        Limit::DestinationBlocked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Limit {
             Limit::SmsCountries => "sms_countries",
             Limit::FactorFailuresPerAccount => "factor_failures_per_account",
             Limit::ResetFailuresPerEmail => "reset_failures_per_email",
+            Limit::DestinationBlocked => "destination_blocked",
         }
     }
 }

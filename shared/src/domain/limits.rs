@@ -1,7 +1,7 @@
 //! Codes and every client-facing limit, with the contract's defaults (API.md "Defaults";
 //! `config` reads the variables that change them).
 
-use super::SmsRegions;
+use super::{PumpingRule, SmsRegions};
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct Limits {
     /// `SMS_ALLOWED_COUNTRIES`: the regions codes may go to (empty: all), checked before a
     /// code is stored or sent.
     pub sms_regions: SmsRegions,
+    /// The SMS pumping guard (`PUMPING_*`, `SMS_SAFE_PREFIXES`).
+    pub pumping: PumpingRule,
 }
 
 impl Limits {
@@ -48,6 +50,7 @@ impl Default for Limits {
             reset_failures_per_email: 10,
             challenge_max_age: Duration::from_secs(1800),
             sms_regions: SmsRegions::default(),
+            pumping: PumpingRule::default(),
         }
     }
 }

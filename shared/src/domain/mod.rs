@@ -9,6 +9,7 @@ mod limit;
 mod limits;
 mod password;
 mod phone;
+mod pumping;
 mod totp;
 mod user;
 
@@ -21,6 +22,7 @@ pub use limit::Limit;
 pub use limits::Limits;
 pub use password::{Password, PasswordPolicy};
 pub use phone::{Phone, SmsRegions};
+pub use pumping::{DestinationPrefix, PumpingRule, SafePrefixes, MAX_PREFIX_DIGITS};
 pub use totp::{otpauth_uri, step_at, FactorProof, RecoveryCode, TotpCode, TotpSecret, RECOVERY_CODE_COUNT, STEP_SECONDS};
 pub use user::{User, UserId, UserView};
 

@@ -296,6 +296,42 @@ impl RateLimiter for MemoryStore {
     }
 }
 
+/// The pumping guard's two counts of `prefix` in the window of `at`: keys in `counters`.
+fn prefix_keys(prefix: DestinationPrefix, rule: &PumpingRule, at: UnixTime) -> (String, String, UnixTime) {
+    let (sent, end) = window_key(&format!("pump#sent#{prefix}"), rule.window, at);
+    let (completed, _) = window_key(&format!("pump#completed#{prefix}"), rule.window, at);
+    (sent, completed, end)
+}
+
+#[async_trait]
+impl PrefixCounters for MemoryStore {
+    async fn count_send(&self, prefix: DestinationPrefix, rule: &PumpingRule, now: UnixTime) -> StoreResult<LimitOutcome> {
+        let (sent_key, completed_key, end) = prefix_keys(prefix, rule, now);
+        let mut counters = self.counters.lock().unwrap();
+        let completed = counters.get(&completed_key).copied().unwrap_or(0);
+        let sent = counters.entry(sent_key).or_default();
+        if rule.blocks(*sent, completed) {
+            return Ok(LimitOutcome::Exceeded { retry_after: Duration::from_secs((end - now).max(1) as u64) });
+        }
+        *sent += 1;
+        Ok(LimitOutcome::Allowed)
+    }
+
+    async fn uncount_send(&self, prefix: DestinationPrefix, rule: &PumpingRule, counted_at: UnixTime) -> StoreResult<()> {
+        let (sent_key, _, _) = prefix_keys(prefix, rule, counted_at);
+        if let Some(sent) = self.counters.lock().unwrap().get_mut(&sent_key) {
+            *sent = sent.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn count_completion(&self, prefix: DestinationPrefix, rule: &PumpingRule, sent_at: UnixTime) -> StoreResult<()> {
+        let (_, completed_key, _) = prefix_keys(prefix, rule, sent_at);
+        *self.counters.lock().unwrap().entry(completed_key).or_default() += 1;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {

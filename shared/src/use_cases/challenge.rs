@@ -1,6 +1,6 @@
 //! Challenges: the send caps every code passes, the first send, verify and resend.
 
-use super::{AuthService, Caller, ChallengeView};
+use super::{pumping::CountedSend, AuthService, Caller, ChallengeView};
 use crate::{
     domain::*,
     error::{AuthError, DeliveryError},
@@ -60,17 +60,37 @@ impl SendBudget {
 }
 
 impl AuthService {
-    /// Every code that goes out passes these caps: per source IP and the global cost fuse
-    /// first (a request they refuse never spends a victim's quota), then the number's budget
-    /// for this kind of code (SMS pumping to one number).
+    /// Every code that goes out passes these caps: its number range first (the pumping guard),
+    /// then per source IP and the global cost fuse (a request they refuse never spends a
+    /// victim's quota), then the number's budget for this kind of code (pumping to one number).
+    /// A send another cap refuses is taken back from its range.
     pub(super) async fn count_send(&self, to: &Phone, budget: SendBudget, caller: &Caller) -> Result<(), AuthError> {
+        let counted = self.guard_destination(to, caller).await?;
+        self.count_send_caps(to, budget, caller, counted).await
+    }
+
+    /// The caps after the range's: a refusal gives `counted` back.
+    async fn count_send_caps(
+        &self,
+        to: &Phone,
+        budget: SendBudget,
+        caller: &Caller,
+        counted: Option<CountedSend>,
+    ) -> Result<(), AuthError> {
         let l = &self.limits;
         let who = || Subject::phone(to, caller);
-        self.hit(Limit::SendsPerIp, who(), format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
-        // Sharded: no item that every send writes (docs/scale-and-cost.md, "Scale").
-        let global = self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?;
-        self.observed(Limit::SendsGlobal, who(), global)?;
-        self.hit(Limit::SendsPerPhone, who(), budget.key(to), l.sends_per_phone, Limits::SHORT_WINDOW).await
+        let caps = async {
+            self.hit(Limit::SendsPerIp, who(), format!("send#ip#{}", caller.ip()), l.sends_per_ip_hour, Limits::HOUR).await?;
+            // Sharded: no item that every send writes (docs/scale-and-cost.md, "Scale").
+            let global = self.global_sends.hit(l.sends_global_hour, Limits::HOUR, self.now()).await?;
+            self.observed(Limit::SendsGlobal, who(), global)?;
+            self.hit(Limit::SendsPerPhone, who(), budget.key(to), l.sends_per_phone, Limits::SHORT_WINDOW).await
+        };
+        let outcome = caps.await;
+        if outcome.is_err() {
+            self.give_back(counted).await;
+        }
+        outcome
     }
 
     /// When a challenge made at `created_at` and (re)sent at `now` expires: a code's lifetime,
@@ -106,8 +126,22 @@ impl AuthService {
         channel: Channel,
         caller: &Caller,
     ) -> Result<ChallengeView, AuthError> {
+        let counted = self.guard_destination(to, caller).await?;
+        self.start_counted_challenge(user, purpose, to, channel, caller, counted).await
+    }
+
+    /// `start_challenge` for a send already counted against its number range.
+    pub(super) async fn start_counted_challenge(
+        &self,
+        user: &User,
+        purpose: Purpose,
+        to: &Phone,
+        channel: Channel,
+        caller: &Caller,
+        counted: Option<CountedSend>,
+    ) -> Result<ChallengeView, AuthError> {
         let started = std::time::Instant::now();
-        self.count_send(to, SendBudget::of(purpose), caller).await?;
+        self.count_send_caps(to, SendBudget::of(purpose), caller, counted).await?;
         let now = self.now();
         let id = ChallengeId::new();
         let generated = self.ports.otp.generate(&id);
@@ -323,6 +357,7 @@ impl AuthService {
         };
         if passed {
             self.ports.limiter.release(&budget_key, Limits::SHORT_WINDOW, reserved_at).await?;
+            self.count_completion(challenge).await;
         } else {
             self.record(EventKind::CodeFailed, Subject::of_challenge(challenge, caller));
         }
@@ -370,17 +405,24 @@ impl AuthService {
         if !current.decoy {
             self.ensure_sms_region(&current.phone, caller)?;
         }
+        // A paused range refuses before the claim stores anything (a decoy's range counts too).
+        let counted = self.guard_destination(&current.phone, caller).await?;
         let generated = if current.decoy { None } else { self.ports.otp.generate(&current.id) };
         let hash = generated.as_ref().map(|g| g.hash.as_str());
-        let claimed = self.ports.challenges.claim_resend(&current.id, now, self.limits.resend_cooldown, new_expiry, channel, hash).await?;
+        let claimed = self.ports.challenges.claim_resend(&current.id, now, self.limits.resend_cooldown, new_expiry, channel, hash).await;
         let challenge = match claimed {
-            ResendOutcome::Ready { challenge } => challenge,
-            ResendOutcome::TooSoon { retry_after } => {
-                self.record(EventKind::LimitHit(Limit::ResendCooldown), Subject::of_challenge(&current, caller));
-                return Err(AuthError::ResendTooSoon { retry_after });
+            Ok(ResendOutcome::Ready { challenge }) => challenge,
+            refused => {
+                self.give_back(counted).await;
+                return Err(match refused? {
+                    ResendOutcome::TooSoon { retry_after } => {
+                        self.record(EventKind::LimitHit(Limit::ResendCooldown), Subject::of_challenge(&current, caller));
+                        AuthError::ResendTooSoon { retry_after }
+                    }
+                    ResendOutcome::Exhausted => self.dead_challenge(caller),
+                    ResendOutcome::Invalid | ResendOutcome::Ready { .. } => AuthError::ChallengeInvalid,
+                });
             }
-            ResendOutcome::Exhausted => return Err(self.dead_challenge(caller)),
-            ResendOutcome::Invalid => return Err(AuthError::ChallengeInvalid),
         };
         // A totp challenge's first phone code is a first send: a verification still pending
         // at the provider for this phone belongs to another challenge.
@@ -388,7 +430,7 @@ impl AuthService {
         let mut challenge = challenge;
         challenge.channel = channel;
         let started = std::time::Instant::now();
-        let sent = match self.count_send(&challenge.phone, SendBudget::of(challenge.purpose), caller).await {
+        let sent = match self.count_send_caps(&challenge.phone, SendBudget::of(challenge.purpose), caller, counted).await {
             // A decoy counts like a send and takes as long; nothing goes out.
             Ok(()) if challenge.decoy => {
                 self.send_latency.pad(started).await;

@@ -10,6 +10,7 @@
 //! | `password.rs` | forgot and reset password (with enumeration-safe decoys), change password |
 //! | `account.rs` | the account routes' token check, my account (UserInfo), delete account |
 //! | `notify.rs` | security notifications by SMS |
+//! | `pumping.rs` | the SMS pumping guard: sends and completions per number range |
 //! | `factors.rs` | authenticator apps (TOTP) and recovery codes: enrol, confirm, remove, check |
 //!
 //! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
@@ -21,6 +22,7 @@ mod login;
 mod notify;
 mod password;
 mod phone;
+mod pumping;
 pub mod sessions;
 mod signup;
 
@@ -89,6 +91,8 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub challenges: Arc<dyn ChallengeStore>,
     pub limiter: Arc<dyn RateLimiter>,
+    /// The SMS pumping guard's per-range counters.
+    pub prefixes: Arc<dyn PrefixCounters>,
     pub otp: Arc<dyn OtpProvider>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,

@@ -25,10 +25,18 @@ impl AuthService {
         let key = format!("register#ip#{}", caller.ip());
         self.hit(Limit::RegistrationsPerIp, Subject::caller(caller), key, self.limits.registrations_per_ip_hour, Limits::HOUR).await?;
         self.ensure_channel(cmd.channel)?;
+        // A paused number range refuses before the account is stored (or its password hashed).
+        let counted = self.guard_destination(&cmd.phone, caller).await?;
         let user = User {
             id: UserId::new(),
             email: cmd.email,
-            password_hash: self.ports.hasher.hash(&cmd.password).await?,
+            password_hash: match self.ports.hasher.hash(&cmd.password).await {
+                Ok(hash) => hash,
+                Err(err) => {
+                    self.give_back(counted).await;
+                    return Err(err);
+                }
+            },
             phone: cmd.phone,
             phone_verified: false,
             created_at: self.now(),
@@ -36,10 +44,13 @@ impl AuthService {
             kept_session: None,
             credentials_version: 0,
         };
-        if self.ports.users.create_user(&user).await? == CreateUser::EmailTaken {
+        let created = self.ports.users.create_user(&user).await;
+        if !matches!(created, Ok(CreateUser::Created)) {
+            self.give_back(counted).await;
+            created?;
             return Err(AuthError::EmailTaken);
         }
-        match self.start_challenge(&user, Purpose::Signup, &user.phone, cmd.channel, caller).await {
+        match self.start_counted_challenge(&user, Purpose::Signup, &user.phone, cmd.channel, caller, counted).await {
             Ok(challenge) => {
                 self.record(EventKind::SignUp, Subject::of(&user, caller));
                 Ok(Registered { user_id: user.id.0.clone(), challenge })

@@ -11,6 +11,7 @@
 //! | challenge | `CHALLENGE#<id>` (TTL) | `ChallengeStore`, challenges.rs |
 //! | pending verification | `PENDING#<phone>`: the provider reference last started for it (TTL) | `ChallengeStore`, challenges.rs |
 //! | counter | `RATE#<scope>#<key>#<window start>` (TTL at window end) | `RateLimiter`, limiter.rs |
+//! | pumping counter | `RATE#pump#<prefix>#<window start>`: sent, completed, deficit (TTL at window end) | `PrefixCounters`, prefixes.rs |
 //! | refresh token | `REFRESH#<sha256 of token>` (TTL) | `SessionStore`, sessions.rs |
 //! | revoked family | `REVOKED#<family id>` (TTL) | `SessionStore`, sessions.rs |
 //! | authenticator | `FACTOR#<user id>`: sealed secrets, last step, recovery-code hashes | `FactorStore`, factors.rs |
@@ -25,6 +26,7 @@
 mod challenges;
 mod factors;
 mod limiter;
+mod prefixes;
 mod sessions;
 mod users;
 
