@@ -3,26 +3,56 @@
 //! stored or sent for a refused request, other ranges and the safe list keep getting codes.
 //! (Over HTTP: tests/e2e/tests/pumping.rs; the store's atomicity: store_contract.rs.)
 
+use async_trait::async_trait;
 use secrecy::SecretString;
 use sms_mfa::{
     adapters::{jwt::TokenKeys, secret_box::AesGcmSealer},
     config::Limits,
     domain::*,
-    ports::Clock,
+    ports::{Clock, LimitOutcome, PrefixCounters, StoreResult},
     testing::{generate_signing_key_pem, CountingHasher, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::{sessions::SessionService, *},
     AuthError,
 };
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 const PASSWORD: &str = "correct horse battery";
 /// French mobiles `+33 6 12 …` and `+33 6 13 …`: two ranges under the default 3 digits.
 const RANGE: &str = "+33612";
 const OTHER_RANGE: &str = "+33613";
 
+/// The memory store's range counters, counting the sends that reach the store.
+struct CountingPrefixes {
+    store: Arc<MemoryStore>,
+    sends: AtomicUsize,
+}
+
+#[async_trait]
+impl PrefixCounters for CountingPrefixes {
+    async fn count_send(&self, prefix: DestinationPrefix, rule: &PumpingRule, now: UnixTime) -> StoreResult<LimitOutcome> {
+        self.sends.fetch_add(1, Ordering::SeqCst);
+        self.store.count_send(prefix, rule, now).await
+    }
+
+    async fn uncount_send(&self, prefix: DestinationPrefix, rule: &PumpingRule, counted_at: UnixTime) -> StoreResult<()> {
+        self.store.uncount_send(prefix, rule, counted_at).await
+    }
+
+    async fn count_completion(&self, prefix: DestinationPrefix, rule: &PumpingRule, sent_at: UnixTime) -> StoreResult<()> {
+        self.store.count_completion(prefix, rule, sent_at).await
+    }
+}
+
 struct World {
     auth: AuthService,
     store: Arc<MemoryStore>,
+    prefixes: Arc<CountingPrefixes>,
     otp: Arc<RecordingOtp>,
     clock: Arc<ManualClock>,
     events: Arc<RecordingEvents>,
@@ -39,13 +69,14 @@ fn world_with(limits: Limits) -> World {
     let clock = Arc::new(ManualClock::at(1_900_000_000));
     let keys = TokenKeys::from_pem(&generate_signing_key_pem(), None, "iss", "aud", Duration::from_secs(900)).unwrap();
     let events = Arc::new(RecordingEvents::default());
+    let prefixes = Arc::new(CountingPrefixes { store: store.clone(), sends: AtomicUsize::new(0) });
     let sessions =
         SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone(), events.clone());
     let ports = Ports {
         users: store.clone(),
         challenges: store.clone(),
         limiter: store.clone(),
-        prefixes: store.clone(),
+        prefixes: prefixes.clone(),
         otp: otp.clone(),
         hasher: Arc::new(CountingHasher::default()),
         clock: clock.clone(),
@@ -54,7 +85,7 @@ fn world_with(limits: Limits) -> World {
         events: events.clone(),
     };
     let auth = AuthService::new(ports, sessions, limits).with_decoy_secret(b"decoy secret");
-    World { auth, store, otp, clock, events }
+    World { auth, store, prefixes, otp, clock, events }
 }
 
 fn world() -> World {
@@ -155,6 +186,19 @@ async fn a_range_that_gets_codes_and_completes_none_is_paused_and_the_others_are
     assert!(blocked(w.register("later@example.com", &number(RANGE, 7)).await));
     w.clock.advance(1);
     w.account("latest@example.com", &number(RANGE, 8)).await;
+}
+
+#[tokio::test]
+async fn a_paused_range_costs_no_write_until_its_window_ends() {
+    let w = world();
+    w.abandoned_signups(RANGE, 1, 5).await;
+    assert!(blocked(w.register("a@example.com", &number(RANGE, 6)).await));
+    let writes = w.prefixes.sends.load(Ordering::SeqCst);
+    for n in 7..20 {
+        assert!(blocked(w.register(&format!("b{n}@example.com"), &number(RANGE, n)).await));
+    }
+    assert_eq!(w.prefixes.sends.load(Ordering::SeqCst), writes, "refused from memory: an attack writes nothing more");
+    assert_eq!(w.blocks_recorded().len(), 14, "each refusal is still a limit hit");
 }
 
 #[tokio::test]

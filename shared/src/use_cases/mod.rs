@@ -115,6 +115,8 @@ pub struct AuthService {
     check_latency: password::LatencyEstimate,
     /// The global send cap, sharded: every send counts against it (docs/scale-and-cost.md, "Scale").
     global_sends: crate::sharded_limit::ShardedLimit,
+    /// Number ranges the pumping guard has paused, as this instance has seen them.
+    paused_ranges: pumping::PausedRanges,
 }
 
 fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
@@ -139,6 +141,7 @@ impl AuthService {
             send_latency: password::LatencyEstimate::for_sends(),
             check_latency: password::LatencyEstimate::for_checks(),
             global_sends,
+            paused_ranges: pumping::PausedRanges::default(),
         }
     }
 

@@ -4,6 +4,26 @@
 
 use super::{AuthService, Caller};
 use crate::{domain::*, error::AuthError, ports::*};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+/// The ranges this instance has seen paused, until when. A paused range's sends are refused
+/// here without a write: a refused conditional write still costs a write unit, and an attack
+/// at 100 codes a second would otherwise write its range's item 100 times a second for the
+/// whole window. The pause is the window's, so remembering it changes no answer.
+#[derive(Default)]
+pub(super) struct PausedRanges(Mutex<HashMap<DestinationPrefix, UnixTime>>);
+
+impl PausedRanges {
+    fn until(&self, prefix: DestinationPrefix, now: UnixTime) -> Option<UnixTime> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&prefix).copied().filter(|until| *until > now)
+    }
+
+    fn remember(&self, prefix: DestinationPrefix, until: UnixTime, now: UnixTime) {
+        let mut paused = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        paused.retain(|_, until| *until > now);
+        paused.insert(prefix, until);
+    }
+}
 
 /// A send counted against its range, to give back if another cap then refuses it.
 #[must_use]
@@ -20,13 +40,19 @@ impl AuthService {
         let rule = &self.limits.pumping;
         let Some(prefix) = rule.prefix_of(to) else { return Ok(None) };
         let now = self.now();
-        match self.ports.prefixes.count_send(prefix, rule, now).await? {
-            LimitOutcome::Allowed => Ok(Some(CountedSend { prefix, at: now })),
-            LimitOutcome::Exceeded { retry_after } => {
-                self.record(EventKind::DestinationBlocked(prefix), Subject::phone(to, caller));
-                Err(AuthError::DestinationBlocked { retry_after })
-            }
-        }
+        let paused_until = match self.paused_ranges.until(prefix, now) {
+            Some(until) => until,
+            None => match self.ports.prefixes.count_send(prefix, rule, now).await? {
+                LimitOutcome::Allowed => return Ok(Some(CountedSend { prefix, at: now })),
+                LimitOutcome::Exceeded { retry_after } => {
+                    let until = now + retry_after.as_secs() as i64;
+                    self.paused_ranges.remember(prefix, until, now);
+                    until
+                }
+            },
+        };
+        self.record(EventKind::DestinationBlocked(prefix), Subject::phone(to, caller));
+        Err(AuthError::DestinationBlocked { retry_after: Duration::from_secs((paused_until - now).max(1) as u64) })
     }
 
     /// Takes back a counted send that did not go out (another cap refused it).
