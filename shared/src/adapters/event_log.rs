@@ -50,6 +50,10 @@ fn audit_event(kind: EventKind) -> Option<&'static str> {
         EventKind::RefreshReuse => "refresh_reuse",
         EventKind::GlobalLogout => "global_logout",
         EventKind::AccountDeleted => "account_deleted",
+        EventKind::DeviceRemembered => "device_remembered",
+        EventKind::DeviceUsed => "device_used",
+        EventKind::DeviceSpentTokenReturned => "device_spent_token_returned",
+        EventKind::DeviceForgotten => "device_forgotten",
         EventKind::LoginPasswordRefused | EventKind::VerificationPassed { .. } | EventKind::VerificationFailed { .. } => return None,
     })
 }
@@ -63,6 +67,7 @@ fn metric(kind: EventKind, event: &SecurityEvent) -> Option<Metric<'static>> {
         EventKind::LoginStarted => Metric::Logins { outcome: LoginOutcome::Started },
         EventKind::LoginCompleted { purpose: Purpose::Login } => Metric::Logins { outcome: LoginOutcome::Completed },
         EventKind::LoginPasswordRefused => Metric::Logins { outcome: LoginOutcome::PasswordFailed },
+        EventKind::DeviceUsed => Metric::Logins { outcome: LoginOutcome::RememberedDevice },
         EventKind::RefreshReuse => Metric::RefreshTokenReuse,
         EventKind::LimitHit(limit) => Metric::LimitRefusals { limit },
         _ => return None,

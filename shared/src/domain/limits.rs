@@ -24,6 +24,9 @@ pub struct Limits {
     /// `SMS_ALLOWED_COUNTRIES`: the regions codes may go to (empty: all), checked before a
     /// code is stored or sent.
     pub sms_regions: SmsRegions,
+    /// `REMEMBERED_DEVICE_DAYS`: how long a remembered device lives from the second factor that
+    /// created it; None (0 days) turns the feature off.
+    pub remembered_device_lifetime: Option<Duration>,
 }
 
 impl Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             reset_failures_per_email: 10,
             challenge_max_age: Duration::from_secs(1800),
             sms_regions: SmsRegions::default(),
+            remembered_device_lifetime: Some(Duration::from_secs(30 * 86400)),
         }
     }
 }

@@ -11,11 +11,13 @@
 //! | `account.rs` | the account routes' token check, my account (UserInfo), delete account |
 //! | `notify.rs` | security notifications by SMS |
 //! | `factors.rs` | authenticator apps (TOTP) and recovery codes: enrol, confirm, remove, check |
+//! | `devices.rs` | remembered devices: remember after a second factor, sign in with one, list, forget |
 //!
 //! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
 
 mod account;
 mod challenge;
+mod devices;
 mod factors;
 mod login;
 mod notify;
@@ -27,6 +29,7 @@ mod signup;
 pub use crate::domain::Caller;
 pub use account::{Holder, UserInfo};
 pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
+pub use devices::{LoginAnswer, RememberDevice, SignedIn};
 pub use factors::{RecoveryCodes, TotpEnrolment};
 pub use login::LoginCommand;
 pub use notify::Notice;
@@ -94,6 +97,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub factors: Arc<dyn FactorStore>,
     pub sealer: Arc<dyn SecretSealer>,
+    /// Remembered devices.
+    pub devices: Arc<dyn DeviceStore>,
     /// Security events: audit lines and metrics (`adapters::event_log`), a recorder in tests.
     pub events: Arc<dyn EventSink>,
 }

@@ -35,6 +35,7 @@ impl AuthService {
             tokens_valid_after: 0,
             kept_session: None,
             credentials_version: 0,
+            devices_version: 0,
         };
         if self.ports.users.create_user(&user).await? == CreateUser::EmailTaken {
             return Err(AuthError::EmailTaken);
