@@ -130,6 +130,7 @@ fn new_user(email: &Email, created_at: UnixTime) -> User {
         tokens_valid_after: 0,
         kept_session: None,
         credentials_version: 0,
+        devices_version: 0,
     }
 }
 
