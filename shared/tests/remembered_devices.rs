@@ -289,11 +289,7 @@ async fn an_authenticator_added_or_removed_forgets_every_device() {
     // Remembered again with the app's code, then the app removed: forgotten again.
     w.clock.advance(30);
     let step = step_at(sms_mfa::ports::Clock::now(w.clock.as_ref()));
-    let verified = w
-        .auth
-        .verify_remembering(verify_code(&challenge.id, &secret.code_at_step(step)), remember(), &w.caller)
-        .await
-        .unwrap();
+    let verified = w.auth.verify_remembering(verify_code(&challenge.id, &secret.code_at_step(step)), remember(), &w.caller).await.unwrap();
     let Verified::Remembered(signed_in) = verified else { panic!("remembered") };
     let token = token_of(&signed_in);
     let holder = w.auth.holder(&signed_in.tokens.access_token).await.unwrap();

@@ -944,7 +944,6 @@ async fn a_totp_challenge_turns_into_a_phone_challenge<S: Store>(store: Arc<S>, 
     assert_eq!(ChallengeStore::get(store.as_ref(), &unknown).await.unwrap(), None, "no challenge is made up");
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // DeviceStore
 

@@ -159,7 +159,13 @@ pub struct DeviceView {
 
 impl From<&Device> for DeviceView {
     fn from(d: &Device) -> Self {
-        DeviceView { id: d.id.clone(), label: d.label.clone(), created_at: d.created_at, last_used_at: d.last_used_at, expires_at: d.expires_at }
+        DeviceView {
+            id: d.id.clone(),
+            label: d.label.clone(),
+            created_at: d.created_at,
+            last_used_at: d.last_used_at,
+            expires_at: d.expires_at,
+        }
     }
 }
 
@@ -242,7 +248,19 @@ mod tests {
         assert_eq!((back.slot(), back.hash()), (7, token.hash()));
         assert_ne!(DeviceToken::generate(7).unwrap().hash(), token.hash());
         let body = text.expose_secret().trim_start_matches("dv_7.").to_owned();
-        for bad in ["", "dv_", "dv_7", "dv_7.", "dv_10.x", &format!("dv_10.{body}"), &format!("dv_07.{body}"), "rt_abc", "dv_x.abc", "dv_3.!!!!", &format!("dv_7.{body}AA")] {
+        for bad in [
+            "",
+            "dv_",
+            "dv_7",
+            "dv_7.",
+            "dv_10.x",
+            &format!("dv_10.{body}"),
+            &format!("dv_07.{body}"),
+            "rt_abc",
+            "dv_x.abc",
+            "dv_3.!!!!",
+            &format!("dv_7.{body}AA"),
+        ] {
             assert!(DeviceToken::parse(bad).is_none(), "{bad}");
         }
         assert!(!format!("{token:?}").contains(&body), "Debug shows no secret");

@@ -485,7 +485,9 @@ impl DeviceStore for MemoryStore {
             .get(&device.user_id)
             .is_some_and(|u| u.credentials_version == device.credentials_version && u.devices_version == device.devices_version);
         match devices.get_mut(&(device.user_id.clone(), device.slot)) {
-            Some(stored) if account_stands && stored.id == device.id && stored.token_hash == device.token_hash && stored.expires_at > now => {
+            Some(stored)
+                if account_stands && stored.id == device.id && stored.token_hash == device.token_hash && stored.expires_at > now =>
+            {
                 stored.token_hash = new_hash.to_owned();
                 stored.spent = spent.to_vec();
                 stored.last_used_at = now;

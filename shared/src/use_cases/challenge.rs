@@ -238,7 +238,12 @@ impl AuthService {
 
     /// Verify; with `remember`, a signup or login challenge also remembers the device (when
     /// the feature is on; ignored for other purposes).
-    pub async fn verify_remembering(&self, cmd: VerifyCommand, remember: Option<RememberDevice>, caller: &Caller) -> Result<Verified, AuthError> {
+    pub async fn verify_remembering(
+        &self,
+        cmd: VerifyCommand,
+        remember: Option<RememberDevice>,
+        caller: &Caller,
+    ) -> Result<Verified, AuthError> {
         let now = self.now();
         let signs_in = [Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
         let (challenge, _, factor_amr) = self.check_code(&cmd.challenge_id, &cmd.proof, &signs_in, caller).await?;

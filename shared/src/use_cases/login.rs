@@ -22,7 +22,12 @@ impl AuthService {
 
     /// Login. The password always comes first and counts as ever; only then may a live device
     /// token of the account (`device_token`) stand in for the code: tokens at once, nothing sent.
-    pub async fn login_with_device(&self, cmd: LoginCommand, device_token: Option<&str>, caller: &Caller) -> Result<LoginAnswer, AuthError> {
+    pub async fn login_with_device(
+        &self,
+        cmd: LoginCommand,
+        device_token: Option<&str>,
+        caller: &Caller,
+    ) -> Result<LoginAnswer, AuthError> {
         self.hit(
             Limit::LoginsPerIp,
             Subject::caller(caller),
