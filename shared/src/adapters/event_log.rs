@@ -73,3 +73,23 @@ fn metric(kind: EventKind, event: &SecurityEvent) -> Option<Metric<'static>> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Subject;
+
+    #[test]
+    fn remembered_devices_have_their_audit_lines_and_login_outcome() {
+        let used = SecurityEvent::new(EventKind::DeviceUsed, Subject::default());
+        assert!(matches!(metric(EventKind::DeviceUsed, &used), Some(Metric::Logins { outcome: LoginOutcome::RememberedDevice })));
+        for (kind, line) in [
+            (EventKind::DeviceRemembered, "device_remembered"),
+            (EventKind::DeviceUsed, "device_used"),
+            (EventKind::DeviceSpentTokenReturned, "device_spent_token_returned"),
+            (EventKind::DeviceForgotten, "device_forgotten"),
+        ] {
+            assert_eq!(audit_event(kind), Some(line));
+        }
+    }
+}
