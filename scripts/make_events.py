@@ -27,6 +27,8 @@ NEW_PHONE = "+447700900456"
 CHALLENGE_ID = "CHALLENGE_ID_FROM_REGISTER_OR_LOGIN"  # or from forgot, for password-reset
 REFRESH_TOKEN = "REFRESH_TOKEN_FROM_VERIFY"
 ACCESS_TOKEN = "ACCESS_TOKEN_FROM_VERIFY"
+DEVICE_TOKEN = "DEVICE_TOKEN_FROM_VERIFY_WITH_REMEMBER_DEVICE"
+DEVICE_ID = "DEVICE_ID_FROM_ME_DEVICES"
 
 SOURCE_IP = "203.0.113.10"
 USER_AGENT = "curl/8.5.0"
@@ -142,6 +144,15 @@ def events():
         "verify-recovery-code": event("verify-recovery-code", "POST", "/auth/verify",
                                       {"challenge_id": CHALLENGE_ID,
                                        "recovery_code": "abcd-efgh-ijkl-mnop"}),
+        "verify-remember-device": event("verify-remember-device", "POST", "/auth/verify",
+                                        {"challenge_id": CHALLENGE_ID, "code": "123456",
+                                         "remember_device": True}),
+        "login-remembered-device": event("login-remembered-device", "POST", "/auth/login",
+                                         {**creds, "device_token": DEVICE_TOKEN}),
+        "me-devices": event("me-devices", "GET", "/me/devices", bearer=ACCESS_TOKEN),
+        "me-device-forget": event("me-device-forget", "DELETE", f"/me/devices/{DEVICE_ID}",
+                                  bearer=ACCESS_TOKEN, route_key="DELETE /me/devices/{id}",
+                                  path_parameters={"id": DEVICE_ID}),
     }
 
 

@@ -105,7 +105,8 @@ fn service(guard_on: bool, clock: Arc<ManualClock>, store: Arc<MemoryStore>, otp
         otp,
         hasher: Arc::new(NoHashing),
         clock,
-        factors: store,
+        factors: store.clone(),
+        devices: store,
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
         events,
     };

@@ -174,6 +174,11 @@ impl Limits {
             sms_regions: crate::domain::SmsRegions::parse(&env.optional("SMS_ALLOWED_COUNTRIES").unwrap_or_default())
                 .map_err(|why| problem("SMS_ALLOWED_COUNTRIES", format!("must list ISO 3166 alpha-2 regions: {why}")))?,
             pumping: pumping_rule(env, d.pumping)?,
+            remembered_device_lifetime: match env.parsed::<u32>("REMEMBERED_DEVICE_DAYS", 30, "a whole number of days")? {
+                0 => None,
+                days if days <= 400 => Some(Duration::from_secs(u64::from(days) * 86400)),
+                _ => return Err(problem("REMEMBERED_DEVICE_DAYS", "must be at most 400 (browsers keep a cookie no longer)")),
+            },
         })
     }
 }

@@ -115,6 +115,47 @@ pub fn no_content() -> Response<Body> {
     response
 }
 
+/// The hosted pages' remembered-device cookie (API.md "Remembered devices"). `HttpOnly`: the
+/// pages' script never reads the token; `__Host-`: `Secure`, `Path=/` and no `Domain`, so only
+/// this origin ever gets it; `SameSite=Strict`: no other site's request carries it.
+pub const DEVICE_COOKIE: &str = "__Host-sms-mfa-device";
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// Tokens of a sign-in (200). With `into_cookie` (the hosted pages ask for it), the device
+/// token leaves the body for the `HttpOnly` cookie, which lives as long as the device.
+pub fn signed_in(mut signed_in: crate::use_cases::SignedIn, into_cookie: bool) -> Response<Body> {
+    use secrecy::ExposeSecret;
+    let moved = match (&mut signed_in.device, into_cookie) {
+        (Some(device), true) => device.token.take().map(|token| (token, device.expires_in)),
+        _ => None,
+    };
+    let mut response = json(StatusCode::OK, &signed_in);
+    if let Some((token, max_age)) = moved {
+        let value = format!("{DEVICE_COOKIE}={}; Max-Age={max_age}; Path=/; Secure; HttpOnly; SameSite=Strict", token.expose_secret());
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// Removes the hosted pages' device cookie (its token skipped nothing: spent, expired, forgotten).
+pub fn clear_device_cookie(response: &mut Response<Body>) {
+    let value = format!("{DEVICE_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict");
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&value).expect("a valid header value"));
+}
+
 /// The one mapping from error to status, code and body.
 pub fn error_response(err: &AuthError) -> Response<Body> {
     use AuthError::*;

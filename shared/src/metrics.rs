@@ -60,6 +60,8 @@ pub enum LoginOutcome {
     PasswordFailed,
     /// The second factor passed and tokens were issued.
     Completed,
+    /// The password and a remembered device issued tokens at once: no code, no SMS.
+    RememberedDevice,
 }
 
 impl LoginOutcome {
@@ -68,6 +70,7 @@ impl LoginOutcome {
             LoginOutcome::Started => "started",
             LoginOutcome::PasswordFailed => "password_failed",
             LoginOutcome::Completed => "completed",
+            LoginOutcome::RememberedDevice => "remembered_device",
         }
     }
 }

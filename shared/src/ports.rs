@@ -2,8 +2,8 @@
 //! unit tests use the in-memory ones in `testing` (the `testing` feature).
 
 use crate::domain::{
-    AccessClaims, Challenge, ChallengeId, Channel, DestinationPrefix, Email, Grant, OtpCode, Password, Phone, PumpingRule, UnixTime, User,
-    UserId,
+    AccessClaims, Challenge, ChallengeId, Channel, DestinationPrefix, Device, DeviceId, Email, Grant, OtpCode, Password, Phone,
+    PumpingRule, UnixTime, User, UserId,
 };
 use crate::error::{DeliveryError, StoreError};
 use async_trait::async_trait;
@@ -39,6 +39,8 @@ pub trait UserStore: Send + Sync {
     async fn get(&self, id: &UserId) -> StoreResult<Option<User>>;
     /// Sets the phone and marks it verified; false when the account is gone (replaced) or its
     /// credentials changed since `user` was read (`credentials_version`).
+    /// Moves the account's `devices_version` on in the same write: a newly verified number
+    /// forgets every remembered device.
     async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool>;
     /// Applies a credential change in ONE transaction (see `CredentialChange`), moving the
     /// account's `credentials_version` on by one; false when its challenge was already used (or
@@ -321,8 +323,8 @@ pub trait FactorStore: Send + Sync {
     /// authenticator is already active.
     async fn start_enrolment(&self, user: &UserId, sealed_secret: &str, expires_at: UnixTime) -> StoreResult<bool>;
     /// Activates the pending secret `sealed_secret` (still pending, unexpired), consumes `step`
-    /// (above the last accepted one) and stores the recovery-code hashes, in one write; false
-    /// when any condition failed.
+    /// (above the last accepted one) and stores the recovery-code hashes, and moves the
+    /// account's `devices_version` on, in one write; false when any condition failed.
     async fn confirm_enrolment(
         &self,
         user: &UserId,
@@ -339,7 +341,8 @@ pub trait FactorStore: Send + Sync {
     /// Replaces every recovery code with a new set, while the authenticator is active.
     async fn replace_recovery_codes(&self, user: &UserId, hashes: &[String]) -> StoreResult<bool>;
     /// Removes the authenticator and its recovery codes; the last accepted step stays, so a
-    /// code seen before cannot be replayed later.
+    /// code seen before cannot be replayed later. Like `confirm_enrolment`, it moves the
+    /// account's `devices_version` on in the same write (every remembered device is forgotten).
     async fn remove_totp(&self, user: &UserId) -> StoreResult<()>;
     /// Turns a pending `totp` challenge into a `phone` one (after a code was sent to the phone).
     async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()>;
@@ -362,4 +365,24 @@ pub enum CheckReservation {
 pub trait SecretSealer: Send + Sync {
     fn seal(&self, user: &UserId, plaintext: &[u8]) -> Result<String, crate::error::AuthError>;
     fn open(&self, user: &UserId, sealed: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, crate::error::AuthError>;
+}
+
+/// Remembered devices: one item per slot of an account (`MAX_DEVICES`), so the cap holds by
+/// construction. Every single-use property is one conditional write.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Every device in the account's slots, live or not (one read).
+    async fn devices_of(&self, user: &UserId) -> StoreResult<Vec<Device>>;
+    async fn device(&self, user: &UserId, slot: u8) -> StoreResult<Option<Device>>;
+    /// Stores `device` in its slot, only while the slot still holds `replacing` (None: empty);
+    /// false when another request changed the slot first.
+    async fn put_device(&self, device: &Device, replacing: Option<&DeviceId>) -> StoreResult<bool>;
+    /// Spends the live token `device` was read with and makes `new_hash` the live one, with
+    /// `spent` as its spent marks and `now` as its last use: one write, conditional on the
+    /// device still holding that token, being unexpired, and the account still having the
+    /// credentials and devices versions of the device. Of any number of racing requests with
+    /// one token, at most one gets true.
+    async fn rotate_device(&self, device: &Device, new_hash: &str, spent: &[String], now: UnixTime) -> StoreResult<bool>;
+    /// Removes the account's device `id` from `slot`; false when the slot holds no such device.
+    async fn forget_device(&self, user: &UserId, slot: u8, id: &DeviceId) -> StoreResult<bool>;
 }

@@ -304,8 +304,9 @@ pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) 
         otp,
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),
-        factors: store,
+        factors: store.clone(),
         sealer,
+        devices: store,
         events: Arc::new(EventLog),
     };
     // Twilio Verify needs credentials and builtin codes a code-hash key, so one of them is set.

@@ -75,6 +75,7 @@ async fn builtin_codes_are_never_stored_in_plaintext() {
         hasher: Arc::new(Argon2Hasher::default()),
         clock: Arc::new(SystemClock),
         factors: store.clone(),
+        devices: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
         events: events.clone(),
     };

@@ -81,6 +81,7 @@ fn world_with(limits: Limits) -> World {
         hasher: Arc::new(CountingHasher::default()),
         clock: clock.clone(),
         factors: store.clone(),
+        devices: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
         events: events.clone(),
     };

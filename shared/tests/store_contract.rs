@@ -23,7 +23,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 /// What the suite needs of a store: every store port, and a look at what is stored.
 #[async_trait]
-trait Store: UserStore + ChallengeStore + RateLimiter + PrefixCounters + SessionStore + FactorStore + 'static {
+trait Store: UserStore + ChallengeStore + RateLimiter + PrefixCounters + SessionStore + FactorStore + DeviceStore + 'static {
     /// The stored items, rate-limit counters apart, that name any of `needles` (a user id, an
     /// email, a phone).
     async fn leftovers(&self, needles: &[String]) -> Vec<String>;
@@ -130,6 +130,7 @@ fn new_user(email: &Email, created_at: UnixTime) -> User {
         tokens_valid_after: 0,
         kept_session: None,
         credentials_version: 0,
+        devices_version: 0,
     }
 }
 
@@ -214,7 +215,8 @@ fn sorted(mut values: Vec<String>) -> Vec<String> {
 
 /// An account whose authenticator was confirmed at `step`, with recovery codes `hashes`.
 async fn with_authenticator<S: Store>(store: &S, step: i64, hashes: &[String], now: UnixTime) -> UserId {
-    let user = UserId::new();
+    // An account: confirming moves its devices version on.
+    let user = verified_user(store, now).await.id;
     assert!(store.start_enrolment(&user, "v1.sealed-a", now + 600).await.unwrap());
     assert!(store.confirm_enrolment(&user, "v1.sealed-a", step, hashes, now).await.unwrap());
     user
@@ -482,6 +484,9 @@ async fn delete_account_leaves_nothing_naming_the_user<S: Store>(store: Arc<S>, 
     assert!(store.start_enrolment(&user.id, "v1.sealed", now + 600).await.unwrap());
     assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now).await.unwrap());
     store.hit(&format!("login_fail#{}", user.email.as_str()), 10, Limits::SHORT_WINDOW, now).await.unwrap();
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    assert!(store.put_device(&device_for(&user, 0, now), None).await.unwrap());
+    assert!(store.put_device(&device_for(&user, 9, now), None).await.unwrap());
     let needles = [user.id.0.clone(), user.email.as_str().to_owned(), user.phone.as_e164().to_owned(), new_phone.as_e164().to_owned()];
     assert!(!store.leftovers(&needles).await.is_empty(), "the look at the store sees the account");
 
@@ -497,6 +502,7 @@ async fn delete_account_leaves_nothing_naming_the_user<S: Store>(store: Arc<S>, 
     assert!(store.find_by_email(&user.email).await.unwrap().is_none());
     assert!(store.families_of(&user.id).await.unwrap().is_empty());
     assert_eq!(store.factors(&user.id).await.unwrap(), FactorRecord::default());
+    assert!(store.devices_of(&user.id).await.unwrap().is_empty());
     assert_eq!(store.create_user(&new_user(&user.email, now)).await.unwrap(), CreateUser::Created, "the email is free");
 }
 
@@ -826,7 +832,7 @@ async fn families_of_lists_every_family_of_the_user_once<S: Store>(store: Arc<S>
 // FactorStore
 
 async fn enrolment_is_pending_until_confirmed_and_only_once<S: Store>(store: Arc<S>, now: UnixTime) {
-    let user = UserId::new();
+    let user = verified_user(store.as_ref(), now).await.id;
     assert_eq!(store.factors(&user).await.unwrap(), FactorRecord::default());
     assert!(store.start_enrolment(&user, "v1.first", now + 600).await.unwrap());
     assert!(store.start_enrolment(&user, "v1.second", now + 600).await.unwrap(), "a new enrolment replaces a pending one");
@@ -850,7 +856,7 @@ async fn enrolment_is_pending_until_confirmed_and_only_once<S: Store>(store: Arc
 }
 
 async fn confirm_enrolment_takes_one_newer_step_once_under_races<S: Store>(store: Arc<S>, now: UnixTime) {
-    let user = UserId::new();
+    let user = verified_user(store.as_ref(), now).await.id;
     assert!(store.start_enrolment(&user, "v1.a", now + 600).await.unwrap());
     let outcomes = race(&store, 10, |store, i| {
         let user = user.clone();
@@ -936,6 +942,127 @@ async fn a_totp_challenge_turns_into_a_phone_challenge<S: Store>(store: Arc<S>, 
     let unknown = ChallengeId::new();
     store.switch_to_phone(&unknown).await.unwrap();
     assert_eq!(ChallengeStore::get(store.as_ref(), &unknown).await.unwrap(), None, "no challenge is made up");
+}
+
+// ---------------------------------------------------------------------------------------------
+// DeviceStore
+
+/// A device of `user` in `slot`, made under the account's versions as read.
+fn device_for(user: &User, slot: u8, now: UnixTime) -> Device {
+    Device {
+        id: DeviceId::new(),
+        user_id: user.id.clone(),
+        slot,
+        token_hash: DeviceToken::generate(slot).unwrap().hash(),
+        spent: vec![],
+        label: "Firefox on Linux".into(),
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + 30 * 86400,
+        credentials_version: user.credentials_version,
+        devices_version: user.devices_version,
+    }
+}
+
+async fn devices_round_trip_and_a_slot_is_taken_once_under_races<S: Store>(store: Arc<S>, now: UnixTime) {
+    let user = verified_user(store.as_ref(), now).await;
+    let first = Device { spent: vec!["a".repeat(22), "b".repeat(22)], ..device_for(&user, 3, now) };
+    assert!(store.put_device(&first, None).await.unwrap());
+    assert_eq!(store.device(&user.id, 3).await.unwrap().as_ref(), Some(&first));
+    assert_eq!(store.device(&user.id, 4).await.unwrap(), None);
+    assert!(!store.put_device(&device_for(&user, 3, now), None).await.unwrap(), "the slot is taken");
+    assert!(!store.put_device(&device_for(&user, 3, now), Some(&DeviceId::new())).await.unwrap(), "by another device");
+
+    let contenders: Vec<Device> = (0..10).map(|_| device_for(&user, 4, now)).collect();
+    let outcomes = race(&store, 10, |store, i| {
+        let device = contenders[i].clone();
+        async move { store.put_device(&device, None).await }
+    })
+    .await;
+    assert_eq!(count(&outcomes, |won| *won), 1, "one device per slot: {outcomes:?}");
+    let winner = contenders[outcomes.iter().position(|won| *won).unwrap()].clone();
+    assert_eq!(store.devices_of(&user.id).await.unwrap(), vec![first.clone(), winner.clone()], "by slot");
+
+    let replacement = device_for(&user, 4, now + 1);
+    assert!(store.put_device(&replacement, Some(&winner.id)).await.unwrap(), "the device read is replaced");
+    assert_eq!(store.device(&user.id, 4).await.unwrap(), Some(replacement));
+    assert!(store.devices_of(&UserId::new()).await.unwrap().is_empty());
+}
+
+async fn rotate_device_has_one_winner_under_races<S: Store>(store: Arc<S>, now: UnixTime) {
+    let user = verified_user(store.as_ref(), now).await;
+    let device = device_for(&user, 0, now);
+    assert!(store.put_device(&device, None).await.unwrap());
+    let spent = device.spent_after_rotation();
+    let hashes: Vec<String> = (0..20u8).map(|_| DeviceToken::generate(0).unwrap().hash()).collect();
+    let outcomes = race(&store, 20, |store, i| {
+        let (device, spent, hash) = (device.clone(), spent.clone(), hashes[i].clone());
+        async move { store.rotate_device(&device, &hash, &spent, now + 5).await }
+    })
+    .await;
+    assert_eq!(count(&outcomes, |won| *won), 1, "one token, one rotation: {outcomes:?}");
+    let stored = store.device(&user.id, 0).await.unwrap().unwrap();
+    assert_eq!(stored.token_hash, hashes[outcomes.iter().position(|won| *won).unwrap()]);
+    assert_eq!((stored.spent, stored.last_used_at, stored.expires_at), (spent, now + 5, device.expires_at));
+    assert!(!store.rotate_device(&device, &hashes[0], &[], now + 6).await.unwrap(), "the old token is spent");
+}
+
+async fn rotate_device_refuses_expired_devices_and_changed_accounts<S: Store>(store: Arc<S>, now: UnixTime) {
+    let rotate = |store: Arc<S>, device: Device, at: UnixTime| async move {
+        let next = DeviceToken::generate(device.slot).unwrap().hash();
+        store.rotate_device(&device, &next, &device.spent_after_rotation(), at).await.unwrap()
+    };
+    let user = verified_user(store.as_ref(), now).await;
+    let expiring = Device { expires_at: now + 10, ..device_for(&user, 1, now) };
+    assert!(store.put_device(&expiring, None).await.unwrap());
+    assert!(!rotate(store.clone(), expiring.clone(), now + 10).await, "expired");
+    assert!(rotate(store.clone(), expiring, now + 9).await);
+
+    // A phone verified anew moves devices_version on.
+    let device = device_for(&user, 2, now);
+    assert!(store.put_device(&device, None).await.unwrap());
+    assert!(store.set_verified_phone(&user, &fresh_phone()).await.unwrap());
+    assert!(!rotate(store.clone(), device.clone(), now).await, "after a phone change");
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    assert_eq!(user.devices_version, device.devices_version + 1);
+
+    // A credential change moves credentials_version on.
+    let device = device_for(&user, 3, now);
+    assert!(store.put_device(&device, None).await.unwrap());
+    assert!(store.update_credentials(&logout(&user, now)).await.unwrap());
+    assert!(!rotate(store.clone(), device, now).await, "after a global logout");
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+
+    // An authenticator added, then removed: each moves devices_version on.
+    let device = device_for(&user, 4, now);
+    assert!(store.put_device(&device, None).await.unwrap());
+    assert!(store.start_enrolment(&user.id, "v1.sealed", now + 600).await.unwrap());
+    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now).await.unwrap());
+    assert!(!rotate(store.clone(), device, now).await, "after an authenticator was added");
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    let device = device_for(&user, 5, now);
+    assert!(store.put_device(&device, None).await.unwrap());
+    store.remove_totp(&user.id).await.unwrap();
+    assert!(!rotate(store.clone(), device, now).await, "after the authenticator was removed");
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    let device = device_for(&user, 6, now);
+    assert!(store.put_device(&device, None).await.unwrap());
+    assert!(rotate(store.clone(), device, now).await, "a device made under the current versions");
+}
+
+async fn forget_device_removes_only_that_device<S: Store>(store: Arc<S>, now: UnixTime) {
+    let user = verified_user(store.as_ref(), now).await;
+    let (kept, gone) = (device_for(&user, 0, now), device_for(&user, 1, now));
+    assert!(store.put_device(&kept, None).await.unwrap());
+    assert!(store.put_device(&gone, None).await.unwrap());
+    assert!(!store.forget_device(&user.id, 1, &kept.id).await.unwrap(), "another device's id");
+    let outcomes = race(&store, 5, |store, _| {
+        let (user, id) = (user.id.clone(), gone.id.clone());
+        async move { store.forget_device(&user, 1, &id).await }
+    })
+    .await;
+    assert_eq!(count(&outcomes, |forgotten| *forgotten), 1, "{outcomes:?}");
+    assert_eq!(store.devices_of(&user.id).await.unwrap(), vec![kept]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1061,4 +1188,8 @@ contract_suite!(
     accept_step_takes_each_step_once_and_only_newer_ones_under_races,
     a_recovery_code_is_consumed_exactly_once_under_races,
     a_totp_challenge_turns_into_a_phone_challenge,
+    devices_round_trip_and_a_slot_is_taken_once_under_races,
+    rotate_device_has_one_winner_under_races,
+    rotate_device_refuses_expired_devices_and_changed_accounts,
+    forget_device_removes_only_that_device,
 );

@@ -24,13 +24,14 @@ use std::{
     time::Duration,
 };
 
-const ALL_FAMILIES: &[&str] = &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "REVOKED#"];
+const ALL_FAMILIES: &[&str] = &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#"];
 
 /// Function (binary) -> the key families (pk prefixes) it may touch: README "Who may touch what".
 const FAMILIES: &[(&str, &[&str])] = &[
     ("register", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#"]),
-    ("login", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#"]),
-    ("verify", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#"]),
+    // A login with a remembered device spends its token and starts a session.
+    ("login", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#"]),
+    ("verify", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#"]),
     ("session", &["USER#", "REFRESH#", "REVOKED#"]),
     ("phone", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "REVOKED#"]),
     // A deletion removes every item naming the account; resets and changes revoke sessions.
@@ -43,9 +44,16 @@ const FAMILIES: &[(&str, &[&str])] = &[
 /// The functions that may query the `by_user` index (global logout; reset, change, deletion).
 const QUERY_BY_USER: &[&str] = &["session", "account"];
 
-/// The item actions a function may be granted on the table (TransactWriteItems is authorized by these).
-const ITEM_ACTIONS: &[&str] =
-    &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"];
+/// The item actions a function may be granted on the table (TransactWriteItems is authorized by
+/// these; BatchGetItem reads an account's remembered-device slots at once).
+const ITEM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -234,7 +242,7 @@ fn only_the_functions_that_sign_may_read_the_private_signing_key() {
         assert_eq!((granted, told), (signs, signs), "{}: private key granted / in its environment", function.name);
         assert!(!refs(function.props).contains("JwtSigningKeyPkcs8Base64"), "{}: the private key parameter itself", function.name);
     }
-    assert_eq!(signers, ["session", "verify"]);
+    assert_eq!(signers, ["login", "session", "verify"]);
 
     // The others get the public half, built from its own parameter, with the PEM override.
     let public = get(globals, &["JWT_PUBLIC_KEY"]).expect("JWT_PUBLIC_KEY in Globals");

@@ -43,6 +43,7 @@ fn world() -> World {
         hasher: Arc::new(Argon2Hasher::default()),
         clock: clock.clone(),
         factors: store.clone(),
+        devices: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[42u8; 32]).unwrap()),
         events: events.clone(),
     };

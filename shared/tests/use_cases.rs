@@ -46,6 +46,7 @@ fn world_with(limits: Limits) -> World {
         hasher: hasher.clone(),
         clock: clock.clone(),
         factors: store.clone(),
+        devices: store.clone(),
         sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
         events: events.clone(),
     };

@@ -519,6 +519,81 @@ class HostedPages(unittest.TestCase):
         self.d.get(BASE + "/#signin")
         self.view("signin")
 
+    def device_cookie(self):
+        """The remembered-device cookie as the browser keeps it (selenium sees HttpOnly ones)."""
+        return next((c for c in self.d.get_cookies() if c["name"] == "__Host-sms-mfa-device"), None)
+
+    def test_7_remember_this_device_then_no_code_then_a_password_change_asks_again(self):
+        account = fresh_account()
+        sid = self.sign_up(account)
+        self.assertIsNone(self.device_cookie(), "no device remembered without asking")
+        self.d.find_element(By.ID, "signout-button").click()
+
+        # Sign in, ticking "Remember this device for 30 days" on the code step.
+        self.password_step(account, account["password"])
+        remember = self.d.find_element(By.ID, "remember-device")
+        self.assertTrue(remember.is_displayed())
+        self.assertEqual(self.d.find_element(By.CSS_SELECTOR, "label[for=remember-device]").text,
+                         "Remember this device for 30 days")
+        code, sid = code_for(account["phone"], not_sid=sid)
+        remember.click()
+        self.fill("code-input", code)
+        self.shot("16-remember-this-device")
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+        cookie = self.device_cookie()
+        self.assertIsNotNone(cookie, "the service set the device cookie")
+        self.assertTrue(cookie["httpOnly"] and cookie["secure"], cookie)
+        self.assertEqual((cookie["path"], cookie.get("sameSite")), ("/", "Strict"), cookie)
+        self.assertNotIn(cookie["value"], self.d.page_source, "the token is nowhere in the page")
+        self.assert_no_token_stored("remembered")  # document.cookie is empty: script cannot read it
+
+        # The account page lists this browser.
+        self.open_panel("Remembered devices")
+        self.wait(lambda d: "(this browser)" in d.find_element(By.ID, "devices-list").text, "this browser in the list")
+        self.assertIn("Chrome on Linux", self.text_of("devices-list"))
+        self.shot("17-remembered-devices")
+
+        # Signed out, then in again with the password alone: no code view, nothing sent.
+        self.d.find_element(By.ID, "signout-button").click()
+        self.view("signin")
+        self.fill("signin-email", account["email"])
+        self.fill("signin-password", account["password"])
+        self.d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+        self.wait_for_account(account)
+        self.wait_notice("no code needed")
+        self.assertEqual(latest_verification(account["phone"])["sid"], sid, "no code was sent")
+        rotated = self.device_cookie()
+        self.assertNotEqual(rotated["value"], cookie["value"], "the token rotated")
+        self.assert_no_token_stored("signed in by the remembered device")
+        self.shot("18-signed-in-without-a-code")
+
+        # A password change forgets every device: the next sign-in asks for a code again.
+        self.open_panel("Change password")
+        self.fill("password-current", account["password"])
+        self.fill("password-new", "a new passphrase for devices")
+        self.d.find_element(By.CSS_SELECTOR, "#password-form button[type=submit]").click()
+        self.wait_notice("password is changed")
+        self.d.find_element(By.ID, "signout-button").click()
+        self.password_step(account, "a new passphrase for devices")
+        self.assertIsNone(self.device_cookie(), "the useless cookie was cleared")
+        self.shot("19-code-again-after-password-change")
+        code, sid = code_for(account["phone"], not_sid=sid)
+        self.d.find_element(By.ID, "remember-device").click()
+        self.fill("code-input", code)
+        self.d.find_element(By.ID, "code-submit").click()
+        self.wait_for_account(account)
+
+        # Remembered again, then forgotten from the list: the next sign-in asks for a code.
+        self.open_panel("Remembered devices")
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#devices-list li")) == 1, "only the new device")
+        self.d.find_element(By.CSS_SELECTOR, "#devices-list button").click()
+        self.wait_notice("device is forgotten")
+        self.wait(lambda d: d.find_element(By.ID, "devices-empty").is_displayed(), "no remembered device")
+        self.d.find_element(By.ID, "signout-button").click()
+        self.password_step(account, "a new passphrase for devices")
+        self.assertIsNone(self.device_cookie(), "the forgotten device's cookie was cleared")
+
     def test_8_every_page_answer_carries_the_security_headers(self):
         if not self.browser.responses:
             self.d.get(BASE + "/")

@@ -25,6 +25,8 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
             (Method::POST, "/me/factors/totp/confirm") => confirm_totp(auth, &req).await,
             (Method::DELETE, "/me/factors/totp") => remove_totp(auth, &req).await,
             (Method::POST, "/me/recovery-codes") => regenerate_recovery_codes(auth, &req).await,
+            (Method::GET, "/me/devices") => devices(auth, &req).await,
+            (Method::DELETE, path) if path.starts_with("/me/devices/") => forget_device(auth, &req, &path["/me/devices/".len()..]).await,
             _ => Err(AuthError::NotFound),
         }
     })
@@ -140,4 +142,19 @@ async fn regenerate_recovery_codes(auth: &AuthService, req: &Request) -> Result<
     let body: PasswordAndCodeBody = json_body(req)?;
     let proof = FactorProof::parse("code", &body.code)?;
     Ok(json(StatusCode::OK, &auth.regenerate_recovery_codes(&holder, &Password::for_check(body.password)?, &proof, &caller(req)).await?))
+}
+
+async fn devices(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
+    let holder = auth.holder(bearer_token(req)?).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "devices": auth.devices(&holder).await? })))
+}
+
+/// `DELETE /me/devices/{id}`: 204, or 404 `not_found` for an id that is not one of the caller's devices.
+async fn forget_device(auth: &AuthService, req: &Request, id: &str) -> Result<Response<Body>, AuthError> {
+    let holder = auth.holder(bearer_token(req)?).await?;
+    if id.is_empty() || id.contains('/') {
+        return Err(AuthError::NotFound);
+    }
+    auth.forget_device(&holder, id, &caller(req)).await?;
+    Ok(no_content())
 }

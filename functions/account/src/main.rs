@@ -1,6 +1,7 @@
 //! The `account` function: forgot and reset password, and the account routes (GET /me,
-//! POST /me/password, DELETE /me). One function because they share the same state (the user
-//! store, argon2, the code provider) and a cold start: see docs/flows.md, "Account lifecycle".
+//! POST /me/password, DELETE /me, the authenticator routes, GET /me/devices, DELETE
+//! /me/devices/{id}). One function because they share the same state (the user store, argon2,
+//! the code provider) and a cold start: see docs/flows.md, "Account lifecycle".
 //! Configuration, clients and services are built once per cold start, then shared by requests.
 
 mod http_handler;

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use sms_mfa::{
     domain::{ChallengeFactor, Channel, Email, Password},
-    http::{caller, expect_route, json, json_body, respond},
-    use_cases::{AuthService, LoginCommand},
+    http::{caller, clear_device_cookie, cookie, expect_route, json, json_body, respond, signed_in, DEVICE_COOKIE},
+    use_cases::{AuthService, LoginAnswer, LoginCommand},
 };
 
 #[derive(Deserialize)]
@@ -16,6 +16,12 @@ struct LoginBody {
     password: SecretString,
     channel: Option<String>,
     factor: Option<String>,
+    /// Any JSON: only a string can be a device token, and nothing in it fails the login.
+    #[serde(default)]
+    device_token: Option<serde_json::Value>,
+    /// The hosted pages: the device token is in their cookie, and the next one goes there.
+    #[serde(default)]
+    device_cookie: bool,
 }
 
 pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
@@ -28,8 +34,18 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
             channel: Channel::parse(body.channel.as_deref())?,
             factor: ChallengeFactor::parse(body.factor.as_deref())?,
         };
-        let challenge = auth.login(command, &caller(&req)).await?;
-        Ok(json(StatusCode::OK, &serde_json::json!({ "challenge": challenge })))
+        let from_body = body.device_token.as_ref().and_then(|t| t.as_str());
+        let from_cookie = if body.device_cookie && from_body.is_none() { cookie(&req, DEVICE_COOKIE) } else { None };
+        match auth.login_with_device(command, from_body.or(from_cookie), &caller(&req)).await? {
+            LoginAnswer::SignedIn(tokens) => Ok(signed_in(tokens, from_cookie.is_some())),
+            LoginAnswer::Challenge { challenge, device_refused } => {
+                let mut response = json(StatusCode::OK, &serde_json::json!({ "challenge": challenge }));
+                if device_refused && from_cookie.is_some() {
+                    clear_device_cookie(&mut response);
+                }
+                Ok(response)
+            }
+        }
     })
     .await
 }

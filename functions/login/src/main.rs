@@ -9,8 +9,9 @@ use sms_mfa::runtime;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    // Signs no token and seals or opens no authenticator secret: it gets neither of those keys.
-    let state = runtime::ready(runtime::auth_from_env_for(runtime::TokenRole::Verifies, runtime::Authenticators::NeverOpens)).await;
+    // Issues tokens (a login with a remembered device skips the code); seals or opens no
+    // authenticator secret, so it gets no authenticator key.
+    let state = runtime::ready(runtime::auth_from_env_for(runtime::TokenRole::Issues, runtime::Authenticators::NeverOpens)).await;
     let state = &state;
     run(service_fn(move |req| http_handler::handle(state, req))).await
 }

@@ -5,8 +5,8 @@ use lambda_http::{
 use serde::Deserialize;
 use sms_mfa::{
     domain::{ChallengeId, Channel, OtpCode, RecoveryCode},
-    http::{caller, expect_route, json, json_body, respond, route_path},
-    use_cases::{AuthService, ChallengeProof, ResendCommand, Verified, VerifyCommand},
+    http::{caller, expect_route, json, json_body, respond, route_path, signed_in},
+    use_cases::{AuthService, ChallengeProof, RememberDevice, ResendCommand, Verified, VerifyCommand},
     AuthError,
 };
 
@@ -15,6 +15,12 @@ struct VerifyBody {
     challenge_id: String,
     code: Option<String>,
     recovery_code: Option<String>,
+    /// Signup and login challenges: remember this device (`device` in the answer).
+    #[serde(default)]
+    remember_device: bool,
+    /// The hosted pages: the device token goes into their `HttpOnly` cookie, not the body.
+    #[serde(default)]
+    device_cookie: bool,
 }
 
 /// `code`, or `recovery_code` (login with an authenticator app): exactly one of them.
@@ -50,8 +56,11 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
                 expect_route(&req, Method::POST, "/auth/verify")?;
                 let body: VerifyBody = json_body(&req)?;
                 let command = VerifyCommand { proof: proof(&body)?, challenge_id: ChallengeId::parse(&body.challenge_id)? };
-                match auth.verify(command, &caller(&req)).await? {
+                let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let remember = body.remember_device.then_some(RememberDevice { user_agent });
+                match auth.verify_remembering(command, remember, &caller(&req)).await? {
                     Verified::Tokens(tokens) => Ok(json(StatusCode::OK, &tokens)),
+                    Verified::Remembered(tokens) => Ok(signed_in(tokens, body.device_cookie)),
                     Verified::PhoneChanged(user) => Ok(json(StatusCode::OK, &serde_json::json!({ "user": user }))),
                 }
             }

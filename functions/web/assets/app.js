@@ -1,10 +1,15 @@
 // The hosted pages of sms-mfa: one module, no framework, same origin as the API.
 //
-// Tokens live in this module's memory only: nothing in localStorage, sessionStorage or a cookie,
-// so a script injected later, or another tab, finds nothing to steal. The price: a reload or a
-// new tab asks the person to sign in again.
+// Tokens live in this module's memory only: nothing in localStorage, sessionStorage or a cookie
+// this script can read, so a script injected later, or another tab, finds nothing to steal. The
+// price: a reload or a new tab asks the person to sign in again.
+//
+// "Remember this device": the device token never reaches this script. The pages ask the API for
+// it with `device_cookie: true`; the service then sets it in an HttpOnly, Secure,
+// SameSite=Strict `__Host-` cookie of this origin (not in the body), and reads it back at the
+// next sign-in. Only those two requests carry cookies (`credentials: "same-origin"`).
 
-const session = { access: null, refresh: null, user: null };
+const session = { access: null, refresh: null, user: null, device: null };
 // The challenge the code view completes: { challenge, purpose, ... }.
 let pending = null;
 // The password-reset challenge.
@@ -16,7 +21,7 @@ const $ = (id) => document.getElementById(id);
 // ---------------------------------------------------------------------------------------------
 // The API
 
-async function api(method, path, body, { auth = false, retried = false } = {}) {
+async function api(method, path, body, { auth = false, retried = false, cookies = false } = {}) {
   const headers = {};
   if (body !== undefined) headers["content-type"] = "application/json";
   if (auth && session.access) headers.authorization = `Bearer ${session.access}`;
@@ -26,7 +31,7 @@ async function api(method, path, body, { auth = false, retried = false } = {}) {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "omit",
+      credentials: cookies ? "same-origin" : "omit",
       cache: "no-store",
     });
   } catch {
@@ -38,7 +43,7 @@ async function api(method, path, body, { auth = false, retried = false } = {}) {
   const result = { status: response.status, body: parsed, headers: response.headers };
   // An expired access token: renew it once with the refresh token, then ask again.
   if (auth && !retried && response.status === 401 && parsed.error === "invalid_token" && session.refresh) {
-    if (await refreshSession()) return api(method, path, body, { auth, retried: true });
+    if (await refreshSession()) return api(method, path, body, { auth, retried: true, cookies });
   }
   return result;
 }
@@ -57,10 +62,12 @@ function keepTokens(body) {
   session.access = body.access_token;
   session.refresh = body.refresh_token;
   if (body.user) session.user = body.user;
+  // Not secret: which listed device is this browser.
+  if (body.device) session.device = body.device.id;
 }
 
 function clearSession() {
-  session.access = session.refresh = session.user = null;
+  session.access = session.refresh = session.user = session.device = null;
 }
 
 function messageOf(r) {
@@ -176,6 +183,7 @@ function renderCode() {
   const { challenge, purpose, useRecovery } = pending;
   const factors = challenge.factors || [];
   $("code-title").textContent = purpose === "phone_change" ? "Confirm your new number" : "Enter your code";
+  $("remember-choice").hidden = purpose === "phone_change";
   $("code-sent-to").textContent = useRecovery ? "Enter one of the recovery codes you saved when you added the authenticator." : describeChallenge(challenge);
   $("code-field").hidden = useRecovery;
   $("code-input").required = !useRecovery;
@@ -200,11 +208,18 @@ onSubmit("signup-form", "signup-error", async (form, data) => {
 });
 
 onSubmit("signin-form", "signin-error", async (form, data) => {
-  const body = { email: data.email, password: data.password };
+  // A remembered device's cookie, if this browser has one, goes along: with the right password
+  // it answers tokens at once.
+  const body = { email: data.email, password: data.password, device_cookie: true };
   if (data.factor) body.factor = data.factor;
-  const r = await api("POST", "/auth/login", body);
+  const r = await api("POST", "/auth/login", body, { cookies: true });
   if (r.status !== 200) return setError("signin-error", messageOf(r));
   form.reset();
+  if (r.body.access_token) {
+    keepTokens(r.body);
+    notice("Signed in on this remembered device: no code needed.");
+    return go("account");
+  }
   startCode(r.body.challenge, "login");
 });
 
@@ -213,7 +228,9 @@ onSubmit("code-form", "code-error", async (form, data) => {
   const body = { challenge_id: challenge.id };
   if (useRecovery) body.recovery_code = data.recovery_code.trim();
   else body.code = data.code.trim();
-  const r = await api("POST", "/auth/verify", body);
+  const remember = purpose !== "phone_change" && data.remember_device === "on";
+  if (remember) Object.assign(body, { remember_device: true, device_cookie: true });
+  const r = await api("POST", "/auth/verify", body, { cookies: remember });
   if (r.status === 200) {
     pending = null;
     if (purpose === "phone_change") {
@@ -338,10 +355,44 @@ function renderProfile(me) {
   $("profile-created").textContent = me.created_at ? new Date(typeof me.created_at === "number" ? me.created_at * 1000 : me.created_at).toLocaleDateString() : "—";
   $("profile-factors").textContent = factors.map((f) => ({ phone: "phone (text message)", totp: "authenticator app" }[f] || f)).join(", ");
   $("profile-recovery").textContent = hasTotp && me.recovery_codes_remaining !== undefined ? String(me.recovery_codes_remaining) : "—";
+  loadDevices();
   $("totp-add-form").hidden = hasTotp;
   $("totp-remove-form").hidden = !hasTotp;
   $("recovery-form").hidden = !hasTotp;
   if (hasTotp) $("totp-enrol").hidden = true;
+}
+
+async function loadDevices() {
+  setError("devices-error", "");
+  const r = await api("GET", "/me/devices", undefined, { auth: true });
+  if (r.status !== 200) return setError("devices-error", messageOf(r));
+  const day = (seconds) => new Date(seconds * 1000).toLocaleDateString();
+  $("devices-list").replaceChildren(...r.body.devices.map((device) => {
+    const item = document.createElement("li");
+    const text = document.createElement("span");
+    const here = device.id === session.device ? " (this browser)" : "";
+    text.textContent = `${device.label}${here}: last used ${day(device.last_used_at)}, until ${day(device.expires_at)}`;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = "Forget";
+    button.setAttribute("aria-label", `Forget ${device.label}`);
+    button.addEventListener("click", () => forgetDevice(device.id, button));
+    item.append(text, " ", button);
+    return item;
+  }));
+  $("devices-empty").hidden = r.body.devices.length > 0;
+}
+
+async function forgetDevice(id, button) {
+  button.disabled = true;
+  const r = await api("DELETE", `/me/devices/${encodeURIComponent(id)}`, undefined, { auth: true });
+  if (r.status !== 204 && r.status !== 404) {
+    button.disabled = false;
+    return setError("devices-error", messageOf(r));
+  }
+  notice("The device is forgotten: it needs a code at its next sign-in.");
+  loadDevices();
 }
 
 async function signOut(scope) {

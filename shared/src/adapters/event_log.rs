@@ -51,6 +51,10 @@ fn audit_event(kind: EventKind) -> Option<&'static str> {
         EventKind::RefreshReuse => "refresh_reuse",
         EventKind::GlobalLogout => "global_logout",
         EventKind::AccountDeleted => "account_deleted",
+        EventKind::DeviceRemembered => "device_remembered",
+        EventKind::DeviceUsed => "device_used",
+        EventKind::DeviceSpentTokenReturned => "device_spent_token_returned",
+        EventKind::DeviceForgotten => "device_forgotten",
         EventKind::LoginPasswordRefused | EventKind::VerificationPassed { .. } | EventKind::VerificationFailed { .. } => return None,
     })
 }
@@ -64,8 +68,29 @@ fn metric(kind: EventKind, event: &SecurityEvent) -> Option<Metric<'static>> {
         EventKind::LoginStarted => Metric::Logins { outcome: LoginOutcome::Started },
         EventKind::LoginCompleted { purpose: Purpose::Login } => Metric::Logins { outcome: LoginOutcome::Completed },
         EventKind::LoginPasswordRefused => Metric::Logins { outcome: LoginOutcome::PasswordFailed },
+        EventKind::DeviceUsed => Metric::Logins { outcome: LoginOutcome::RememberedDevice },
         EventKind::RefreshReuse => Metric::RefreshTokenReuse,
         EventKind::LimitHit(limit) => Metric::LimitRefusals { limit, calling_code: None },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Subject;
+
+    #[test]
+    fn remembered_devices_have_their_audit_lines_and_login_outcome() {
+        let used = SecurityEvent::new(EventKind::DeviceUsed, Subject::default());
+        assert!(matches!(metric(EventKind::DeviceUsed, &used), Some(Metric::Logins { outcome: LoginOutcome::RememberedDevice })));
+        for (kind, line) in [
+            (EventKind::DeviceRemembered, "device_remembered"),
+            (EventKind::DeviceUsed, "device_used"),
+            (EventKind::DeviceSpentTokenReturned, "device_spent_token_returned"),
+            (EventKind::DeviceForgotten, "device_forgotten"),
+        ] {
+            assert_eq!(audit_event(kind), Some(line));
+        }
+    }
 }

@@ -45,6 +45,14 @@ pub enum EventKind {
     RefreshReuse,
     GlobalLogout,
     AccountDeleted,
+    /// A second factor passed with `remember_device`: a device was remembered.
+    DeviceRemembered,
+    /// A login skipped the code with a remembered device (its token rotated).
+    DeviceUsed,
+    /// A spent device token came back: its device was forgotten.
+    DeviceSpentTokenReturned,
+    /// The holder forgot a device (`DELETE /me/devices/{id}`).
+    DeviceForgotten,
 }
 
 /// Who an event is about. Every field is optional: a refresh-token reuse knows the user but

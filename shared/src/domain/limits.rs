@@ -26,6 +26,9 @@ pub struct Limits {
     pub sms_regions: SmsRegions,
     /// The SMS pumping guard (`PUMPING_*`, `SMS_SAFE_PREFIXES`).
     pub pumping: PumpingRule,
+    /// `REMEMBERED_DEVICE_DAYS`: how long a remembered device lives from the second factor that
+    /// created it; None (0 days) turns the feature off.
+    pub remembered_device_lifetime: Option<Duration>,
 }
 
 impl Limits {
@@ -51,6 +54,7 @@ impl Default for Limits {
             challenge_max_age: Duration::from_secs(1800),
             sms_regions: SmsRegions::default(),
             pumping: PumpingRule::default(),
+            remembered_device_lifetime: Some(Duration::from_secs(30 * 86400)),
         }
     }
 }

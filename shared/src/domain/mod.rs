@@ -3,6 +3,7 @@
 mod caller;
 mod challenge;
 mod claims;
+mod device;
 mod email;
 mod event;
 mod limit;
@@ -16,6 +17,9 @@ mod user;
 pub use caller::Caller;
 pub use challenge::{Challenge, ChallengeFactor, ChallengeId, ChallengeStatus, Channel, OtpCode, Purpose};
 pub use claims::{AccessClaims, Grant};
+pub use device::{
+    device_label, spent_mark, Device, DeviceGrant, DeviceId, DeviceToken, DeviceView, MAX_DEVICES, REMEMBERED_DEVICE_AMR, SPENT_TOKENS_KEPT,
+};
 pub use email::Email;
 pub use event::{EventKind, SecurityEvent, Subject};
 pub use limit::Limit;

@@ -35,6 +35,9 @@ pub struct User {
     /// Moves on with every credential change (reset, password change, global logout): a
     /// challenge made under an older version completes nothing (API.md v3 "Hardening").
     pub credentials_version: u64,
+    /// Moves on with a phone change and an authenticator added or removed: with
+    /// `credentials_version`, what a remembered device is bound to (`Device::is_live_for`).
+    pub devices_version: u64,
 }
 
 impl User {

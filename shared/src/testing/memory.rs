@@ -18,6 +18,8 @@ pub struct MemoryStore {
     refresh: Mutex<HashMap<String, StoredRefresh>>,
     revoked: Mutex<HashMap<String, UnixTime>>,
     factors: Mutex<HashMap<UserId, FactorRecord>>,
+    /// (account, slot) → device
+    devices: Mutex<HashMap<(UserId, u8), Device>>,
 }
 
 impl MemoryStore {
@@ -38,7 +40,20 @@ impl MemoryStore {
         let in_challenges = self.challenges.lock().unwrap().values().any(|c| c.user_id.0 == needle || c.phone.as_e164() == needle);
         let in_refresh = self.refresh.lock().unwrap().values().any(|(r, _, _)| r.user_id.0 == needle);
         let in_pending = self.pending_refs.lock().unwrap().keys().any(|p| p.as_e164() == needle);
-        in_users || in_emails || in_challenges || in_refresh || in_pending
+        let in_devices = self.devices.lock().unwrap().values().any(|d| d.user_id.0 == needle);
+        in_users || in_emails || in_challenges || in_refresh || in_pending || in_devices
+    }
+
+    /// The account's devices as stored (live or not), for tests.
+    pub fn device_count(&self, user: &UserId) -> usize {
+        self.devices.lock().unwrap().keys().filter(|(u, _)| u == user).count()
+    }
+
+    /// Moves the account's `devices_version` on (factor changes), with the users already locked.
+    fn bump_devices_version(users: &mut HashMap<UserId, User>, user: &UserId) {
+        if let Some(stored) = users.get_mut(user) {
+            stored.devices_version += 1;
+        }
     }
 }
 
@@ -85,6 +100,7 @@ impl UserStore for MemoryStore {
             Some(stored) if stored.credentials_version == user.credentials_version => {
                 stored.phone = phone.clone();
                 stored.phone_verified = true;
+                stored.devices_version += 1;
                 true
             }
             _ => false,
@@ -144,6 +160,7 @@ impl UserStore for MemoryStore {
         });
         refresh.retain(|_, (r, _, _)| r.user_id != stored.id);
         self.factors.lock().unwrap().remove(&stored.id);
+        self.devices.lock().unwrap().retain(|(u, _), _| *u != stored.id);
         Ok(true)
     }
 }
@@ -416,6 +433,7 @@ impl FactorStore for MemoryStore {
         hashes: &[String],
         now: UnixTime,
     ) -> StoreResult<bool> {
+        let mut users = self.users.lock().unwrap();
         let mut factors = self.factors.lock().unwrap();
         let Some(record) = factors.get_mut(user) else { return Ok(false) };
         let pending_ok = matches!(&record.pending, Some((sealed, expires_at)) if sealed == sealed_secret && *expires_at > now);
@@ -425,6 +443,7 @@ impl FactorStore for MemoryStore {
         record.active_secret = record.pending.take().map(|(sealed, _)| sealed);
         record.last_step = Some(step);
         record.recovery_hashes = hashes.to_vec();
+        Self::bump_devices_version(&mut users, user);
         Ok(true)
     }
 
@@ -455,10 +474,12 @@ impl FactorStore for MemoryStore {
     }
 
     async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
+        let mut users = self.users.lock().unwrap();
         if let Some(record) = self.factors.lock().unwrap().get_mut(user) {
             record.active_secret = None;
             record.pending = None;
             record.recovery_hashes.clear();
+            Self::bump_devices_version(&mut users, user);
         }
         Ok(())
     }
@@ -468,5 +489,57 @@ impl FactorStore for MemoryStore {
             stored.factor = ChallengeFactor::Phone;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeviceStore for MemoryStore {
+    async fn devices_of(&self, user: &UserId) -> StoreResult<Vec<Device>> {
+        let mut devices: Vec<Device> = self.devices.lock().unwrap().values().filter(|d| &d.user_id == user).cloned().collect();
+        devices.sort_by_key(|d| d.slot);
+        Ok(devices)
+    }
+
+    async fn device(&self, user: &UserId, slot: u8) -> StoreResult<Option<Device>> {
+        Ok(self.devices.lock().unwrap().get(&(user.clone(), slot)).cloned())
+    }
+
+    async fn put_device(&self, device: &Device, replacing: Option<&DeviceId>) -> StoreResult<bool> {
+        let mut devices = self.devices.lock().unwrap();
+        let key = (device.user_id.clone(), device.slot);
+        if devices.get(&key).map(|d| &d.id) != replacing {
+            return Ok(false);
+        }
+        devices.insert(key, device.clone());
+        Ok(true)
+    }
+
+    async fn rotate_device(&self, device: &Device, new_hash: &str, spent: &[String], now: UnixTime) -> StoreResult<bool> {
+        let users = self.users.lock().unwrap();
+        let mut devices = self.devices.lock().unwrap();
+        let account_stands = users
+            .get(&device.user_id)
+            .is_some_and(|u| u.credentials_version == device.credentials_version && u.devices_version == device.devices_version);
+        match devices.get_mut(&(device.user_id.clone(), device.slot)) {
+            Some(stored)
+                if account_stands && stored.id == device.id && stored.token_hash == device.token_hash && stored.expires_at > now =>
+            {
+                stored.token_hash = new_hash.to_owned();
+                stored.spent = spent.to_vec();
+                stored.last_used_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn forget_device(&self, user: &UserId, slot: u8, id: &DeviceId) -> StoreResult<bool> {
+        let mut devices = self.devices.lock().unwrap();
+        let key = (user.clone(), slot);
+        if devices.get(&key).is_some_and(|d| &d.id == id) {
+            devices.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

@@ -5,7 +5,7 @@ use crate::{
     domain::*,
     error::{AuthError, DeliveryError},
     ports::*,
-    use_cases::{sessions::TokenPair, Notice},
+    use_cases::{sessions::TokenPair, Notice, RememberDevice, SignedIn},
 };
 
 pub struct VerifyCommand {
@@ -28,6 +28,8 @@ pub struct ResendCommand {
 #[derive(Debug)]
 pub enum Verified {
     Tokens(TokenPair),
+    /// Tokens and the device remembered with them (`remember_device`).
+    Remembered(SignedIn),
     PhoneChanged(UserView),
 }
 
@@ -265,6 +267,17 @@ impl AuthService {
     }
 
     pub async fn verify(&self, cmd: VerifyCommand, caller: &Caller) -> Result<Verified, AuthError> {
+        self.verify_remembering(cmd, None, caller).await
+    }
+
+    /// Verify; with `remember`, a signup or login challenge also remembers the device (when
+    /// the feature is on; ignored for other purposes).
+    pub async fn verify_remembering(
+        &self,
+        cmd: VerifyCommand,
+        remember: Option<RememberDevice>,
+        caller: &Caller,
+    ) -> Result<Verified, AuthError> {
         let now = self.now();
         let signs_in = [Purpose::Signup, Purpose::Login, Purpose::PhoneChange];
         let (challenge, _, factor_amr) = self.check_code(&cmd.challenge_id, &cmd.proof, &signs_in, caller).await?;
@@ -298,7 +311,13 @@ impl AuthService {
                 let amr = factor_amr.iter().map(|v| v.to_string()).collect();
                 let tokens = self.sessions.start(&user, amr).await?;
                 self.record(EventKind::LoginCompleted { purpose: challenge.purpose }, Subject::of(&user, caller));
-                Ok(Verified::Tokens(tokens))
+                match remember {
+                    Some(remember) => {
+                        let device = self.remember_device(&user, &remember, caller).await;
+                        Ok(Verified::Remembered(SignedIn { tokens, device }))
+                    }
+                    None => Ok(Verified::Tokens(tokens)),
+                }
             }
         }
     }
@@ -382,7 +401,8 @@ impl AuthService {
         if !self.ports.users.set_verified_phone(&user, phone).await? {
             return Err(AuthError::ChallengeInvalid); // the account was replaced meanwhile
         }
-        Ok(User { phone: phone.clone(), phone_verified: true, ..user })
+        // The store moved devices_version on with the phone (a device made now is bound to it).
+        Ok(User { phone: phone.clone(), phone_verified: true, devices_version: user.devices_version + 1, ..user })
     }
 
     pub async fn resend(&self, cmd: ResendCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {

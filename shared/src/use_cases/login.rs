@@ -1,6 +1,6 @@
 //! Login's password step. Only a proven password starts a challenge (a code to the phone).
 
-use super::{AuthService, Caller, ChallengeView};
+use super::{AuthService, Caller, ChallengeView, LoginAnswer};
 use crate::{domain::*, error::AuthError, ports::CheckReservation};
 
 pub struct LoginCommand {
@@ -12,7 +12,22 @@ pub struct LoginCommand {
 }
 
 impl AuthService {
+    /// Login without a device token: always a challenge.
     pub async fn login(&self, cmd: LoginCommand, caller: &Caller) -> Result<ChallengeView, AuthError> {
+        match self.login_with_device(cmd, None, caller).await? {
+            LoginAnswer::Challenge { challenge, .. } => Ok(challenge),
+            LoginAnswer::SignedIn(_) => Err(AuthError::internal("a login without a device token skipped the code")),
+        }
+    }
+
+    /// Login. The password always comes first and counts as ever; only then may a live device
+    /// token of the account (`device_token`) stand in for the code: tokens at once, nothing sent.
+    pub async fn login_with_device(
+        &self,
+        cmd: LoginCommand,
+        device_token: Option<&str>,
+        caller: &Caller,
+    ) -> Result<LoginAnswer, AuthError> {
         self.hit(
             Limit::LoginsPerIp,
             Subject::caller(caller),
@@ -27,6 +42,11 @@ impl AuthService {
                 self.record(EventKind::LoginPasswordRefused, Subject::caller(caller));
             }
         })?;
+        if let Some(presented) = device_token {
+            if let Some(signed_in) = self.sign_in_with_device(&user, presented, caller).await? {
+                return Ok(LoginAnswer::SignedIn(signed_in));
+            }
+        }
         // Only now, with the password proven, does a code go out (or, with an authenticator
         // app, nothing: the app makes the code).
         let has_totp = self.has_totp(&user.id).await?;
@@ -41,7 +61,7 @@ impl AuthService {
             }
         };
         self.record(EventKind::LoginStarted, Subject::of(&user, caller));
-        Ok(challenge)
+        Ok(LoginAnswer::Challenge { challenge, device_refused: device_token.is_some() })
     }
 
     /// The password step shared by login and every route that re-checks the password. A slot

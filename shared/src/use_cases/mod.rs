@@ -12,11 +12,13 @@
 //! | `notify.rs` | security notifications by SMS |
 //! | `pumping.rs` | the SMS pumping guard: sends and completions per number range |
 //! | `factors.rs` | authenticator apps (TOTP) and recovery codes: enrol, confirm, remove, check |
+//! | `devices.rs` | remembered devices: remember after a second factor, sign in with one, list, forget |
 //!
 //! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
 
 mod account;
 mod challenge;
+mod devices;
 mod factors;
 mod login;
 mod notify;
@@ -29,6 +31,7 @@ mod signup;
 pub use crate::domain::Caller;
 pub use account::{Holder, UserInfo};
 pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
+pub use devices::{LoginAnswer, RememberDevice, SignedIn};
 pub use factors::{RecoveryCodes, TotpEnrolment};
 pub use login::LoginCommand;
 pub use notify::Notice;
@@ -98,6 +101,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub factors: Arc<dyn FactorStore>,
     pub sealer: Arc<dyn SecretSealer>,
+    /// Remembered devices.
+    pub devices: Arc<dyn DeviceStore>,
     /// Security events: audit lines and metrics (`adapters::event_log`), a recorder in tests.
     pub events: Arc<dyn EventSink>,
 }

@@ -43,6 +43,7 @@ impl AuthService {
             tokens_valid_after: 0,
             kept_session: None,
             credentials_version: 0,
+            devices_version: 0,
         };
         let created = self.ports.users.create_user(&user).await;
         if !matches!(created, Ok(CreateUser::Created)) {

@@ -94,6 +94,7 @@ fn family(pk: &str) -> Option<Family> {
         ("REVOKED#", Family::User),
         ("RATE#login_fail#", Family::User),
         ("FACTOR#", Family::User),
+        ("DEVICE#", Family::User),
         ("RATE#factor_fail#", Family::User),
         ("RATE#reset_fail#", Family::User),
         ("PENDING#", Family::Phone),
@@ -137,12 +138,26 @@ async fn no_key_outside_the_bounded_families_takes_more_than_its_share() {
     let (body, login_verify) = proxy.calls_of(stack.complete(&fake, &challenge, &account.phone)).await;
     let tokens = Tokens::from_body(body);
     let (_, refresh) = proxy.calls_of(async { stack.refresh(&tokens.refresh_token).await.expect(200).clone() }).await;
+    // Remembered devices (issue 30): a login completed with `remember_device`, then a login
+    // that the device completes at once (no challenge, no code).
+    let challenge = stack.login_challenge(&account).await;
+    let code = stack.code_for(&fake, &account.phone).await;
+    let remember = serde_json::json!({ "challenge_id": challenge["id"], "code": code, "remember_device": true });
+    let (body, remember_verify) =
+        proxy.calls_of(async { stack.post_json("verify", "/auth/verify", &remember).await.expect(200).clone() }).await;
+    let device_login_body =
+        serde_json::json!({ "email": account.email, "password": account.password, "device_token": body["device"]["token"] });
+    let (body, device_login) =
+        proxy.calls_of(async { stack.post_json("login", "/auth/login", &device_login_body).await.expect(200).clone() }).await;
+    assert!(body["access_token"].is_string(), "the device skipped the code: {body}");
     for (step, calls) in [
         ("register", &register),
         ("verify (sign-up)", &signup_verify),
         ("login", &login),
         ("verify (login)", &login_verify),
         ("refresh", &refresh),
+        ("verify (login, remember_device)", &remember_verify),
+        ("login (remembered device)", &device_login),
     ] {
         println!("DynamoDB calls, {step}: {} {calls:?}", total(calls));
     }
@@ -158,6 +173,14 @@ async fn no_key_outside_the_bounded_families_takes_more_than_its_share() {
     assert_eq!(total(&login), 13, "login: {login:?}");
     assert_eq!(total(&login_verify), 8, "verify (login): {login_verify:?}");
     assert_eq!(total(&refresh), 3, "refresh: {refresh:?}");
+    // Remembering adds the account's device slots read at once and the device put (2 calls);
+    // a login with a remembered device: the IP counter, the failed-password slot and its
+    // release, the account (guard, user), the device, the rotation (one transaction) and the
+    // session's refresh token, and nothing else (no challenge, no send, no factor read).
+    assert_eq!(total(&remember_verify), total(&login_verify) + 2, "verify (remember_device): {remember_verify:?}");
+    assert_eq!(remember_verify.get("BatchGetItem"), Some(&1), "the slots in one read: {remember_verify:?}");
+    assert_eq!(total(&device_login), 8, "login (remembered device): {device_login:?}");
+    assert_eq!(device_login.get("TransactWriteItems"), Some(&1), "one write spends the token: {device_login:?}");
 
     // 200 flows, IN_FLIGHT at a time.
     proxy.reset().await;

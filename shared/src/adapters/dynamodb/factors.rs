@@ -2,13 +2,16 @@
 //! accepted time step, recovery-code hashes as a string set). Each change is one conditional
 //! UpdateItem, so racing requests cannot replay a step or spend a recovery code twice.
 
-use super::{challenge_key, factor_key, n, s, DynamoStore};
+use super::{challenge_key, factor_key, n, s, user_key, DynamoStore};
 use crate::{
     domain::{ChallengeId, UnixTime, UserId},
     ports::{FactorRecord, FactorStore, StoreResult},
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::{operation::update_item::builders::UpdateItemFluentBuilder, types::AttributeValue};
+use aws_sdk_dynamodb::{
+    operation::update_item::builders::UpdateItemFluentBuilder,
+    types::{AttributeValue, TransactWriteItem, Update},
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -28,6 +31,20 @@ fn string_set(values: &[String]) -> AttributeValue {
 impl DynamoStore {
     fn factor_update(&self, user: &UserId) -> UpdateItemFluentBuilder {
         self.client.update_item().key("pk", s(factor_key(user)))
+    }
+
+    /// An authenticator added or removed forgets every remembered device: the account's
+    /// `devices_version` moves on in the same transaction as the factor item.
+    fn forget_devices_of(&self, user: &UserId) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(user_key(user)))
+            .update_expression("ADD devices_version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .expect("update is complete");
+        TransactWriteItem::builder().update(update).build()
     }
 }
 
@@ -64,8 +81,9 @@ impl FactorStore for DynamoStore {
         hashes: &[String],
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let request = self
-            .factor_update(user)
+        let confirm = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(factor_key(user)))
             .update_expression(
                 "SET active_secret = :secret, last_step = :step, recovery = :codes REMOVE pending_secret, pending_expires_at",
             )
@@ -76,8 +94,10 @@ impl FactorStore for DynamoStore {
             .expression_attribute_values(":secret", s(sealed_secret))
             .expression_attribute_values(":step", n(step))
             .expression_attribute_values(":codes", string_set(hashes))
-            .expression_attribute_values(":now", n(now));
-        Ok(self.update_if(request).await?.is_some())
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .expect("update is complete");
+        self.transact(vec![TransactWriteItem::builder().update(confirm).build(), self.forget_devices_of(user)]).await
     }
 
     async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
@@ -109,11 +129,15 @@ impl FactorStore for DynamoStore {
     }
 
     async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
-        let request = self
-            .factor_update(user)
+        let remove = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(factor_key(user)))
             .update_expression("REMOVE active_secret, recovery, pending_secret, pending_expires_at")
-            .condition_expression("attribute_exists(pk)");
-        self.update_if(request).await?;
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .expect("update is complete");
+        // Cancelled only when the account has no factor item: then nothing was removed.
+        self.transact(vec![TransactWriteItem::builder().update(remove).build(), self.forget_devices_of(user)]).await?;
         Ok(())
     }
 

@@ -15,15 +15,17 @@
 //! | refresh token | `REFRESH#<sha256 of token>` (TTL) | `SessionStore`, sessions.rs |
 //! | revoked family | `REVOKED#<family id>` (TTL) | `SessionStore`, sessions.rs |
 //! | authenticator | `FACTOR#<user id>`: sealed secrets, last step, recovery-code hashes | `FactorStore`, factors.rs |
+//! | remembered device | `DEVICE#<user id>#<slot 0-9>`: token hash, spent marks, label, expiry (TTL) | `DeviceStore`, devices.rs |
 //!
 //! Index `by_user` (partition key `user_id`, projecting `family_id` and `phone`): every item
-//! that names a user by id (user, email guard, challenges, refresh tokens, authenticator), so a
+//! that names a user by id (user, email guard, challenges, refresh tokens, authenticator, devices), so a
 //! global logout finds all families of a user and a deletion finds everything to remove.
 //!
 //! A credential change (users.rs) writes across families in one transaction: the user, its
 //! challenge, a counter and revocation markers.
 
 mod challenges;
+mod devices;
 mod factors;
 mod limiter;
 mod prefixes;
@@ -206,4 +208,9 @@ fn revoked_key(family: &str) -> String {
 
 fn factor_key(user: &UserId) -> String {
     format!("FACTOR#{}", user.0)
+}
+
+/// One of an account's `MAX_DEVICES` remembered-device slots.
+fn device_key(user: &UserId, slot: u8) -> String {
+    format!("DEVICE#{}#{slot}", user.0)
 }

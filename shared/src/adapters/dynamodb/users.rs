@@ -43,6 +43,8 @@ struct UserItem {
     kept_session: Option<String>,
     #[serde(default)]
     credentials_version: u64,
+    #[serde(default)]
+    devices_version: u64,
 }
 
 impl From<&User> for UserItem {
@@ -57,6 +59,7 @@ impl From<&User> for UserItem {
             tokens_valid_after: u.tokens_valid_after,
             kept_session: u.kept_session.clone(),
             credentials_version: u.credentials_version,
+            devices_version: u.devices_version,
         }
     }
 }
@@ -73,6 +76,7 @@ impl UserItem {
             tokens_valid_after: self.tokens_valid_after,
             kept_session: self.kept_session,
             credentials_version: self.credentials_version,
+            devices_version: self.devices_version,
         })
     }
 }
@@ -153,10 +157,12 @@ impl UserStore for DynamoStore {
         let user_update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(user_key(&user.id)))
-            .update_expression("SET phone = :phone, phone_verified = :yes")
+            // A newly verified number forgets every remembered device.
+            .update_expression("SET phone = :phone, phone_verified = :yes ADD devices_version :one")
             .condition_expression(same_credentials(user, "user_id = :id"))
             .set_expression_attribute_values(Some(credentials_values(user)))
             .expression_attribute_values(":phone", s(phone.as_e164()))
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(id.0, id.1.clone())
             .expression_attribute_values(yes.0, yes.1.clone())
             .build()
