@@ -281,6 +281,8 @@ fn every_error() -> Vec<AuthError> {
         AuthError::SmsUnavailable,
         AuthError::FactorExists,
         AuthError::FactorRequired,
+        AuthError::AccountDisabled,
+        AuthError::Forbidden,
         AuthError::internal("x"),
     ]
 }
@@ -308,6 +310,8 @@ fn variant_name(err: &AuthError) -> &'static str {
         SmsUnavailable => "SmsUnavailable",
         FactorExists => "FactorExists",
         FactorRequired => "FactorRequired",
+        AccountDisabled => "AccountDisabled",
+        Forbidden => "Forbidden",
         Internal(_) => "Internal",
     }
 }

@@ -131,6 +131,9 @@ fn new_user(email: &Email, created_at: UnixTime) -> User {
         kept_session: None,
         credentials_version: 0,
         devices_version: 0,
+        roles: Roles::default(),
+        disabled: false,
+        last_sign_in_at: None,
     }
 }
 
@@ -197,6 +200,7 @@ fn logout(user: &User, now: UnixTime) -> CredentialChange<'_> {
         revoked_until: now + 3600,
         now,
         keep_session: None,
+        disable: false,
     }
 }
 
@@ -404,6 +408,7 @@ async fn update_credentials_refuses_a_stale_password_and_keeps_one_session<S: St
         new_password_hash: Some("$argon2id$changed"),
         revoke_families: &others,
         keep_session: Some(&mine),
+        disable: false,
         ..logout(&user, now)
     };
     assert!(store.update_credentials(&change).await.unwrap());

@@ -435,7 +435,7 @@ async fn a_function_that_only_checks_tokens_needs_only_the_public_key() {
     for private in private_keys() {
         let issuer = TokenKeys::from_pem(&private, None, "https://issuer", "sms-mfa", Duration::from_secs(900)).unwrap();
         let amr = vec!["pwd".to_owned()];
-        let token = issuer.issue(&Grant { sub: "u1", email: "a@example.com", sid: "s1", amr: &amr }, now()).await.unwrap();
+        let token = issuer.issue(&Grant { sub: "u1", email: "a@example.com", sid: "s1", amr: &amr, roles: &[] }, now()).await.unwrap();
         let public = as_in_the_template(&private);
         let env = Env::from_pairs([("JWT_ISSUER", "https://issuer"), ("JWT_PUBLIC_KEY", public.as_str())]);
         let (keys, config, pem) = runtime::token_keys(&env, None, TokenRole::Verifies).await.unwrap();
