@@ -39,10 +39,15 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ("protected", &[]),
     ("jwks", &[]),
     ("web", &[]),
+    // Administration: every family naming an account but RATE# (no limit is spent or cleared).
+    ("admin", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#"]),
 ];
 
 /// The functions that may query the `by_user` index (global logout; reset, change, deletion).
-const QUERY_BY_USER: &[&str] = &["session", "account"];
+const QUERY_BY_USER: &[&str] = &["session", "account", "admin"];
+
+/// The functions that may query the `users` index (the admin listing and lookup by phone).
+const QUERY_USERS: &[&str] = &["admin"];
 
 /// The item actions a function may be granted on the table (TransactWriteItems is authorized by
 /// these; BatchGetItem reads an account's remembered-device slots at once).
@@ -321,6 +326,11 @@ fn each_function_touches_only_its_key_families() {
                 Some(Yaml::Tagged(sub)) if sub.value.as_str() == Some("${Table.Arn}/index/by_user") => {
                     assert_eq!(actions, ["dynamodb:Query"], "{}: on the index", function.name);
                     queriers.push(function.name.clone());
+                }
+                // The users index: Query only, and only the admin function.
+                Some(Yaml::Tagged(sub)) if sub.value.as_str() == Some("${Table.Arn}/index/users") => {
+                    assert_eq!(actions, ["dynamodb:Query"], "{}: on the users index", function.name);
+                    assert!(QUERY_USERS.contains(&function.name.as_str()), "{}: may not query the users index", function.name);
                 }
                 Some(Yaml::Tagged(att)) if att.value.as_str() == Some("Table.Arn") => {
                     for action in &actions {
