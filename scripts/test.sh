@@ -226,6 +226,8 @@ run_browser_tests() {
   local started=$SECONDS status=0
   log "browser tests (headless Chromium) against $E2E_URL"
   export E2E_URL TWILIO_FAKE_URL SCREENSHOT_DIR="$LOCAL_DIR/screenshots"
+  # The admin view's test makes its administrator with sms-mfa-admin, as the README shows.
+  export E2E_ADMIN_BIN="$REPO_ROOT/target/debug/sms-mfa-admin" E2E_DEFAULT_ENV_FILE="$LOCAL_DIR/e2e-default.env"
   run_fg python3 "$REPO_ROOT/tests/browser/test_pages.py" || status=$?
   log "browser tests took $((SECONDS - started)) s (exit $status)"
   return "$status"
