@@ -517,6 +517,7 @@ function when(seconds) {
 
 function renderAdminUser(user) {
   adminUser = user;
+  setError("admin-roles-error", "");
   $("admin-user").hidden = false;
   $("admin-email").textContent = user.email;
   $("admin-phone").textContent = user.phone_number;
