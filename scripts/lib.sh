@@ -368,7 +368,7 @@ describe_stack_env() {
 # cargo lambda watch
 
 # Function binaries served by `cargo lambda watch` (one per functions/<name>).
-FUNCTION_BINS=(register login verify session phone protected jwks account web)
+FUNCTION_BINS=(register login verify session phone protected jwks account web admin)
 
 # watch_cmd PORT ENV_FILE [EXTRA ARGS...] : sets WATCH_CMD, the `cargo lambda watch` command line
 # serving every binary at http://127.0.0.1:PORT/lambda-url/<bin>/<rest>. --concurrency lets

@@ -29,6 +29,8 @@ REFRESH_TOKEN = "REFRESH_TOKEN_FROM_VERIFY"
 ACCESS_TOKEN = "ACCESS_TOKEN_FROM_VERIFY"
 DEVICE_TOKEN = "DEVICE_TOKEN_FROM_VERIFY_WITH_REMEMBER_DEVICE"
 DEVICE_ID = "DEVICE_ID_FROM_ME_DEVICES"
+ADMIN_TOKEN = "ACCESS_TOKEN_OF_AN_ADMIN"  # after `sms-mfa-admin grant-role <email> admin` and a refresh
+USER_ID = "8d0c7b4e-0000-4000-8000-000000000001"
 
 SOURCE_IP = "203.0.113.10"
 USER_AGENT = "curl/8.5.0"
@@ -153,6 +155,14 @@ def events():
         "me-device-forget": event("me-device-forget", "DELETE", f"/me/devices/{DEVICE_ID}",
                                   bearer=ACCESS_TOKEN, route_key="DELETE /me/devices/{id}",
                                   path_parameters={"id": DEVICE_ID}),
+        "admin-users-page": event("admin-users-page", "GET", "/admin/users", bearer=ADMIN_TOKEN),
+        "admin-user": event("admin-user", "GET", f"/admin/users/{USER_ID}", bearer=ADMIN_TOKEN,
+                            route_key="GET /admin/users/{id}", path_parameters={"id": USER_ID}),
+        "admin-roles": event("admin-roles", "PUT", f"/admin/users/{USER_ID}/roles", {"roles": ["support"]},
+                             bearer=ADMIN_TOKEN, route_key="PUT /admin/users/{id}/roles",
+                             path_parameters={"id": USER_ID}),
+        "admin-disable": event("admin-disable", "POST", f"/admin/users/{USER_ID}/disable", {}, bearer=ADMIN_TOKEN,
+                               route_key="POST /admin/users/{id}/disable", path_parameters={"id": USER_ID}),
     }
 
 

@@ -81,11 +81,12 @@ run_fg cargo build --workspace --all-targets
 # two resolutions again: benches/README.md, "CI build: one round", says how to find the feature.
 function_args=()
 for bin in "${FUNCTION_BINS[@]}"; do function_args+=(--bin "$bin"); done
+function_args+=(--bin sms-mfa-admin)  # the first administrator's tool, run by tests/e2e/tests/admin.rs
 log "cargo build ${function_args[*]}"
 run_fg cargo build "${function_args[@]}" 2>"$LOG_DIR/build-functions.log" \
   || { cat "$LOG_DIR/build-functions.log" >&2; die "cargo build of the functions failed"; }
 unexpected="$(grep -E '^ *Compiling ' "$LOG_DIR/build-functions.log" \
-              | grep -vE "^ *Compiling (sms-mfa|$(IFS='|'; echo "${FUNCTION_BINS[*]}")) v" || true)"
+              | grep -vE "^ *Compiling (sms-mfa|sms-mfa-admin|$(IFS='|'; echo "${FUNCTION_BINS[*]}")) v" || true)"
 log "  compiled $(grep -cE '^ *Compiling ' "$LOG_DIR/build-functions.log" || true) crates (log: ${LOG_DIR#"$REPO_ROOT"/}/build-functions.log)"
 if [[ -n "$unexpected" ]]; then
   log "warning: building the functions compiled dependencies again (benches/README.md, \"CI build: one round\"):"
@@ -225,6 +226,8 @@ run_browser_tests() {
   local started=$SECONDS status=0
   log "browser tests (headless Chromium) against $E2E_URL"
   export E2E_URL TWILIO_FAKE_URL SCREENSHOT_DIR="$LOCAL_DIR/screenshots"
+  # The admin view's test makes its administrator with sms-mfa-admin, as the README shows.
+  export E2E_ADMIN_BIN="$REPO_ROOT/target/debug/sms-mfa-admin" E2E_DEFAULT_ENV_FILE="$LOCAL_DIR/e2e-default.env"
   run_fg python3 "$REPO_ROOT/tests/browser/test_pages.py" || status=$?
   log "browser tests took $((SECONDS - started)) s (exit $status)"
   return "$status"
@@ -265,6 +268,8 @@ export E2E_COUNTING_PROXY_URL="$COUNTING_PROXY_URL"  # the scale stack's DynamoD
 export E2E_DEFAULT_LOG="$LOG_DIR/watch-default.log"
 export E2E_TIGHT_LOG="$LOG_DIR/watch-tight.log"  # the tight stack's (tests/e2e/tests/log_masking.rs)
 export E2E_TABLE_NAME=sms-mfa-e2e E2E_TIGHT_TABLE_NAME=sms-mfa-e2e-tight
+# sms-mfa-admin as built above, and the default stack's env file it runs with (as the README shows).
+export E2E_ADMIN_BIN="$REPO_ROOT/target/debug/sms-mfa-admin" E2E_DEFAULT_ENV_FILE="$LOCAL_DIR/e2e-default.env"
 export E2E_JWT_ISSUER="$ISSUER"
 export E2E_JWT_AUDIENCE=sms-mfa
 # The default stack's public key as moto's GetPublicKey gave it to the setup, not the service.

@@ -199,6 +199,7 @@ fn bench_jwt(c: &mut Criterion) {
             email: "ada@example.com",
             sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11",
             amr: &amr,
+            roles: &[],
         };
         let token = block_on(keys.issue(&grant, now)).unwrap();
         assert!(block_on(keys.verify(&token)).is_ok());
@@ -265,6 +266,7 @@ fn bench_kms(c: &mut Criterion) {
         email: "ada@example.com",
         sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11",
         amr: &amr,
+        roles: &[],
     };
     let token = rt.block_on(keys.issue(&grant, now)).unwrap();
 

@@ -5,7 +5,7 @@
 //! `{"level":"INFO","audit":"<event>","user_id":"<uuid>"|null,"phone":"+4*******3456"|null,
 //!   "source_ip":"203.0.113.7"|null,"request_id":"<Lambda request id>"|null,"limit":"<which>"}`
 //!
-//! (`limit` only on `limit_hit`; a `destination_blocked` one adds `"prefix":"+44771"`.) The request id and, where the use case does not know it, the
+//! (`limit` only on `limit_hit`; `actor`, the administrator's user id or `cli`, only on `admin_*` lines; a `destination_blocked` one adds `"prefix":"+44771"`.) The request id and, where the use case does not know it, the
 //! source IP come from the request's scope (`metrics::in_request`, set by `http::respond`).
 //! Never a code, a token or a password: the members above are the only ones a line can have.
 //! The lines bypass `RUST_LOG`: a log level must not switch the audit trail off.
@@ -48,6 +48,10 @@ fn line(event: &'static str, subject: &Subject, limit: Option<Limit>) -> Value {
         "source_ip": subject.source_ip.clone().or(scope_ip),
         "request_id": request_id,
     });
+    // Admin actions name who acted as well as whom it was done to.
+    if let Some(actor) = &subject.actor {
+        line["actor"] = actor.as_str().into();
+    }
     if let Some(limit) = limit {
         line["limit"] = limit.as_str().into();
     }
@@ -67,7 +71,7 @@ mod tests {
         let user_id = UserId("8d0c7b4e-0000-4000-8000-000000000001".into());
         let phone = Phone::parse("+447400123456").unwrap();
         let scope = RequestScope { request_id: Some("req-1".into()), source_ip: Some("198.51.100.9".into()) };
-        let subject = Subject { user_id: Some(user_id.clone()), phone: Some(phone), source_ip: None };
+        let subject = Subject { user_id: Some(user_id.clone()), phone: Some(phone), source_ip: None, actor: None };
         let value = in_request(scope, async { line("limit_hit", &subject, Some(Limit::SendsPerPhone)) }).await;
         assert_eq!(
             value,

@@ -45,6 +45,10 @@ pub enum AuthError {
     FactorExists,
     #[error("this account has an authenticator app: send totp_code or recovery_code as well")]
     FactorRequired,
+    #[error("this account is disabled; contact the service's support")]
+    AccountDisabled,
+    #[error("this needs a role the token or the account does not have")]
+    Forbidden,
     /// Anything unexpected: the detail goes to the log only.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),

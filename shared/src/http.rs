@@ -179,6 +179,8 @@ pub fn error_response(err: &AuthError) -> Response<Body> {
         SmsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "sms_unavailable"),
         FactorExists => (StatusCode::CONFLICT, "factor_exists"),
         FactorRequired => (StatusCode::UNAUTHORIZED, "factor_required"),
+        AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
+        Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     let mut body = serde_json::json!({ "error": code, "message": err.to_string() });

@@ -3,7 +3,7 @@
 
 use crate::domain::{
     AccessClaims, Challenge, ChallengeId, Channel, DestinationPrefix, Device, DeviceId, Email, Grant, OtpCode, Password, Phone,
-    PumpingRule, UnixTime, User, UserId,
+    PumpingRule, Roles, UnixTime, User, UserCursor, UserId,
 };
 use crate::error::{DeliveryError, StoreError};
 use async_trait::async_trait;
@@ -54,6 +54,20 @@ pub trait UserStore: Send + Sync {
     /// Removes the account and every item that names it by id, email or phone, apart from
     /// rate-limit counters (they expire with their window); false when it was already gone.
     async fn delete_account(&self, user: &User) -> StoreResult<bool>;
+    /// Every account whose phone is exactly `phone` (verified or not: an unfinished sign-up may
+    /// name a number another account holds).
+    async fn find_by_phone(&self, phone: &Phone) -> StoreResult<Vec<User>>;
+    /// Up to `limit` accounts after `after` (None: from the first), in the users index's order
+    /// (by phone, then id), and the cursor of the next page when there may be one. One page
+    /// reads that page's users, never the whole table.
+    async fn list_users(&self, after: Option<&UserCursor>, limit: usize) -> StoreResult<(Vec<User>, Option<UserCursor>)>;
+    /// Replaces the account's roles; the account as stored after, None when it does not exist.
+    async fn set_roles(&self, id: &UserId, roles: &Roles) -> StoreResult<Option<User>>;
+    /// Lets a disabled account sign in again (sessions ended by the disable stay ended); the
+    /// account as stored after, None when it does not exist.
+    async fn enable(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// Notes a completed sign-in (a new session) at `at`; nothing when the account is gone.
+    async fn record_sign_in(&self, id: &UserId, at: UnixTime) -> StoreResult<()>;
 }
 
 /// What a reset, a password change and a global logout write, all at once: so no request can
@@ -75,6 +89,8 @@ pub struct CredentialChange<'a> {
     pub now: UnixTime,
     /// Becomes the user's `kept_session`.
     pub keep_session: Option<&'a str>,
+    /// An administrator's disable: the account is marked disabled in the same write.
+    pub disable: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use crate::{
     config::*,
     ports::{OtpProvider, SmsSender, SystemClock},
     use_cases::sessions::SessionService,
-    use_cases::{AuthService, Ports},
+    use_cases::{AdminService, AuthService, Ports, RoleAssignment},
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -181,6 +181,26 @@ pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
     let (aws, store) = aws_and_store(&env)?;
     let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Issues).await?;
     Ok(session_service(&store, Arc::new(keys), &config))
+}
+
+/// For the admin function (`/admin/users...`): the stores it acts on and a token checker, no
+/// code provider, no password hasher, no Twilio or authenticator secret and no signing key
+/// (README "Who may touch what").
+pub async fn admin_from_env() -> Result<AdminService, ConfigError> {
+    let env = Env::from_process();
+    let (aws, store) = aws_and_store(&env)?;
+    let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Verifies).await?;
+    let sessions = session_service(&store, Arc::new(keys), &config);
+    let store = Arc::new(store);
+    Ok(AdminService::new(store.clone(), store, sessions, Arc::new(SystemClock), Arc::new(EventLog)))
+}
+
+/// For `sms-mfa-admin`: roles by email, reading `TABLE_NAME` and the AWS settings from the
+/// environment as the functions do (the deployer's credentials, or the local stack's).
+pub fn role_assignment_from_env() -> Result<RoleAssignment, ConfigError> {
+    let env = Env::from_process();
+    let (_, store) = aws_and_store(&env)?;
+    Ok(RoleAssignment::new(Arc::new(store), Arc::new(EventLog)))
 }
 
 /// For `GET /protected`: `keys_from_env`, with a cache of the tokens this instance has verified.

@@ -17,7 +17,7 @@ use sms_mfa::{
     domain::{ChallengeFactor, Channel, Purpose, UserView},
     http::error_response,
     use_cases::sessions::TokenPair,
-    use_cases::{ChallengeView, Registered, UserInfo},
+    use_cases::{AdminUserView, ChallengeView, Registered, UserInfo},
     AuthError,
 };
 use std::{
@@ -281,6 +281,8 @@ fn every_error() -> Vec<AuthError> {
         AuthError::SmsUnavailable,
         AuthError::FactorExists,
         AuthError::FactorRequired,
+        AuthError::AccountDisabled,
+        AuthError::Forbidden,
         AuthError::internal("x"),
     ]
 }
@@ -308,6 +310,8 @@ fn variant_name(err: &AuthError) -> &'static str {
         SmsUnavailable => "SmsUnavailable",
         FactorExists => "FactorExists",
         FactorRequired => "FactorRequired",
+        AccountDisabled => "AccountDisabled",
+        Forbidden => "Forbidden",
         Internal(_) => "Internal",
     }
 }
@@ -594,4 +598,25 @@ fn all_channels() -> Vec<Channel> {
 
 fn as_json_str<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).unwrap().as_str().expect("serializes to a string").to_owned()
+}
+
+/// `AdminUser` is exactly what the admin API serializes: every key always present
+/// (`last_sign_in_at` as null when unknown), none undeclared.
+#[test]
+fn the_admin_user_schema_is_what_the_admin_api_serializes() {
+    let spec = spec();
+    let view = AdminUserView {
+        id: "8d0c7b4e-0000-4000-8000-000000000001".into(),
+        email: "ada@example.com".into(),
+        phone_number: "+447400123456".into(),
+        phone_number_verified: true,
+        created_at: 1_900_000_000,
+        factors: vec!["phone"],
+        roles: vec!["admin".into()],
+        disabled: false,
+        last_sign_in_at: None,
+    };
+    let keys: BTreeSet<String> = serde_json::to_value(&view).unwrap().as_object().unwrap().keys().cloned().collect();
+    assert_eq!(property_names(&spec, "AdminUser"), keys);
+    assert_eq!(required(&spec, "AdminUser"), keys);
 }

@@ -50,6 +50,10 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
         ("login-remembered-device.json", "POST", "/auth/login"),
         ("me-devices.json", "GET", "/me/devices"),
         ("me-device-forget.json", "DELETE", "/me/devices/DEVICE_ID_FROM_ME_DEVICES"),
+        ("admin-users-page.json", "GET", "/admin/users"),
+        ("admin-user.json", "GET", "/admin/users/8d0c7b4e-0000-4000-8000-000000000001"),
+        ("admin-roles.json", "PUT", "/admin/users/8d0c7b4e-0000-4000-8000-000000000001/roles"),
+        ("admin-disable.json", "POST", "/admin/users/8d0c7b4e-0000-4000-8000-000000000001/disable"),
     ];
     let on_disk = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")).unwrap().count();
     assert_eq!(on_disk, routes.len(), "every event file is listed here");

@@ -131,6 +131,9 @@ fn new_user(email: &Email, created_at: UnixTime) -> User {
         kept_session: None,
         credentials_version: 0,
         devices_version: 0,
+        roles: Roles::default(),
+        disabled: false,
+        last_sign_in_at: None,
     }
 }
 
@@ -197,6 +200,7 @@ fn logout(user: &User, now: UnixTime) -> CredentialChange<'_> {
         revoked_until: now + 3600,
         now,
         keep_session: None,
+        disable: false,
     }
 }
 
@@ -404,6 +408,7 @@ async fn update_credentials_refuses_a_stale_password_and_keeps_one_session<S: St
         new_password_hash: Some("$argon2id$changed"),
         revoke_families: &others,
         keep_session: Some(&mine),
+        disable: false,
         ..logout(&user, now)
     };
     assert!(store.update_credentials(&change).await.unwrap());
@@ -1131,6 +1136,104 @@ async fn uncount_send_gives_back_one_and_never_goes_below_zero<S: Store>(store: 
     assert!(matches!(store.count_send(prefix, &rule, now).await.unwrap(), LimitOutcome::Exceeded { .. }));
 }
 
+// ---------------------------------------------------------------------------------------------
+// UserStore: administration (roles, disable/enable, sign-ins, lookup by phone, pages)
+
+async fn roles_are_replaced_and_read_back<S: Store>(store: Arc<S>, now: UnixTime) {
+    let user = verified_user(store.as_ref(), now).await;
+    let roles = Roles::parse(&["support", "admin"]).unwrap();
+    let updated = store.set_roles(&user.id, &roles).await.unwrap().expect("the account exists");
+    assert_eq!(updated.roles, roles);
+    assert_eq!(UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap().roles.names(), ["admin", "support"]);
+    let cleared = store.set_roles(&user.id, &Roles::default()).await.unwrap().unwrap();
+    assert!(cleared.roles.is_empty());
+    assert_eq!(cleared, User { roles: Roles::default(), ..UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap() });
+    assert_eq!(store.set_roles(&UserId::new(), &roles).await.unwrap(), None, "no account is made");
+}
+
+async fn a_disable_ends_sessions_and_enable_restores_only_sign_in<S: Store>(store: Arc<S>, now: UnixTime) {
+    let user = verified_user(store.as_ref(), now).await;
+    let (_, first) = start_family(store.as_ref(), &user.id, now).await;
+    let families = vec![first.family_id.clone()];
+    let change = CredentialChange { revoke_families: &families, disable: true, ..logout(&user, now + 5) };
+    assert!(store.update_credentials(&change).await.unwrap());
+    let disabled = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    assert!(disabled.disabled);
+    assert_eq!((disabled.tokens_valid_after, disabled.credentials_version), (now + 5, user.credentials_version + 1));
+    assert!(store.is_family_revoked(&first.family_id).await.unwrap());
+    let enabled = store.enable(&user.id).await.unwrap().unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(enabled, User { disabled: false, ..disabled }, "only the flag changes");
+    assert!(store.is_family_revoked(&first.family_id).await.unwrap(), "no session comes back");
+    assert_eq!(store.enable(&UserId::new()).await.unwrap(), None);
+}
+
+async fn record_sign_in_notes_the_time_and_makes_no_account<S: Store>(store: Arc<S>, now: UnixTime) {
+    let user = verified_user(store.as_ref(), now).await;
+    assert_eq!(user.last_sign_in_at, None);
+    store.record_sign_in(&user.id, now + 7).await.unwrap();
+    assert_eq!(UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap().last_sign_in_at, Some(now + 7));
+    let nobody = UserId::new();
+    store.record_sign_in(&nobody, now).await.unwrap();
+    assert_eq!(UserStore::get(store.as_ref(), &nobody).await.unwrap(), None);
+}
+
+async fn find_by_phone_finds_every_account_with_that_number_and_nothing_else<S: Store>(store: Arc<S>, now: UnixTime) {
+    let phone = fresh_phone();
+    let first = User { phone: phone.clone(), ..new_user(&fresh_email(), now) };
+    let second = User { phone: phone.clone(), ..new_user(&fresh_email(), now) };
+    for user in [&first, &second] {
+        assert_eq!(store.create_user(user).await.unwrap(), CreateUser::Created);
+    }
+    // A challenge names the number too; it is no account.
+    ChallengeStore::put(store.as_ref(), &Challenge { phone: phone.clone(), ..challenge_for(&first, Purpose::Login, now) }).await.unwrap();
+    let mut found: Vec<String> = store.find_by_phone(&phone).await.unwrap().into_iter().map(|u| u.id.0).collect();
+    found.sort();
+    assert_eq!(found, sorted(vec![first.id.0.clone(), second.id.0.clone()]));
+    assert!(store.find_by_phone(&fresh_phone()).await.unwrap().is_empty());
+}
+
+async fn pages_list_each_account_once_in_order_and_never_more_than_asked<S: Store>(store: Arc<S>, now: UnixTime) {
+    // Three accounts with consecutive numbers; the table may hold others' accounts around them.
+    let base = 100_000 + (unique() % 800_000) as u64;
+    let mut ours = vec![];
+    for offset in 0..3 {
+        let phone = Phone::parse(&format!("+447400{:06}", base + offset)).unwrap();
+        let user = User { phone, ..new_user(&fresh_email(), now) };
+        assert_eq!(store.create_user(&user).await.unwrap(), CreateUser::Created);
+        ours.push(user);
+    }
+    ChallengeStore::put(store.as_ref(), &Challenge { phone: ours[1].phone.clone(), ..challenge_for(&ours[1], Purpose::Login, now) })
+        .await
+        .unwrap();
+    // From just before the first of them (a cursor at its number, before any id).
+    let mut cursor =
+        Some(UserCursor { phone: ours[0].phone.as_e164().to_owned(), user_id: UserId("00000000-0000-4000-8000-000000000000".into()) });
+    let mut seen = vec![];
+    let last = ours[2].phone.as_e164().to_owned();
+    while let Some(after) = cursor.take() {
+        let (page, next) = store.list_users(Some(&after), 2).await.unwrap();
+        assert!(page.len() <= 2, "a page holds at most what was asked: {}", page.len());
+        let past = page.iter().any(|u| u.phone.as_e164() > last.as_str());
+        seen.extend(page);
+        if past {
+            break;
+        }
+        cursor = next;
+    }
+    let positions: Vec<(String, String)> = seen.iter().map(|u| (u.phone.as_e164().to_owned(), u.id.0.clone())).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order, each once: {positions:?}");
+    let ours_seen: Vec<&User> = seen.iter().filter(|u| ours.iter().any(|o| o.id == u.id)).collect();
+    assert_eq!(ours_seen.len(), 3, "every account of the range once");
+    for (found, made) in ours_seen.iter().zip(&ours) {
+        assert_eq!(*found, made, "the whole account");
+    }
+    // From the start, a page of one has a cursor (the table holds at least these three).
+    let (first_page, next) = store.list_users(None, 1).await.unwrap();
+    assert_eq!(first_page.len(), 1);
+    assert!(next.is_some());
+}
+
 /// Each contract as `memory::<name>` (a fresh MemoryStore) and `dynamodb::<name>` (the shared
 /// test table), on a runtime with worker threads so that races are parallel.
 macro_rules! contract_suite {
@@ -1192,4 +1295,9 @@ contract_suite!(
     rotate_device_has_one_winner_under_races,
     rotate_device_refuses_expired_devices_and_changed_accounts,
     forget_device_removes_only_that_device,
+    roles_are_replaced_and_read_back,
+    a_disable_ends_sessions_and_enable_restores_only_sign_in,
+    record_sign_in_notes_the_time_and_makes_no_account,
+    find_by_phone_finds_every_account_with_that_number_and_nothing_else,
+    pages_list_each_account_once_in_order_and_never_more_than_asked,
 );

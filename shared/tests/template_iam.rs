@@ -39,10 +39,15 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ("protected", &[]),
     ("jwks", &[]),
     ("web", &[]),
+    // Administration: every family naming an account but RATE# (no limit is spent or cleared).
+    ("admin", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#"]),
 ];
 
 /// The functions that may query the `by_user` index (global logout; reset, change, deletion).
-const QUERY_BY_USER: &[&str] = &["session", "account"];
+const QUERY_BY_USER: &[&str] = &["session", "account", "admin"];
+
+/// The functions that may query the `users` index (the admin listing and lookup by phone).
+const QUERY_USERS: &[&str] = &["admin"];
 
 /// The item actions a function may be granted on the table (TransactWriteItems is authorized by
 /// these; BatchGetItem reads an account's remembered-device slots at once).
@@ -322,6 +327,11 @@ fn each_function_touches_only_its_key_families() {
                     assert_eq!(actions, ["dynamodb:Query"], "{}: on the index", function.name);
                     queriers.push(function.name.clone());
                 }
+                // The users index: Query only, and only the admin function.
+                Some(Yaml::Tagged(sub)) if sub.value.as_str() == Some("${Table.Arn}/index/users") => {
+                    assert_eq!(actions, ["dynamodb:Query"], "{}: on the users index", function.name);
+                    assert!(QUERY_USERS.contains(&function.name.as_str()), "{}: may not query the users index", function.name);
+                }
                 Some(Yaml::Tagged(att)) if att.value.as_str() == Some("Table.Arn") => {
                     for action in &actions {
                         assert!(ITEM_ACTIONS.contains(&action.as_str()), "{}: {action} on the table", function.name);
@@ -435,7 +445,7 @@ async fn a_function_that_only_checks_tokens_needs_only_the_public_key() {
     for private in private_keys() {
         let issuer = TokenKeys::from_pem(&private, None, "https://issuer", "sms-mfa", Duration::from_secs(900)).unwrap();
         let amr = vec!["pwd".to_owned()];
-        let token = issuer.issue(&Grant { sub: "u1", email: "a@example.com", sid: "s1", amr: &amr }, now()).await.unwrap();
+        let token = issuer.issue(&Grant { sub: "u1", email: "a@example.com", sid: "s1", amr: &amr, roles: &[] }, now()).await.unwrap();
         let public = as_in_the_template(&private);
         let env = Env::from_pairs([("JWT_ISSUER", "https://issuer"), ("JWT_PUBLIC_KEY", public.as_str())]);
         let (keys, config, pem) = runtime::token_keys(&env, None, TokenRole::Verifies).await.unwrap();

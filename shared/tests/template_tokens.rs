@@ -75,7 +75,7 @@ fn the_stack_makes_an_rs256_kms_key_and_needs_no_key_parameter() {
 #[test]
 fn only_issuers_may_sign_and_verifiers_only_read_the_public_key() {
     let by_function = kms_actions_by_function(&template());
-    assert_eq!(by_function.len(), 9, "{by_function:?}");
+    assert_eq!(by_function.len(), 10, "{by_function:?}");
     for (function, actions) in &by_function {
         // The pages touch no token: no key at all.
         if function == "web" {
@@ -98,4 +98,34 @@ fn the_jwt_authorizer_trusts_the_functions_issuer_and_audience() {
     let config = get(&template, &["Resources", "AccessTokenAuthorizer", "Properties", "JwtConfiguration"]);
     assert_eq!(get(config, &["Issuer"]), get(globals, &["JWT_ISSUER"]));
     assert_eq!(get(config, &["Audience"]).as_sequence().unwrap(), &vec![get(globals, &["JWT_AUDIENCE"]).clone()]);
+}
+
+/// Every admin route sits behind the JWT authorizer with `AuthorizationScopes: ["role:admin"]`
+/// (API.md v3 "Roles and administration"), and no other route needs a scope.
+#[test]
+fn the_admin_routes_require_the_admin_role_scope_at_api_gateway() {
+    let template = template();
+    let resources = get(&template, &["Resources"]).as_mapping().unwrap();
+    let mut admin_routes = 0;
+    for (name, resource) in resources {
+        if get(resource, &["Type"]).as_str() != Some("AWS::ApiGatewayV2::Route") {
+            continue;
+        }
+        let props = get(resource, &["Properties"]);
+        let optional = |key: &str| props.as_mapping().and_then(|m| m.get(key));
+        let key = get(props, &["RouteKey"]).as_str().unwrap_or_default();
+        let scopes: Vec<&str> = optional("AuthorizationScopes")
+            .and_then(Yaml::as_sequence)
+            .map(|s| s.iter().filter_map(Yaml::as_str).collect())
+            .unwrap_or_default();
+        if key.contains(" /admin/") {
+            admin_routes += 1;
+            assert_eq!(get(props, &["AuthorizationType"]).as_str(), Some("JWT"), "{name:?}");
+            assert!(format!("{:?}", get(props, &["AuthorizerId"])).contains("AccessTokenAuthorizer"), "{name:?}");
+            assert_eq!(scopes, ["role:admin"], "{name:?}");
+        } else {
+            assert!(scopes.is_empty(), "{name:?}: only admin routes need a scope");
+        }
+    }
+    assert_eq!(admin_routes, 8, "the eight admin routes of API.md");
 }

@@ -88,6 +88,33 @@ def fresh_account():
     }
 
 
+def http_auth(method, path, token, body=None):
+    """`http` with `Authorization: Bearer <token>`."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"authorization": f"Bearer {token}"}
+    if data:
+        headers["content-type"] = "application/json"
+    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def admin_cli(*args):
+    """sms-mfa-admin against the stack's table, with the stack's env file (as the README shows)."""
+    env = {"PATH": os.environ.get("PATH", "")}
+    for line in Path(os.environ["E2E_DEFAULT_ENV_FILE"]).read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip().strip('"').strip("'")
+    import subprocess
+    done = subprocess.run([os.environ["E2E_ADMIN_BIN"], *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"sms-mfa-admin {args}: {done.stderr}"
+    return done.stdout
+
+
 def wrong(code):
     return "".join(str((int(d) + 1) % 10) for d in code)
 
@@ -613,6 +640,73 @@ class HostedPages(unittest.TestCase):
         # And Chromium enforced the policy without refusing anything of ours.
         violations = [e["message"] for e in self.browser.console if "Content Security Policy" in e["message"]]
         self.assertEqual(violations, [], "CSP violations in the console")
+
+    def test_2_admin_view_finds_an_account_and_acts_on_it(self):
+        # The target: signed up over the API, with an authenticator app (to remove it later).
+        target = fresh_account()
+        status, body = http("POST", "/auth/register", {"email": target["email"], "password": target["password"], "phone": target["phone"]})
+        self.assertEqual(status, 201, body)
+        code, _ = code_for(target["phone"])
+        status, tokens = http("POST", "/auth/verify", {"challenge_id": body["challenge"]["id"], "code": code})
+        self.assertEqual(status, 200, tokens)
+        status, enrolment = http_auth("POST", "/me/factors/totp", tokens["access_token"], {"password": target["password"]})
+        self.assertEqual(status, 201, enrolment)
+        status, _ = http_auth("POST", "/me/factors/totp/confirm", tokens["access_token"], {"code": pyotp.TOTP(enrolment["secret"]).now()})
+        self.assertEqual(status, 200)
+
+        # The administrator: an account of the pages, given the role with sms-mfa-admin, signed
+        # in again so that its token carries the role.
+        admin = fresh_account()
+        sid = self.sign_up(admin)
+        self.assertTrue(self.d.find_element(By.CSS_SELECTOR, 'nav a[href="#admin"]').get_attribute("hidden") is not None,
+                        "no admin link without the role")
+        admin_cli("grant-role", admin["email"], "admin")
+        self.d.find_element(By.ID, "signout-button").click()
+        self.sign_in(admin, admin["password"], sid)
+        link = self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, 'nav a[href="#admin"]')), "the admin link")
+        link.click()
+        self.view("admin")
+
+        # Find by email: the profile, factors and roles.
+        self.fill("admin-query", target["email"])
+        self.d.find_element(By.CSS_SELECTOR, "#admin-find-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "admin-email").text == target["email"], "the account found by email")
+        self.assertEqual(self.text_of("admin-phone"), target["phone"])
+        self.assertEqual(self.text_of("admin-status"), "active")
+        self.assertEqual(self.text_of("admin-factors"), "phone, totp")
+        self.shot("20-admin-found")
+
+        # Edit roles.
+        self.fill("admin-roles", "support, billing")
+        self.d.find_element(By.CSS_SELECTOR, "#admin-roles-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "admin-roles-shown").text == "billing, support", "the roles saved")
+        self.fill("admin-roles", "Not A Role")
+        self.d.find_element(By.CSS_SELECTOR, "#admin-roles-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "admin-roles-error").text, "the refusal of a malformed role")
+
+        # Disable: the target's right password is refused, every session ended; enable again.
+        self.d.find_element(By.ID, "admin-disable").click()
+        self.wait(lambda d: d.find_element(By.ID, "admin-status").text == "disabled", "the account disabled")
+        self.shot("21-admin-disabled")
+        status, body = http("POST", "/auth/login", {"email": target["email"], "password": target["password"]})
+        self.assertEqual((status, body["error"]), (403, "account_disabled"))
+        status, _ = http("POST", "/auth/refresh", {"refresh_token": tokens["refresh_token"]})
+        self.assertEqual(status, 401, "disabling ended the session")
+        self.d.find_element(By.ID, "admin-enable").click()
+        self.wait(lambda d: d.find_element(By.ID, "admin-status").text == "active", "the account enabled")
+        status, _ = http("POST", "/auth/login", {"email": target["email"], "password": target["password"]})
+        self.assertEqual(status, 200, "sign-in works again")
+
+        # Find by phone; sign out everywhere; remove the lost authenticator.
+        self.fill("admin-query", target["phone"])
+        self.d.find_element(By.CSS_SELECTOR, "#admin-find-form button[type=submit]").click()
+        self.wait(lambda d: d.find_element(By.ID, "admin-email").text == target["email"], "the account found by phone")
+        self.d.find_element(By.ID, "admin-sign-out").click()
+        self.wait_notice("Every session")
+        self.d.find_element(By.ID, "admin-remove-totp").click()
+        self.wait(lambda d: d.find_element(By.ID, "admin-factors").text == "phone", "the authenticator removed")
+        self.shot("22-admin-authenticator-removed")
+        self.assert_no_token_stored("admin view")
 
     def test_3_inputs_are_labelled_and_code_fields_are_one_time_codes(self):
         self.d.get(BASE + "/#signup")

@@ -66,6 +66,19 @@ function keepTokens(body) {
   if (body.device) session.device = body.device.id;
 }
 
+// Whether the access token carries the role `admin` (its claims, read in memory; the admin
+// API checks the token and the account again on every request).
+function isAdmin() {
+  if (!session.access) return false;
+  try {
+    const payload = session.access.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(payload + "=".repeat((4 - (payload.length % 4)) % 4)));
+    return Array.isArray(claims.roles) && claims.roles.includes("admin");
+  } catch {
+    return false;
+  }
+}
+
 function clearSession() {
   session.access = session.refresh = session.user = session.device = null;
 }
@@ -88,9 +101,11 @@ function show(view, { focus = true } = {}) {
   if (view === "code" && !pending) view = session.access ? "account" : "signin";
   if (view === "reset" && !resetChallenge) view = "forgot";
   if (view === "account" && !session.access) view = "signin";
+  if (view === "admin" && !isAdmin()) view = session.access ? "account" : "signin";
   for (const section of document.querySelectorAll("[data-view]")) section.hidden = section.dataset.view !== view;
   for (const link of document.querySelectorAll("[data-when]")) {
-    link.hidden = (link.dataset.when === "signed-in") !== Boolean(session.access);
+    const when = link.dataset.when;
+    link.hidden = when === "admin" ? !isAdmin() : (when === "signed-in") !== Boolean(session.access);
   }
   if (location.hash !== `#${view}`) history.replaceState(null, "", `#${view}`);
   if (view === "account") loadProfile();
@@ -489,6 +504,85 @@ onSubmit("delete-form", "delete-error", async (form, data) => {
   clearSession();
   notice("Your account is deleted.");
   go("signup");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Administration (accounts with the role `admin`)
+
+let adminUser = null;
+
+function when(seconds) {
+  return seconds ? new Date(seconds * 1000).toLocaleString() : "—";
+}
+
+function renderAdminUser(user) {
+  adminUser = user;
+  setError("admin-roles-error", "");
+  $("admin-user").hidden = false;
+  $("admin-email").textContent = user.email;
+  $("admin-phone").textContent = user.phone_number;
+  $("admin-verified").textContent = user.phone_number_verified ? "yes" : "no";
+  $("admin-created").textContent = when(user.created_at);
+  $("admin-last-sign-in").textContent = when(user.last_sign_in_at);
+  $("admin-factors").textContent = user.factors.join(", ") || "—";
+  $("admin-roles-shown").textContent = user.roles.join(", ") || "—";
+  $("admin-status").textContent = user.disabled ? "disabled" : "active";
+  $("admin-roles").value = user.roles.join(" ");
+  $("admin-disable").hidden = user.disabled;
+  $("admin-enable").hidden = !user.disabled;
+  $("admin-remove-totp").hidden = !user.factors.includes("totp");
+}
+
+async function adminCall(method, suffix, body) {
+  setError("admin-error", "");
+  const r = await api(method, `/admin/users/${encodeURIComponent(adminUser.id)}${suffix}`, body, { auth: true });
+  if (r.status === 200) renderAdminUser(r.body);
+  else if (r.status !== 204) setError("admin-error", messageOf(r));
+  return r;
+}
+
+onSubmit("admin-find-form", "admin-find-error", async (_form, data) => {
+  const query = data.query.trim();
+  const param = query.startsWith("+") ? "phone" : "email";
+  $("admin-results").replaceChildren();
+  $("admin-user").hidden = true;
+  const r = await api("GET", `/admin/users?${param}=${encodeURIComponent(query)}`, undefined, { auth: true });
+  if (r.status !== 200) return setError("admin-find-error", messageOf(r));
+  const users = r.body.users || [];
+  if (users.length === 0) return setError("admin-find-error", "No account matches.");
+  if (users.length === 1) return renderAdminUser(users[0]);
+  for (const user of users) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = `${user.email} (${user.disabled ? "disabled" : "active"})`;
+    button.addEventListener("click", () => renderAdminUser(user));
+    item.append(button);
+    $("admin-results").append(item);
+  }
+});
+
+$("admin-disable").addEventListener("click", async () => {
+  if ((await adminCall("POST", "/disable")).status === 200) notice(`${adminUser.email} is disabled and signed out everywhere.`);
+});
+$("admin-enable").addEventListener("click", async () => {
+  if ((await adminCall("POST", "/enable")).status === 200) notice(`${adminUser.email} can sign in again.`);
+});
+$("admin-sign-out").addEventListener("click", async () => {
+  if ((await adminCall("POST", "/sign-out")).status === 204) notice(`Every session of ${adminUser.email} has ended.`);
+});
+$("admin-remove-totp").addEventListener("click", async () => {
+  if ((await adminCall("DELETE", "/factors/totp")).status !== 204) return;
+  notice(`The authenticator of ${adminUser.email} is removed.`);
+  await adminCall("GET", "");
+});
+
+onSubmit("admin-roles-form", "admin-roles-error", async (_form, data) => {
+  const roles = data.roles.split(/[\s,]+/).filter(Boolean);
+  const r = await adminCall("PUT", "/roles", { roles });
+  if (r.status === 200) notice(`Roles of ${adminUser.email} saved.`);
+  else setError("admin-roles-error", messageOf(r));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -55,6 +55,8 @@ fn audit_event(kind: EventKind) -> Option<&'static str> {
         EventKind::DeviceUsed => "device_used",
         EventKind::DeviceSpentTokenReturned => "device_spent_token_returned",
         EventKind::DeviceForgotten => "device_forgotten",
+        EventKind::DisabledSignInRefused => "disabled_sign_in_refused",
+        EventKind::Admin(action) => action.as_str(),
         EventKind::LoginPasswordRefused | EventKind::VerificationPassed { .. } | EventKind::VerificationFailed { .. } => return None,
     })
 }
@@ -78,7 +80,7 @@ fn metric(kind: EventKind, event: &SecurityEvent) -> Option<Metric<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Subject;
+    use crate::domain::{AdminAction, Subject};
 
     #[test]
     fn remembered_devices_have_their_audit_lines_and_login_outcome() {
@@ -92,5 +94,12 @@ mod tests {
         ] {
             assert_eq!(audit_event(kind), Some(line));
         }
+    }
+
+    #[test]
+    fn admin_actions_have_their_audit_lines() {
+        assert_eq!(audit_event(EventKind::Admin(AdminAction::Disabled)), Some("admin_disabled"));
+        assert_eq!(audit_event(EventKind::Admin(AdminAction::RolesChanged)), Some("admin_roles_changed"));
+        assert_eq!(audit_event(EventKind::DisabledSignInRefused), Some("disabled_sign_in_refused"));
     }
 }

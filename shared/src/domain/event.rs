@@ -53,6 +53,35 @@ pub enum EventKind {
     DeviceSpentTokenReturned,
     /// The holder forgot a device (`DELETE /me/devices/{id}`).
     DeviceForgotten,
+    /// The right password for a disabled account (answered `account_disabled`).
+    DisabledSignInRefused,
+    /// An administrator acted on an account (`Subject::actor` names the administrator).
+    Admin(AdminAction),
+}
+
+/// What an administrator did (API.md v3 "Roles and administration"): one audit line each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminAction {
+    /// `PUT /admin/users/{id}/roles`, or `sms-mfa-admin grant-role`/`revoke-role`.
+    RolesChanged,
+    Disabled,
+    Enabled,
+    SignedOut,
+    AuthenticatorRemoved,
+    Deleted,
+}
+
+impl AdminAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminAction::RolesChanged => "admin_roles_changed",
+            AdminAction::Disabled => "admin_disabled",
+            AdminAction::Enabled => "admin_enabled",
+            AdminAction::SignedOut => "admin_signed_out",
+            AdminAction::AuthenticatorRemoved => "admin_authenticator_removed",
+            AdminAction::Deleted => "admin_deleted",
+        }
+    }
 }
 
 /// Who an event is about. Every field is optional: a refresh-token reuse knows the user but
@@ -62,19 +91,32 @@ pub struct Subject {
     pub user_id: Option<UserId>,
     pub phone: Option<Phone>,
     pub source_ip: Option<String>,
+    /// Who acted, when it was not the account's holder: the administrator (or the operator of
+    /// `sms-mfa-admin`, `cli`).
+    pub actor: Option<String>,
 }
 
 impl Subject {
     pub fn of(user: &User, caller: &Caller) -> Self {
-        Subject { user_id: Some(user.id.clone()), phone: Some(user.phone.clone()), source_ip: caller.source_ip.clone() }
+        Subject { user_id: Some(user.id.clone()), phone: Some(user.phone.clone()), source_ip: caller.source_ip.clone(), actor: None }
     }
 
     pub fn of_challenge(challenge: &Challenge, caller: &Caller) -> Self {
-        Subject { user_id: Some(challenge.user_id.clone()), phone: Some(challenge.phone.clone()), source_ip: caller.source_ip.clone() }
+        Subject {
+            user_id: Some(challenge.user_id.clone()),
+            phone: Some(challenge.phone.clone()),
+            source_ip: caller.source_ip.clone(),
+            actor: None,
+        }
     }
 
     pub fn user(user_id: &UserId) -> Self {
         Subject { user_id: Some(user_id.clone()), ..Subject::default() }
+    }
+
+    /// An administrator's action on `target`.
+    pub fn admin(target: &User, actor: &str, caller: &Caller) -> Self {
+        Subject { actor: Some(actor.to_owned()), ..Subject::of(target, caller) }
     }
 
     /// The caller alone (a request refused before any account is known).

@@ -11,8 +11,10 @@ mod limits;
 mod password;
 mod phone;
 mod pumping;
+mod role;
 mod totp;
 mod user;
+mod user_page;
 
 pub use caller::Caller;
 pub use challenge::{Challenge, ChallengeFactor, ChallengeId, ChallengeStatus, Channel, OtpCode, Purpose};
@@ -21,14 +23,16 @@ pub use device::{
     device_label, spent_mark, Device, DeviceGrant, DeviceId, DeviceToken, DeviceView, MAX_DEVICES, REMEMBERED_DEVICE_AMR, SPENT_TOKENS_KEPT,
 };
 pub use email::Email;
-pub use event::{EventKind, SecurityEvent, Subject};
+pub use event::{AdminAction, EventKind, SecurityEvent, Subject};
 pub use limit::Limit;
 pub use limits::Limits;
 pub use password::{Password, PasswordPolicy};
 pub use phone::{Phone, SmsRegions};
 pub use pumping::{DestinationPrefix, PumpingRule, SafePrefixes, MAX_PREFIX_DIGITS};
+pub use role::{Role, Roles, ADMIN_ROLE, MAX_ROLES};
 pub use totp::{otpauth_uri, step_at, FactorProof, RecoveryCode, TotpCode, TotpSecret, RECOVERY_CODE_COUNT, STEP_SECONDS};
 pub use user::{User, UserId, UserView};
+pub use user_page::{UserCursor, MAX_PAGE};
 
 /// Seconds since the Unix epoch: what DynamoDB's TTL and JWT claims use.
 pub type UnixTime = i64;

@@ -1,4 +1,4 @@
-use super::{Email, Phone, UnixTime};
+use super::{Email, Phone, Roles, UnixTime};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,6 +38,12 @@ pub struct User {
     /// Moves on with a phone change and an authenticator added or removed: with
     /// `credentials_version`, what a remembered device is bound to (`Device::is_live_for`).
     pub devices_version: u64,
+    /// Read at every token issuance: `roles` and `role:<name>` scopes in the access token.
+    pub roles: Roles,
+    /// Set by an administrator: no sign-in, no refresh, no account route (API.md v3).
+    pub disabled: bool,
+    /// When tokens were last issued after a second factor (a new session), if ever.
+    pub last_sign_in_at: Option<UnixTime>,
 }
 
 impl User {

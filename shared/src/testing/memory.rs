@@ -130,6 +130,7 @@ impl UserStore for MemoryStore {
         stored.tokens_valid_after = change.now;
         stored.kept_session = change.keep_session.map(str::to_owned);
         stored.credentials_version += 1;
+        stored.disabled |= change.disable;
         if let Some((key, window)) = change.clear_limit {
             counters.remove(&window_key(key, window, change.now).0);
         }
@@ -162,6 +163,46 @@ impl UserStore for MemoryStore {
         self.factors.lock().unwrap().remove(&stored.id);
         self.devices.lock().unwrap().retain(|(u, _), _| *u != stored.id);
         Ok(true)
+    }
+
+    async fn find_by_phone(&self, phone: &Phone) -> StoreResult<Vec<User>> {
+        let mut found: Vec<User> = self.users.lock().unwrap().values().filter(|u| u.phone == *phone).cloned().collect();
+        found.sort_by(|a, b| a.id.0.cmp(&b.id.0));
+        Ok(found)
+    }
+
+    async fn list_users(&self, after: Option<&UserCursor>, limit: usize) -> StoreResult<(Vec<User>, Option<UserCursor>)> {
+        // The users index's order: phone, then the table key.
+        let position = |u: &User| (u.phone.as_e164().to_owned(), u.id.0.clone());
+        let mut all: Vec<User> = self.users.lock().unwrap().values().cloned().collect();
+        all.sort_by_key(position);
+        let start = after.map(|c| (c.phone.clone(), c.user_id.0.clone()));
+        let mut page: Vec<User> = all.into_iter().filter(|u| start.as_ref().is_none_or(|s| position(u) > *s)).take(limit + 1).collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = page.last().filter(|_| more).map(|u| UserCursor { phone: u.phone.as_e164().to_owned(), user_id: u.id.clone() });
+        Ok((page, next))
+    }
+
+    async fn set_roles(&self, id: &UserId, roles: &Roles) -> StoreResult<Option<User>> {
+        Ok(self.users.lock().unwrap().get_mut(id).map(|u| {
+            u.roles = roles.clone();
+            u.clone()
+        }))
+    }
+
+    async fn enable(&self, id: &UserId) -> StoreResult<Option<User>> {
+        Ok(self.users.lock().unwrap().get_mut(id).map(|u| {
+            u.disabled = false;
+            u.clone()
+        }))
+    }
+
+    async fn record_sign_in(&self, id: &UserId, at: UnixTime) -> StoreResult<()> {
+        if let Some(u) = self.users.lock().unwrap().get_mut(id) {
+            u.last_sign_in_at = Some(at);
+        }
+        Ok(())
     }
 }
 

@@ -42,6 +42,11 @@ impl AuthService {
                 self.record(EventKind::LoginPasswordRefused, Subject::caller(caller));
             }
         })?;
+        // Only the holder of the right password learns that the account is disabled.
+        if user.disabled {
+            self.record(EventKind::DisabledSignInRefused, Subject::of(&user, caller));
+            return Err(AuthError::AccountDisabled);
+        }
         if let Some(presented) = device_token {
             if let Some(signed_in) = self.sign_in_with_device(&user, presented, caller).await? {
                 return Ok(LoginAnswer::SignedIn(signed_in));
@@ -95,6 +100,7 @@ impl AuthService {
                     user_id: user.as_ref().map(|u| u.id.clone()),
                     phone: user.as_ref().map(|u| u.phone.clone()),
                     source_ip: None,
+                    actor: None,
                 };
                 self.record(EventKind::PasswordFailed, subject);
                 Err(AuthError::InvalidCredentials)

@@ -8,6 +8,7 @@
 //! | `phone.rs` | phone change |
 //! | `sessions.rs` | token pairs: issue, refresh rotation, logout (local and global) |
 //! | `password.rs` | forgot and reset password (with enumeration-safe decoys), change password |
+//! | `admin.rs` | administration: find, inspect, roles, disable/enable, sign-out, remove TOTP, delete; `sms-mfa-admin`'s roles |
 //! | `account.rs` | the account routes' token check, my account (UserInfo), delete account |
 //! | `notify.rs` | security notifications by SMS |
 //! | `pumping.rs` | the SMS pumping guard: sends and completions per number range |
@@ -17,6 +18,7 @@
 //! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
 
 mod account;
+mod admin;
 mod challenge;
 mod devices;
 mod factors;
@@ -30,6 +32,7 @@ mod signup;
 
 pub use crate::domain::Caller;
 pub use account::{Holder, UserInfo};
+pub use admin::{AdminService, AdminUserView, Administrator, RoleAssignment, UserPage, UserQuery, CLI_ACTOR};
 pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
 pub use devices::{LoginAnswer, RememberDevice, SignedIn};
 pub use factors::{RecoveryCodes, TotpEnrolment};

@@ -4,7 +4,7 @@
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    domain::{AccessClaims, EventKind, Grant, SecurityEvent, Subject, UnixTime, User, UserView},
+    domain::{AccessClaims, EventKind, Grant, Role, SecurityEvent, Subject, UnixTime, User, UserView},
     error::AuthError,
     ports::{AccessTokens, Clock, CredentialChange, EventSink, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
@@ -135,7 +135,9 @@ impl SessionService {
         refresh: &RefreshToken,
         now: UnixTime,
     ) -> Result<TokenPair, AuthError> {
-        let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr };
+        // Roles as stored now: a change shows in the next token (API.md v3 "Roles").
+        let roles: Vec<Role> = user.roles.iter().cloned().collect();
+        let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr, roles: &roles };
         Ok(TokenPair {
             access_token: self.keys.issue(&grant, now).await?,
             token_type: "Bearer",
@@ -151,6 +153,7 @@ impl SessionService {
         let token = self.new_token();
         let family = uuid::Uuid::new_v4().to_string();
         self.store.start_family(&self.record(&token, family.clone(), user, amr.clone(), now)).await?;
+        self.users.record_sign_in(&user.id, now).await?;
         self.pair(user, &family, &amr, &token, now).await
     }
 
@@ -162,7 +165,8 @@ impl SessionService {
         // Every token made before a reset, a change or a global logout is dead (all but the kept
         // session), even one whose family the user index had not shown yet.
         let made_at = record.expires_at - self.refresh_ttl.as_secs() as i64;
-        if !user.accepts_token(made_at, &record.family_id) {
+        // A disabled account refreshes nothing: answered as for a revoked session.
+        if user.disabled || !user.accepts_token(made_at, &record.family_id) {
             return Err(AuthError::InvalidToken);
         }
         let next = self.new_token();
@@ -225,6 +229,7 @@ impl SessionService {
                 revoked_until: self.revoked_until(now),
                 now,
                 keep_session: None,
+                disable: false,
             };
             if self.users.update_credentials(&change).await? {
                 self.events.record(SecurityEvent::new(EventKind::GlobalLogout, Subject::user(&user.id)));
@@ -249,7 +254,7 @@ impl SessionService {
     /// Whether an access token that verified still stands for the account routes: issued after
     /// the account's `tokens_valid_after` (or in its kept session) and in a family not revoked.
     pub async fn access_stands(&self, user: &User, claims: &AccessClaims) -> Result<bool, AuthError> {
-        if !user.accepts_token(claims.iat, &claims.sid) {
+        if user.disabled || !user.accepts_token(claims.iat, &claims.sid) {
             return Ok(false);
         }
         Ok(!self.store.is_family_revoked(&claims.sid).await?)

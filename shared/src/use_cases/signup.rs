@@ -44,6 +44,9 @@ impl AuthService {
             kept_session: None,
             credentials_version: 0,
             devices_version: 0,
+            roles: Roles::default(),
+            disabled: false,
+            last_sign_in_at: None,
         };
         let created = self.ports.users.create_user(&user).await;
         if !matches!(created, Ok(CreateUser::Created)) {

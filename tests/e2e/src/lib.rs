@@ -52,6 +52,21 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().expect("reqwest client builds")
 }
 
+/// `sms-mfa-admin <args>` as the README shows it for the local stack: the stack's env file
+/// (TABLE_NAME, the local DynamoDB endpoint, dummy credentials) as the environment.
+pub fn admin_cli(args: &[&str]) -> std::process::Output {
+    let env_file = env("E2E_DEFAULT_ENV_FILE");
+    let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| panic!("{env_file}: {e}"));
+    let mut command = std::process::Command::new(env("E2E_ADMIN_BIN"));
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).args(args);
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if let Some((key, value)) = line.split_once('=') {
+            command.env(key.trim(), value.trim().trim_matches('"').trim_matches('\''));
+        }
+    }
+    command.output().expect("sms-mfa-admin runs")
+}
+
 // ------------------------------------------------------------------------------------------------
 // Responses
 

@@ -85,8 +85,14 @@ async fn pyjwt_and_jose_verify_real_tokens_through_discovery() {
 async fn tokens_pass_every_rule_of_the_api_gateway_jwt_authorizer() {
     let (stack, fake) = (Stack::default_stack(), Fake::from_env());
     let (_, tokens) = stack.register_and_verify(&fake).await;
+    assert_passes_the_token_rules(&stack, &tokens.access_token).await;
+    // A route without authorization scopes takes any token that passes the rules above.
+    assert!(scopes_admit(&jwt_part(&tokens.access_token, 1), &[]));
+}
+
+/// Every rule of the authorizer but the route's scopes (`scopes_admit`).
+async fn assert_passes_the_token_rules(stack: &Stack, token: &str) {
     let (issuer, audience) = (env("E2E_JWT_ISSUER"), env("E2E_JWT_AUDIENCE"));
-    let token = &tokens.access_token;
     let header = jwt_part(token, 0);
     let claims = jwt_part(token, 1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -127,5 +133,60 @@ async fn tokens_pass_every_rule_of_the_api_gateway_jwt_authorizer() {
     if let Some(nbf) = claims.get("nbf") {
         assert!(nbf.as_i64().is_some_and(|nbf| nbf <= now), "nbf {nbf} is in the future");
     }
-    // scope/scp are checked only for routes with authorization scopes; the template sets none.
+}
+
+/// The authorizer's scope rule for a route with `AuthorizationScopes`: the token's `scope`
+/// (space-separated) or `scp` (a list, or a space-separated string) holds at least one of them;
+/// otherwise 403. A route without scopes skips the rule.
+fn scopes_admit(claims: &Value, route_scopes: &[String]) -> bool {
+    if route_scopes.is_empty() {
+        return true;
+    }
+    let mut held: Vec<String> = vec![];
+    for claim in ["scope", "scp"] {
+        match &claims[claim] {
+            Value::String(text) => held.extend(text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned)),
+            Value::Array(items) => held.extend(items.iter().filter_map(Value::as_str).map(str::to_owned)),
+            _ => {}
+        }
+    }
+    route_scopes.iter().any(|wanted| held.contains(wanted))
+}
+
+/// The `AuthorizationScopes` of a template route, by its route key (`GET /admin/users`).
+fn template_route_scopes(route_key: &str) -> Vec<String> {
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).expect("template.yaml");
+    let at = template.find(&format!("RouteKey: {route_key}\n")).unwrap_or_else(|| panic!("no route {route_key}"));
+    let block: String = template[at..].lines().skip(1).take_while(|l| l.starts_with("      ")).collect::<Vec<_>>().join("\n");
+    let line = block.lines().find(|l| l.trim_start().starts_with("AuthorizationScopes:")).unwrap_or_default();
+    line.split(['[', ']', ',', '"'])
+        .map(str::trim)
+        .filter(|s| s.contains(':') && !s.starts_with("AuthorizationScopes"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A route with `AuthorizationScopes: ["role:admin"]` (the admin API): API Gateway's rules
+/// admit an administrator's token and refuse another account's token that passes every other
+/// rule (API.md v3 "Roles and administration").
+#[tokio::test]
+async fn a_role_admin_route_admits_an_admins_token_and_refuses_another() {
+    let route_scopes = template_route_scopes("GET /admin/users");
+    assert_eq!(route_scopes, ["role:admin"], "the admin listing's scopes in template.yaml");
+    let (stack, fake) = (Stack::default_stack(), Fake::from_env());
+    let (admin, _) = stack.register_and_verify(&fake).await;
+    let out = admin_cli(&["grant-role", &admin.email, "admin"]);
+    assert!(out.status.success(), "sms-mfa-admin: {}", String::from_utf8_lossy(&out.stderr));
+    let admin_token = stack.login_and_verify(&fake, &admin).await.access_token;
+    let (_, other) = stack.register_and_verify(&fake).await;
+
+    for token in [&admin_token, &other.access_token] {
+        assert_passes_the_token_rules(&stack, token).await;
+    }
+    assert!(scopes_admit(&jwt_part(&admin_token, 1), &route_scopes), "an admin's token: {}", jwt_part(&admin_token, 1));
+    assert!(!scopes_admit(&jwt_part(&other.access_token, 1), &route_scopes), "a token without roles is refused");
+    // Scopes match whole: a token with look-alike roles is refused too.
+    let mut forged_like = jwt_part(&other.access_token, 1);
+    forged_like["scope"] = "role:administrator role:admins".into();
+    assert!(!scopes_admit(&forged_like, &route_scopes));
 }

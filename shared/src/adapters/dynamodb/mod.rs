@@ -17,6 +17,8 @@
 //! | authenticator | `FACTOR#<user id>`: sealed secrets, last step, recovery-code hashes | `FactorStore`, factors.rs |
 //! | remembered device | `DEVICE#<user id>#<slot 0-9>`: token hash, spent marks, label, expiry (TTL) | `DeviceStore`, devices.rs |
 //!
+//! Index `users` (user_list.rs): every user item by `phone`, for the admin listing and lookup.
+//!
 //! Index `by_user` (partition key `user_id`, projecting `family_id` and `phone`): every item
 //! that names a user by id (user, email guard, challenges, refresh tokens, authenticator, devices), so a
 //! global logout finds all families of a user and a deletion finds everything to remove.
@@ -30,7 +32,10 @@ mod factors;
 mod limiter;
 mod prefixes;
 mod sessions;
+mod user_list;
 mod users;
+
+pub use user_list::USERS_INDEX;
 
 use crate::{
     domain::{ChallengeId, Email, Phone, UnixTime, UserId},

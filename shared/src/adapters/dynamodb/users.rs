@@ -3,10 +3,11 @@
 //! (the other families' keys) in the same transaction.
 
 use super::{
-    challenge_key, email_key, n, pending_ref_key, rate_key, revoked_key, s, to_item, user_key, DynamoStore, Item, MAX_TRANSACTION_ITEMS,
+    challenge_key, email_key, n, pending_ref_key, rate_key, revoked_key, s, to_item, user_key, user_list::LISTED, DynamoStore, Item,
+    MAX_TRANSACTION_ITEMS,
 };
 use crate::{
-    domain::{Email, Phone, UnixTime, User, UserId},
+    domain::{Email, Phone, Roles, UnixTime, User, UserCursor, UserId},
     error::StoreError,
     ports::{fixed_window, is_abandoned, ChallengeStore, CreateUser, CredentialChange, SessionStore, StoreResult, UserStore},
 };
@@ -30,7 +31,7 @@ fn credentials_values(user: &User) -> HashMap<String, AttributeValue> {
 }
 
 #[derive(Serialize, Deserialize)]
-struct UserItem {
+pub(super) struct UserItem {
     user_id: String,
     email: String,
     password_hash: String,
@@ -45,6 +46,19 @@ struct UserItem {
     credentials_version: u64,
     #[serde(default)]
     devices_version: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_sign_in_at: Option<UnixTime>,
+    /// The users index's partition key: every user item carries it (user_list.rs).
+    #[serde(default = "listed")]
+    listed: String,
+}
+
+fn listed() -> String {
+    LISTED.to_owned()
 }
 
 impl From<&User> for UserItem {
@@ -60,12 +74,16 @@ impl From<&User> for UserItem {
             kept_session: u.kept_session.clone(),
             credentials_version: u.credentials_version,
             devices_version: u.devices_version,
+            roles: u.roles.names(),
+            disabled: u.disabled,
+            last_sign_in_at: u.last_sign_in_at,
+            listed: listed(),
         }
     }
 }
 
 impl UserItem {
-    fn into_user(self) -> StoreResult<User> {
+    pub(super) fn into_user(self) -> StoreResult<User> {
         Ok(User {
             id: UserId(self.user_id),
             email: Email::parse(&self.email).map_err(|_| StoreError::Corrupt("stored email".into()))?,
@@ -77,6 +95,9 @@ impl UserItem {
             kept_session: self.kept_session,
             credentials_version: self.credentials_version,
             devices_version: self.devices_version,
+            roles: Roles::from_trusted(self.roles),
+            disabled: self.disabled,
+            last_sign_in_at: self.last_sign_in_at,
         })
     }
 }
@@ -184,7 +205,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool> {
-        let mut set = vec!["tokens_valid_after = :now"];
+        let mut set = vec!["tokens_valid_after = :now", "listed = :listed"];
         let mut user_update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(user_key(&change.user.id)))
@@ -195,7 +216,12 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":id", s(&change.user.id.0))
             .expression_attribute_values(":old", s(&change.user.password_hash))
-            .expression_attribute_values(":now", n(change.now));
+            .expression_attribute_values(":now", n(change.now))
+            .expression_attribute_values(":listed", s(LISTED));
+        if change.disable {
+            set.push("disabled = :disabled");
+            user_update = user_update.expression_attribute_values(":disabled", AttributeValue::Bool(true));
+        }
         if let Some(hash) = change.new_password_hash {
             set.push("password_hash = :new");
             user_update = user_update.expression_attribute_values(":new", s(hash));
@@ -289,5 +315,53 @@ impl UserStore for DynamoStore {
             self.delete(email_key(&user.email), "user_id = :id", std::slice::from_ref(&id)),
         ])
         .await
+    }
+
+    async fn find_by_phone(&self, phone: &Phone) -> StoreResult<Vec<User>> {
+        self.users_with_phone(phone).await
+    }
+
+    async fn list_users(&self, after: Option<&UserCursor>, limit: usize) -> StoreResult<(Vec<User>, Option<UserCursor>)> {
+        self.user_page(after, limit).await
+    }
+
+    async fn set_roles(&self, id: &UserId, roles: &Roles) -> StoreResult<Option<User>> {
+        let names: Vec<AttributeValue> = roles.iter().map(|r| s(r.as_str())).collect();
+        let request = self.client.update_item().key("pk", s(user_key(id))).condition_expression("attribute_exists(pk)");
+        let request = if names.is_empty() {
+            request.update_expression("SET listed = :listed REMOVE #roles")
+        } else {
+            request
+                .update_expression("SET #roles = :roles, listed = :listed")
+                .expression_attribute_values(":roles", AttributeValue::L(names))
+        };
+        let request = request.expression_attribute_names("#roles", "roles").expression_attribute_values(":listed", s(LISTED));
+        self.updated_user(request).await
+    }
+
+    async fn enable(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(user_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET disabled = :no, listed = :listed")
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":listed", s(LISTED));
+        self.updated_user(request).await
+    }
+
+    async fn record_sign_in(&self, id: &UserId, at: UnixTime) -> StoreResult<()> {
+        // Also the moment an account stored before the users index joins it (`listed`).
+        let request = self
+            .client
+            .update_item()
+            .key("pk", s(user_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET last_sign_in_at = :at, listed = :listed")
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":listed", s(LISTED));
+        self.update_if(request).await?;
+        Ok(())
     }
 }

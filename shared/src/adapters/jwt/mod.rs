@@ -292,6 +292,8 @@ impl TokenKeys {
             amr: grant.amr.to_vec(),
             email: grant.email.to_owned(),
             sid: grant.sid.to_owned(),
+            roles: grant.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            scope: crate::domain::Roles::from_roles(grant.roles.to_vec()).ok().and_then(|r| r.scope()),
         };
         let header = serde_json::json!({ "alg": signing.key.alg.name(), "typ": ACCESS_TOKEN_TYP, "kid": signing.key.kid });
         let claims = serde_json::to_vec(&claims).map_err(AuthError::internal)?;
@@ -455,7 +457,7 @@ L2r5ocKaT3fsXdvd8InXb61uSS1X+DQB
     }
 
     fn grant<'a>(sub: &'a str, email: &'a str) -> Grant<'a> {
-        Grant { sub, email, sid: "family-1", amr: &[] }
+        Grant { sub, email, sid: "family-1", amr: &[], roles: &[] }
     }
 
     fn forge(header: serde_json::Value, claims: &AccessClaims, signature: &str) -> String {
@@ -471,7 +473,10 @@ L2r5ocKaT3fsXdvd8InXb61uSS1X+DQB
         for kind in KINDS {
             let (_, keys) = keys_with(kind, None);
             let token = keys
-                .issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()] }, now())
+                .issue(
+                    &Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()], roles: &[] },
+                    now(),
+                )
                 .await
                 .unwrap();
             let header = jsonwebtoken::decode_header(&token).unwrap();
