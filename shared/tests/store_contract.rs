@@ -138,7 +138,7 @@ fn new_user(email: &Email, created_at: UnixTime) -> User {
 async fn verified_user<S: Store>(store: &S, now: UnixTime) -> User {
     let user = new_user(&fresh_email(), now);
     assert_eq!(store.create_user(&user).await.unwrap(), CreateUser::Created);
-    assert!(store.set_verified_phone(&user, &user.phone).await.unwrap());
+    assert!(store.set_verified_phone(&user, &user.phone, ev()).await.unwrap());
     UserStore::get(store, &user.id).await.unwrap().unwrap()
 }
 
@@ -179,10 +179,15 @@ fn refresh(user: &UserId, family: &str, now: UnixTime) -> RefreshRecord {
     }
 }
 
+/// An outbox event for a store call (the contracts about the outbox check their own).
+fn ev() -> &'static LifecycleEvent {
+    Box::leak(Box::new(LifecycleEvent::new(&UserId("contract".into()), LifecycleChange::SignedOutEverywhere, 0)))
+}
+
 async fn start_family<S: Store>(store: &S, user: &UserId, now: UnixTime) -> (String, RefreshRecord) {
     let family = uuid::Uuid::new_v4().to_string();
     let first = refresh(user, &family, now);
-    store.start_family(&first).await.unwrap();
+    store.start_family(&first, None).await.unwrap();
     (family, first)
 }
 
@@ -197,6 +202,7 @@ fn logout(user: &User, now: UnixTime) -> CredentialChange<'_> {
         revoked_until: now + 3600,
         now,
         keep_session: None,
+        event: ev(),
     }
 }
 
@@ -218,7 +224,7 @@ async fn with_authenticator<S: Store>(store: &S, step: i64, hashes: &[String], n
     // An account: confirming moves its devices version on.
     let user = verified_user(store, now).await.id;
     assert!(store.start_enrolment(&user, "v1.sealed-a", now + 600).await.unwrap());
-    assert!(store.confirm_enrolment(&user, "v1.sealed-a", step, hashes, now).await.unwrap());
+    assert!(store.confirm_enrolment(&user, "v1.sealed-a", step, hashes, now, ev()).await.unwrap());
     user
 }
 
@@ -296,11 +302,11 @@ async fn an_unfinished_signup_holds_its_email_then_one_registration_takes_it_ove
 
     // A verified account keeps its email for good; a replaced one can no longer be verified.
     let new_phone = fresh_phone();
-    assert!(store.set_verified_phone(&winner, &new_phone).await.unwrap());
+    assert!(store.set_verified_phone(&winner, &new_phone, ev()).await.unwrap());
     let verified = UserStore::get(store.as_ref(), &winner.id).await.unwrap().unwrap();
     assert_eq!((verified.phone_verified, &verified.phone), (true, &new_phone));
     assert_eq!(store.create_user(&new_user(&email, now + 3600)).await.unwrap(), CreateUser::EmailTaken);
-    assert!(!store.set_verified_phone(&stale, &new_phone).await.unwrap(), "a replaced account cannot be verified");
+    assert!(!store.set_verified_phone(&stale, &new_phone, ev()).await.unwrap(), "a replaced account cannot be verified");
 }
 
 async fn delete_unverified_undoes_a_signup_and_spares_verified_accounts<S: Store>(store: Arc<S>, now: UnixTime) {
@@ -313,7 +319,7 @@ async fn delete_unverified_undoes_a_signup_and_spares_verified_accounts<S: Store
 
     let kept = new_user(&email, now);
     assert_eq!(store.create_user(&kept).await.unwrap(), CreateUser::Created, "the email is free at once");
-    assert!(store.set_verified_phone(&kept, &kept.phone).await.unwrap());
+    assert!(store.set_verified_phone(&kept, &kept.phone, ev()).await.unwrap());
     store.delete_unverified(&kept).await.unwrap();
     assert_eq!(store.find_by_email(&email).await.unwrap().map(|u| u.id), Some(kept.id.clone()));
 
@@ -337,12 +343,12 @@ async fn set_verified_phone_needs_the_credentials_version_it_read<S: Store>(stor
     assert_eq!(fresh.credentials_version, read.credentials_version + 1);
 
     let (first, second) = (fresh_phone(), fresh_phone());
-    assert!(!store.set_verified_phone(&read, &first).await.unwrap(), "a stale read changes nothing");
+    assert!(!store.set_verified_phone(&read, &first, ev()).await.unwrap(), "a stale read changes nothing");
     assert_eq!(UserStore::get(store.as_ref(), &user.id).await.unwrap().as_ref(), Some(&fresh));
-    assert!(store.set_verified_phone(&fresh, &second).await.unwrap());
+    assert!(store.set_verified_phone(&fresh, &second, ev()).await.unwrap());
     let stored = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     assert_eq!((stored.phone_verified, &stored.phone, stored.credentials_version), (true, &second, fresh.credentials_version));
-    assert!(!store.set_verified_phone(&new_user(&fresh_email(), now), &first).await.unwrap(), "no such account");
+    assert!(!store.set_verified_phone(&new_user(&fresh_email(), now), &first, ev()).await.unwrap(), "no such account");
 }
 
 /// A reset: ten parallel requests with the same code; one sets the password, and with it ends
@@ -482,7 +488,7 @@ async fn delete_account_leaves_nothing_naming_the_user<S: Store>(store: Arc<S>, 
     store.remember_pending_ref(&user.phone, "VE-old", now + 600).await.unwrap();
     store.remember_pending_ref(&new_phone, "VE-new", now + 600).await.unwrap();
     assert!(store.start_enrolment(&user.id, "v1.sealed", now + 600).await.unwrap());
-    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now).await.unwrap());
+    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now, ev()).await.unwrap());
     store.hit(&format!("login_fail#{}", user.email.as_str()), 10, Limits::SHORT_WINDOW, now).await.unwrap();
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     assert!(store.put_device(&device_for(&user, 0, now), None).await.unwrap());
@@ -492,11 +498,11 @@ async fn delete_account_leaves_nothing_naming_the_user<S: Store>(store: Arc<S>, 
 
     let outcomes = race(&store, 5, |store, _| {
         let user = user.clone();
-        async move { store.delete_account(&user).await }
+        async move { store.delete_account(&user, ev()).await }
     })
     .await;
     assert_eq!(count(&outcomes, |deleted| *deleted), 1, "one deletion, the others find it gone: {outcomes:?}");
-    assert!(!store.delete_account(&user).await.unwrap(), "already gone");
+    assert!(!store.delete_account(&user, ev()).await.unwrap(), "already gone");
 
     assert_eq!(store.leftovers(&needles).await, Vec::<String>::new(), "items still name the deleted user");
     assert!(store.find_by_email(&user.email).await.unwrap().is_none());
@@ -756,7 +762,7 @@ async fn rotate_has_one_winner_and_the_others_get_its_successor<S: Store>(store:
     let again = store.rotate(&first.token_hash, &refresh(&user, &family, now), "late", now + 5).await.unwrap();
     assert_eq!(again, spent, "a late retry gets the same answer");
 
-    store.revoke_family(&family, now + 3600).await.unwrap();
+    store.revoke_family(&family, now + 3600, None).await.unwrap();
     let successor = &nexts[winner];
     assert_eq!(store.rotate(&successor.token_hash, &refresh(&user, &family, now), "s", now).await.unwrap(), RotateOutcome::Invalid);
     assert_eq!(store.rotate(&first.token_hash, &refresh(&user, &family, now), "s", now).await.unwrap(), RotateOutcome::Invalid);
@@ -771,7 +777,7 @@ async fn rotate_refuses_unknown_expired_and_revoked_tokens<S: Store>(store: Arc<
     assert_eq!(store.find(&next.token_hash).await.unwrap(), None, "nothing stored");
 
     let expiring = RefreshRecord { expires_at: now, ..refresh(&user, &family, now) };
-    store.start_family(&expiring).await.unwrap();
+    store.start_family(&expiring, None).await.unwrap();
     assert_eq!(store.find_active(&expiring.token_hash, now - 1).await.unwrap().as_ref(), Some(&expiring));
     assert_eq!(store.find_active(&expiring.token_hash, now).await.unwrap(), None, "expired (checked on read)");
     assert_eq!(store.find(&expiring.token_hash).await.unwrap().as_ref(), Some(&expiring));
@@ -779,7 +785,7 @@ async fn rotate_refuses_unknown_expired_and_revoked_tokens<S: Store>(store: Arc<
     assert_eq!(store.find(&next.token_hash).await.unwrap(), None, "nothing stored");
 
     let (revoked, first) = start_family(store.as_ref(), &user, now).await;
-    store.revoke_family(&revoked, now + 3600).await.unwrap();
+    store.revoke_family(&revoked, now + 3600, None).await.unwrap();
     let next = refresh(&user, &revoked, now);
     assert_eq!(store.rotate(&first.token_hash, &next, "s", now).await.unwrap(), RotateOutcome::Invalid);
     assert_eq!(store.find(&next.token_hash).await.unwrap(), None, "nothing stored");
@@ -793,22 +799,22 @@ async fn start_family_sent_again_overwrites_nothing<S: Store>(store: Arc<S>, now
     let (family, first) = start_family(store.as_ref(), &user, now).await;
     let next = refresh(&user, &family, now);
     assert_eq!(store.rotate(&first.token_hash, &next, "sealed", now).await.unwrap(), RotateOutcome::Rotated);
-    store.start_family(&first).await.unwrap();
+    store.start_family(&first, None).await.unwrap();
     assert_eq!(store.find_active(&first.token_hash, now).await.unwrap(), None, "still spent");
     assert!(matches!(
         store.rotate(&first.token_hash, &refresh(&user, &family, now), "s", now).await.unwrap(),
         RotateOutcome::AlreadySpent { .. }
     ));
     let other = RefreshRecord { token_hash: first.token_hash.clone(), ..refresh(&UserId::new(), "another", now) };
-    assert!(matches!(store.start_family(&other).await, Err(StoreError::Unavailable(_))), "a hash collision");
+    assert!(matches!(store.start_family(&other, None).await, Err(StoreError::Unavailable(_))), "a hash collision");
     assert_eq!(store.find(&first.token_hash).await.unwrap().as_ref(), Some(&first));
 }
 
 async fn revoked_families_stay_revoked<S: Store>(store: Arc<S>, now: UnixTime) {
     let (family, other) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
     assert!(!store.is_family_revoked(&family).await.unwrap());
-    store.revoke_family(&family, now + 3600).await.unwrap();
-    store.revoke_family(&family, now + 60).await.unwrap();
+    store.revoke_family(&family, now + 3600, None).await.unwrap();
+    store.revoke_family(&family, now + 60, None).await.unwrap();
     assert!(store.is_family_revoked(&family).await.unwrap());
     assert!(!store.is_family_revoked(&other).await.unwrap());
 }
@@ -820,7 +826,7 @@ async fn families_of_lists_every_family_of_the_user_once<S: Store>(store: Arc<S>
     assert_eq!(store.rotate(&first.token_hash, &second, "s1", now).await.unwrap(), RotateOutcome::Rotated);
     assert_eq!(store.rotate(&second.token_hash, &refresh(&user, &rotated, now), "s2", now).await.unwrap(), RotateOutcome::Rotated);
     let (revoked, _) = start_family(store.as_ref(), &user, now).await;
-    store.revoke_family(&revoked, now + 3600).await.unwrap();
+    store.revoke_family(&revoked, now + 3600, None).await.unwrap();
     let (theirs, _) = start_family(store.as_ref(), &someone_else, now).await;
 
     assert_eq!(store.families_of(&user).await.unwrap(), sorted(vec![rotated, revoked]), "revoked ones included");
@@ -837,22 +843,22 @@ async fn enrolment_is_pending_until_confirmed_and_only_once<S: Store>(store: Arc
     assert!(store.start_enrolment(&user, "v1.first", now + 600).await.unwrap());
     assert!(store.start_enrolment(&user, "v1.second", now + 600).await.unwrap(), "a new enrolment replaces a pending one");
     let codes = recovery_hashes(10, 0);
-    assert!(!store.confirm_enrolment(&user, "v1.first", 10, &codes, now).await.unwrap(), "the replaced secret does not confirm");
+    assert!(!store.confirm_enrolment(&user, "v1.first", 10, &codes, now, ev()).await.unwrap(), "the replaced secret does not confirm");
     let record = store.factors(&user).await.unwrap();
     assert_eq!((record.active_secret, record.pending), (None, Some(("v1.second".into(), now + 600))));
 
-    assert!(store.confirm_enrolment(&user, "v1.second", 10, &codes, now).await.unwrap());
+    assert!(store.confirm_enrolment(&user, "v1.second", 10, &codes, now, ev()).await.unwrap());
     let record = store.factors(&user).await.unwrap();
     assert_eq!((record.active_secret.as_deref(), &record.pending, record.last_step), (Some("v1.second"), &None, Some(10)));
     assert_eq!(sorted(record.recovery_hashes), codes);
     assert!(!store.start_enrolment(&user, "v1.third", now + 600).await.unwrap(), "an active authenticator is not replaced");
     assert_eq!(store.factors(&user).await.unwrap().pending, None);
-    assert!(!store.confirm_enrolment(&user, "v1.second", 11, &codes, now).await.unwrap());
+    assert!(!store.confirm_enrolment(&user, "v1.second", 11, &codes, now, ev()).await.unwrap());
 
     let lapsed = UserId::new();
     assert!(store.start_enrolment(&lapsed, "v1.x", now).await.unwrap());
-    assert!(!store.confirm_enrolment(&lapsed, "v1.x", 10, &codes, now).await.unwrap(), "an expired enrolment does not confirm");
-    assert!(!store.confirm_enrolment(&UserId::new(), "v1.x", 10, &codes, now).await.unwrap(), "nothing pending");
+    assert!(!store.confirm_enrolment(&lapsed, "v1.x", 10, &codes, now, ev()).await.unwrap(), "an expired enrolment does not confirm");
+    assert!(!store.confirm_enrolment(&UserId::new(), "v1.x", 10, &codes, now, ev()).await.unwrap(), "nothing pending");
 }
 
 async fn confirm_enrolment_takes_one_newer_step_once_under_races<S: Store>(store: Arc<S>, now: UnixTime) {
@@ -860,17 +866,17 @@ async fn confirm_enrolment_takes_one_newer_step_once_under_races<S: Store>(store
     assert!(store.start_enrolment(&user, "v1.a", now + 600).await.unwrap());
     let outcomes = race(&store, 10, |store, i| {
         let user = user.clone();
-        async move { store.confirm_enrolment(&user, "v1.a", 100, &recovery_hashes(10, 100 * i), now).await }
+        async move { store.confirm_enrolment(&user, "v1.a", 100, &recovery_hashes(10, 100 * i), now, ev()).await }
     })
     .await;
     assert_eq!(count(&outcomes, |confirmed| *confirmed), 1, "{outcomes:?}");
 
     // After a removal the last step stays: a new authenticator needs a newer one.
-    store.remove_totp(&user).await.unwrap();
+    store.remove_totp(&user, ev()).await.unwrap();
     assert!(store.start_enrolment(&user, "v1.b", now + 600).await.unwrap(), "removed: a new enrolment may start");
-    assert!(!store.confirm_enrolment(&user, "v1.b", 100, &recovery_hashes(10, 0), now).await.unwrap(), "a step seen before");
-    assert!(!store.confirm_enrolment(&user, "v1.b", 99, &recovery_hashes(10, 0), now).await.unwrap(), "an older step");
-    assert!(store.confirm_enrolment(&user, "v1.b", 101, &recovery_hashes(10, 0), now).await.unwrap());
+    assert!(!store.confirm_enrolment(&user, "v1.b", 100, &recovery_hashes(10, 0), now, ev()).await.unwrap(), "a step seen before");
+    assert!(!store.confirm_enrolment(&user, "v1.b", 99, &recovery_hashes(10, 0), now, ev()).await.unwrap(), "an older step");
+    assert!(store.confirm_enrolment(&user, "v1.b", 101, &recovery_hashes(10, 0), now, ev()).await.unwrap());
     assert_eq!(store.factors(&user).await.unwrap().active_secret.as_deref(), Some("v1.b"));
 }
 
@@ -898,7 +904,7 @@ async fn accept_step_takes_each_step_once_and_only_newer_ones_under_races<S: Sto
     assert!(!store.accept_step(&UserId::new(), 5).await.unwrap(), "no authenticator, no step");
 
     // Removal keeps the last step: a code seen before stays spent.
-    store.remove_totp(&user).await.unwrap();
+    store.remove_totp(&user, ev()).await.unwrap();
     let record = store.factors(&user).await.unwrap();
     assert_eq!((record.active_secret, record.recovery_hashes.len(), record.last_step), (None, 0, Some(111)));
     assert!(!store.accept_step(&user, 112).await.unwrap(), "removed: no step is accepted");
@@ -930,7 +936,7 @@ async fn a_recovery_code_is_consumed_exactly_once_under_races<S: Store>(store: A
 
     // Without an active authenticator no recovery code works.
     let removed = with_authenticator(store.as_ref(), 7, &codes, now).await;
-    store.remove_totp(&removed).await.unwrap();
+    store.remove_totp(&removed, ev()).await.unwrap();
     assert!(!store.consume_recovery_code(&removed, &codes[0]).await.unwrap());
 }
 
@@ -1021,7 +1027,7 @@ async fn rotate_device_refuses_expired_devices_and_changed_accounts<S: Store>(st
     // A phone verified anew moves devices_version on.
     let device = device_for(&user, 2, now);
     assert!(store.put_device(&device, None).await.unwrap());
-    assert!(store.set_verified_phone(&user, &fresh_phone()).await.unwrap());
+    assert!(store.set_verified_phone(&user, &fresh_phone(), ev()).await.unwrap());
     assert!(!rotate(store.clone(), device.clone(), now).await, "after a phone change");
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     assert_eq!(user.devices_version, device.devices_version + 1);
@@ -1037,12 +1043,12 @@ async fn rotate_device_refuses_expired_devices_and_changed_accounts<S: Store>(st
     let device = device_for(&user, 4, now);
     assert!(store.put_device(&device, None).await.unwrap());
     assert!(store.start_enrolment(&user.id, "v1.sealed", now + 600).await.unwrap());
-    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now).await.unwrap());
+    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now, ev()).await.unwrap());
     assert!(!rotate(store.clone(), device, now).await, "after an authenticator was added");
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     let device = device_for(&user, 5, now);
     assert!(store.put_device(&device, None).await.unwrap());
-    store.remove_totp(&user.id).await.unwrap();
+    store.remove_totp(&user.id, ev()).await.unwrap();
     assert!(!rotate(store.clone(), device, now).await, "after the authenticator was removed");
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     let device = device_for(&user, 6, now);

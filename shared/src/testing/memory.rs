@@ -20,6 +20,8 @@ pub struct MemoryStore {
     factors: Mutex<HashMap<UserId, FactorRecord>>,
     /// (account, slot) → device
     devices: Mutex<HashMap<(UserId, u8), Device>>,
+    /// Lifecycle events written with their change, in order (the outbox items).
+    outbox: Mutex<Vec<LifecycleEvent>>,
 }
 
 impl MemoryStore {
@@ -42,6 +44,19 @@ impl MemoryStore {
         let in_pending = self.pending_refs.lock().unwrap().keys().any(|p| p.as_e164() == needle);
         let in_devices = self.devices.lock().unwrap().values().any(|d| d.user_id.0 == needle);
         in_users || in_emails || in_challenges || in_refresh || in_pending || in_devices
+    }
+
+    /// The outbox: every lifecycle event written so far, in order.
+    pub fn outbox(&self) -> Vec<LifecycleEvent> {
+        self.outbox.lock().unwrap().clone()
+    }
+
+    /// Writes an outbox item; the same event again writes nothing (a put keyed by its id).
+    fn write_event(&self, event: &LifecycleEvent) {
+        let mut outbox = self.outbox.lock().unwrap();
+        if !outbox.iter().any(|e| e.event_id == event.event_id) {
+            outbox.push(event.clone());
+        }
     }
 
     /// The account's devices as stored (live or not), for tests.
@@ -95,12 +110,13 @@ impl UserStore for MemoryStore {
         Ok(self.users.lock().unwrap().get(id).cloned())
     }
 
-    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool> {
+    async fn set_verified_phone(&self, user: &User, phone: &Phone, event: &LifecycleEvent) -> StoreResult<bool> {
         Ok(match self.users.lock().unwrap().get_mut(&user.id) {
             Some(stored) if stored.credentials_version == user.credentials_version => {
                 stored.phone = phone.clone();
                 stored.phone_verified = true;
                 stored.devices_version += 1;
+                self.write_event(event);
                 true
             }
             _ => false,
@@ -136,10 +152,11 @@ impl UserStore for MemoryStore {
         for family in change.revoke_families {
             revoked.insert(family.clone(), change.revoked_until);
         }
+        self.write_event(change.event);
         Ok(true)
     }
 
-    async fn delete_account(&self, user: &User) -> StoreResult<bool> {
+    async fn delete_account(&self, user: &User, event: &LifecycleEvent) -> StoreResult<bool> {
         let mut users = self.users.lock().unwrap();
         let mut emails = self.emails.lock().unwrap();
         let mut challenges = self.challenges.lock().unwrap();
@@ -161,6 +178,7 @@ impl UserStore for MemoryStore {
         refresh.retain(|_, (r, _, _)| r.user_id != stored.id);
         self.factors.lock().unwrap().remove(&stored.id);
         self.devices.lock().unwrap().retain(|(u, _), _| *u != stored.id);
+        self.write_event(event);
         Ok(true)
     }
 }
@@ -351,11 +369,12 @@ impl PrefixCounters for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
+    async fn start_family(&self, first: &RefreshRecord, event: Option<&LifecycleEvent>) -> StoreResult<()> {
         let mut refresh = self.refresh.lock().unwrap();
         match refresh.get(&first.token_hash) {
             None => {
                 refresh.insert(first.token_hash.clone(), (first.clone(), None, None));
+                event.into_iter().for_each(|e| self.write_event(e));
                 Ok(())
             }
             // The same put sent again writes nothing: a spent token stays spent.
@@ -395,8 +414,9 @@ impl SessionStore for MemoryStore {
         Ok(self.revoked.lock().unwrap().contains_key(family_id))
     }
 
-    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()> {
+    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime, event: Option<&LifecycleEvent>) -> StoreResult<()> {
         self.revoked.lock().unwrap().insert(family_id.to_owned(), expires_at);
+        event.into_iter().for_each(|e| self.write_event(e));
         Ok(())
     }
 
@@ -432,6 +452,7 @@ impl FactorStore for MemoryStore {
         step: i64,
         hashes: &[String],
         now: UnixTime,
+        event: &LifecycleEvent,
     ) -> StoreResult<bool> {
         let mut users = self.users.lock().unwrap();
         let mut factors = self.factors.lock().unwrap();
@@ -444,6 +465,7 @@ impl FactorStore for MemoryStore {
         record.last_step = Some(step);
         record.recovery_hashes = hashes.to_vec();
         Self::bump_devices_version(&mut users, user);
+        self.write_event(event);
         Ok(true)
     }
 
@@ -473,13 +495,14 @@ impl FactorStore for MemoryStore {
         Ok(true)
     }
 
-    async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
+    async fn remove_totp(&self, user: &UserId, event: &LifecycleEvent) -> StoreResult<()> {
         let mut users = self.users.lock().unwrap();
         if let Some(record) = self.factors.lock().unwrap().get_mut(user) {
             record.active_secret = None;
             record.pending = None;
             record.recovery_hashes.clear();
             Self::bump_devices_version(&mut users, user);
+            self.write_event(event);
         }
         Ok(())
     }

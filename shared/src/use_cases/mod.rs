@@ -18,6 +18,7 @@
 
 mod account;
 mod challenge;
+pub mod deliver;
 mod devices;
 mod factors;
 mod login;

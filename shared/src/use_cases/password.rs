@@ -213,6 +213,7 @@ impl AuthService {
             revoked_until: self.sessions.revoked_until(now),
             now,
             keep_session: None,
+            event: &LifecycleEvent::new(&user.id, LifecycleChange::PasswordReset, now),
         };
         // At most once per challenge: the consume is a condition of the same transaction.
         if !self.ports.users.update_credentials(&change).await? {
@@ -243,6 +244,7 @@ impl AuthService {
             now,
             // The caller's own session goes on; every other one ends.
             keep_session: Some(sid).filter(|s| !s.is_empty()),
+            event: &LifecycleEvent::new(&user.id, LifecycleChange::PasswordChanged, now),
         };
         if !self.ports.users.update_credentials(&change).await? {
             // Another change of the password won the race: this one's current password is stale.

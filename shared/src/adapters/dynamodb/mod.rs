@@ -28,9 +28,12 @@ mod challenges;
 mod devices;
 mod factors;
 mod limiter;
+mod outbox;
 mod prefixes;
 mod sessions;
 mod users;
+
+pub use outbox::{outbox_item, outbox_key, OUTBOX_PREFIX};
 
 use crate::{
     domain::{ChallengeId, Email, Phone, UnixTime, UserId},

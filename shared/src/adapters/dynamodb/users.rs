@@ -6,7 +6,7 @@ use super::{
     challenge_key, email_key, n, pending_ref_key, rate_key, revoked_key, s, to_item, user_key, DynamoStore, Item, MAX_TRANSACTION_ITEMS,
 };
 use crate::{
-    domain::{Email, Phone, UnixTime, User, UserId},
+    domain::{Email, LifecycleEvent, Phone, UnixTime, User, UserId},
     error::StoreError,
     ports::{fixed_window, is_abandoned, ChallengeStore, CreateUser, CredentialChange, SessionStore, StoreResult, UserStore},
 };
@@ -151,7 +151,7 @@ impl UserStore for DynamoStore {
         self.get_as::<UserItem>(user_key(id)).await?.map(UserItem::into_user).transpose()
     }
 
-    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool> {
+    async fn set_verified_phone(&self, user: &User, phone: &Phone, event: &LifecycleEvent) -> StoreResult<bool> {
         let id = (":id", s(&user.id.0));
         let yes = (":yes", AttributeValue::Bool(true));
         let user_update = Update::builder()
@@ -179,6 +179,7 @@ impl UserStore for DynamoStore {
         self.transact(vec![
             TransactWriteItem::builder().update(user_update).build(),
             TransactWriteItem::builder().update(guard_update).build(),
+            self.outbox_put(event),
         ])
         .await
     }
@@ -211,6 +212,7 @@ impl UserStore for DynamoStore {
         let mut items = vec![TransactWriteItem::builder()
             .update(user_update.update_expression(expression).build().expect("update is complete"))
             .build()];
+        items.push(self.outbox_put(change.event));
         if let Some(id) = change.consume {
             let consume = Update::builder()
                 .table_name(&self.table)
@@ -243,7 +245,7 @@ impl UserStore for DynamoStore {
         for attempt in 0..3u64 {
             if self.transact(items.clone()).await? {
                 for family in later {
-                    SessionStore::revoke_family(self, family, change.revoked_until).await?;
+                    SessionStore::revoke_family(self, family, change.revoked_until, None).await?;
                 }
                 return Ok(true);
             }
@@ -264,7 +266,7 @@ impl UserStore for DynamoStore {
         Ok(false)
     }
 
-    async fn delete_account(&self, user: &User) -> StoreResult<bool> {
+    async fn delete_account(&self, user: &User, event: &LifecycleEvent) -> StoreResult<bool> {
         // What names the user but the user and email items goes first: should this stop
         // halfway, the account still exists and deleting it again finishes the job.
         let owned = self.items_of(&user.id).await?;
@@ -287,6 +289,7 @@ impl UserStore for DynamoStore {
         self.transact(vec![
             self.delete(user_key(&user.id), "user_id = :id", std::slice::from_ref(&id)),
             self.delete(email_key(&user.email), "user_id = :id", std::slice::from_ref(&id)),
+            self.outbox_put(event),
         ])
         .await
     }
