@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 pub const OUTBOX_PREFIX: &str = "OUTBOX#";
 
 pub fn outbox_key(event_id: &str) -> String {
-    format!("{OUTBOX_PREFIX}{event_id}")
+    format!("OUTBOX#{event_id}")
 }
 
 /// The outbox item of `event`. No `user_id` attribute: the item stays out of the `by_user`
