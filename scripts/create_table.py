@@ -4,7 +4,7 @@
     scripts/create_table.py TABLE_NAME [--endpoint http://127.0.0.1:8000] [--template template.yaml]
 
 Reads the AWS::DynamoDB::Table resource's AttributeDefinitions, KeySchema, GlobalSecondaryIndexes
-(if any), BillingMode and TimeToLiveSpecification; creates the table with boto3 unless it exists,
+(if any), BillingMode, StreamSpecification and TimeToLiveSpecification; creates the table with boto3 unless it exists,
 waits until it is ACTIVE, then enables TTL. Safe to run again. With --endpoint (a local DynamoDB
 such as moto's server) it uses region us-east-1 and dummy credentials unless some are set.
 """
@@ -66,6 +66,10 @@ def create_args(table_name, props):
                                                     "ProvisionedThroughput")}
             for gsi in gsis
         ]
+    stream = props.get("StreamSpecification")
+    if stream:
+        # The lifecycle events' outbox is read from here (scripts/stream_pump.py locally).
+        args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
     if args["BillingMode"] == "PROVISIONED":
         throughput = props.get("ProvisionedThroughput") or {}
         args["ProvisionedThroughput"] = {

@@ -80,12 +80,12 @@ run_fg cargo build --workspace --all-targets
 # `testing` feature and the nine binaries. Anything else here means a dependency change split the
 # two resolutions again: benches/README.md, "CI build: one round", says how to find the feature.
 function_args=()
-for bin in "${FUNCTION_BINS[@]}"; do function_args+=(--bin "$bin"); done
+for bin in "${FUNCTION_BINS[@]}" "${EVENT_BINS[@]}"; do function_args+=(--bin "$bin"); done
 log "cargo build ${function_args[*]}"
 run_fg cargo build "${function_args[@]}" 2>"$LOG_DIR/build-functions.log" \
   || { cat "$LOG_DIR/build-functions.log" >&2; die "cargo build of the functions failed"; }
 unexpected="$(grep -E '^ *Compiling ' "$LOG_DIR/build-functions.log" \
-              | grep -vE "^ *Compiling (sms-mfa|$(IFS='|'; echo "${FUNCTION_BINS[*]}")) v" || true)"
+              | grep -vE "^ *Compiling (sms-mfa|$(IFS='|'; echo "${FUNCTION_BINS[*]} ${EVENT_BINS[*]}" | tr ' ' '|')) v" || true)"
 log "  compiled $(grep -cE '^ *Compiling ' "$LOG_DIR/build-functions.log" || true) crates (log: ${LOG_DIR#"$REPO_ROOT"/}/build-functions.log)"
 if [[ -n "$unexpected" ]]; then
   log "warning: building the functions compiled dependencies again (benches/README.md, \"CI build: one round\"):"
@@ -98,6 +98,11 @@ for table in sms-mfa-e2e sms-mfa-e2e-tight sms-mfa-store; do
   create_table "$table"
 done
 start_twilio_fake
+# The lifecycle events' bus (as the template deploys it), the events function's dead-letter
+# queue, and a rule with an SQS target, as a team would add (README).
+EVENT_BUS=sms-mfa-e2e-events
+eval "$(python3 "$REPO_ROOT/scripts/create_event_bus.py" "$EVENT_BUS" --endpoint "$MOTO_URL")"
+log "event bus $EVENT_BUS: rule source=sms-mfa -> $EVENTS_QUEUE_URL, dead letters -> $EVENTS_DLQ_URL"
 
 KMS_PUBLIC_KEY_FILE="$LOCAL_DIR/kms-e2e.pub.pem"
 create_kms_key alias/sms-mfa-e2e "$KMS_PUBLIC_KEY_FILE"
@@ -123,6 +128,8 @@ STACK_ENV[SENDS_GLOBAL_HOUR]=100000
 # pumping guard (at its defaults here) would pause that range. tests/e2e/tests/pumping.rs pumps
 # French ranges instead, and checks that +44 stays open.
 STACK_ENV[SMS_SAFE_PREFIXES]=+44
+STACK_ENV[EVENT_BUS_NAME]="$EVENT_BUS"
+STACK_ENV[AWS_ENDPOINT_URL_EVENTBRIDGE]="$MOTO_URL"
 write_stack_env "$LOCAL_DIR/e2e-default.env"
 log "stack default:"; describe_stack_env >&2
 # The countries stack: the same settings and table, with an allowlist.
@@ -219,6 +226,17 @@ log "warming every function (tight)"; warm_functions "$TIGHT_LAMBDA_URL" 900
 log "warming every function (scale)"; warm_functions "$SCALE_LAMBDA_URL" 900
 log "warming every function (countries)"; warm_functions "$COUNTRIES_LAMBDA_URL" 900
 
+# The default stack's table stream to its events function, as Lambda's event source mapping
+# would (scripts/stream_pump.py); tests stop delivery with the pause file and start it again.
+EVENTS_PAUSE_FILE="$LOCAL_DIR/events-pump.paused"
+rm -f "$EVENTS_PAUSE_FILE"
+start_bg stream-pump "$LOG_DIR/stream-pump.log" \
+  python3 "$REPO_ROOT/scripts/stream_pump.py" --endpoint "$MOTO_URL" --table sms-mfa-e2e \
+    --invoke-url "http://127.0.0.1:$DEFAULT_WATCH_PORT/2015-03-31/functions/events/invocations" \
+    --dead-letter-queue-url "$EVENTS_DLQ_URL" --pause-file "$EVENTS_PAUSE_FILE"
+wait_for_line "$LOG_DIR/stream-pump.log" 'stream_pump: reading' 60 "$BG_PID" >/dev/null \
+  || { tail -n 20 "$LOG_DIR/stream-pump.log" >&2; die "the stream pump did not start"; }
+
 # tests/browser: headless Chromium through the default stack's router, codes from the fake.
 # Screenshots of every step go to .local/screenshots/.
 run_browser_tests() {
@@ -265,6 +283,9 @@ export E2E_COUNTING_PROXY_URL="$COUNTING_PROXY_URL"  # the scale stack's DynamoD
 export E2E_DEFAULT_LOG="$LOG_DIR/watch-default.log"
 export E2E_TIGHT_LOG="$LOG_DIR/watch-tight.log"  # the tight stack's (tests/e2e/tests/log_masking.rs)
 export E2E_TABLE_NAME=sms-mfa-e2e E2E_TIGHT_TABLE_NAME=sms-mfa-e2e-tight
+# The lifecycle events of the default stack (tests/e2e/tests/lifecycle_events.rs).
+export E2E_EVENTS_ENDPOINT="$MOTO_URL" E2E_EVENT_BUS_NAME="$EVENT_BUS" E2E_EVENTS_QUEUE_URL="$EVENTS_QUEUE_URL"
+export E2E_EVENTS_DLQ_URL="$EVENTS_DLQ_URL" E2E_EVENTS_PAUSE_FILE="$EVENTS_PAUSE_FILE"
 export E2E_JWT_ISSUER="$ISSUER"
 export E2E_JWT_AUDIENCE=sms-mfa
 # The default stack's public key as moto's GetPublicKey gave it to the setup, not the service.
