@@ -19,6 +19,9 @@
 #   router per stack   tests/local-router: template.yaml's routes on their deployed paths in front
 #                      of each watch; E2E_URL, E2E_TIGHT_URL, ... are the routers
 #   interop            PyJWT and npm `jose` (tests/interop) verify the default stack's tokens
+#   stream-pump        the default table's stream to its events function (scripts/stream_pump.py,
+#                      as Lambda's event source would), the events onto a bus in moto, a rule
+#                      to an SQS queue (tests/e2e/tests/lifecycle_events.rs)
 # and, for the whole suite, schemathesis against the default stack and the browser tests
 # (tests/browser, headless Chromium from Debian's packages, installed when missing).
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
@@ -165,7 +168,8 @@ SCALE_MOTO_PORT="$(free_port)"
 start_bg moto-scale "$LOG_DIR/moto-scale.log" \
   python3 "$REPO_ROOT/scripts/dynamodb_local.py" --host 127.0.0.1 --port "$SCALE_MOTO_PORT"
 wait_for_port "$SCALE_MOTO_PORT" 60 "$BG_PID" || die "moto (scale) did not start"
-python3 "$REPO_ROOT/scripts/create_table.py" sms-mfa-e2e-scale --endpoint "http://127.0.0.1:$SCALE_MOTO_PORT"
+# No stream: nothing delivers this stack's events, and a stream only slows moto's transactions.
+python3 "$REPO_ROOT/scripts/create_table.py" sms-mfa-e2e-scale --endpoint "http://127.0.0.1:$SCALE_MOTO_PORT" --no-stream
 PROXY_PORT="$(free_port)"
 start_bg dynamodb-proxy "$LOG_DIR/dynamodb-proxy.log" \
   python3 "$REPO_ROOT/scripts/dynamodb_proxy.py" --upstream "http://127.0.0.1:$SCALE_MOTO_PORT" --port "$PROXY_PORT"
