@@ -27,12 +27,18 @@ trait Store: UserStore + ChallengeStore + RateLimiter + PrefixCounters + Session
     /// The stored items, rate-limit counters apart, that name any of `needles` (a user id, an
     /// email, a phone).
     async fn leftovers(&self, needles: &[String]) -> Vec<String>;
+    /// The outbox item of `event_id` as stored, if any.
+    async fn outbox_entry(&self, event_id: &str) -> Option<OutboxEntry>;
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn leftovers(&self, needles: &[String]) -> Vec<String> {
         needles.iter().filter(|needle| self.mentions(needle)).map(|needle| format!("an item naming {needle}")).collect()
+    }
+
+    async fn outbox_entry(&self, event_id: &str) -> Option<OutboxEntry> {
+        self.outbox().iter().find(|e| e.event_id == event_id).map(OutboxEntry::from)
     }
 }
 
@@ -56,9 +62,31 @@ impl Store for DynamoStore {
                 assert!(expires_at <= SystemClock.now() + Limits::HOUR.as_secs() as i64, "a counter that expires within its window: {pk}");
                 continue;
             }
+            // Lifecycle events (UserDeleted among them) name the user until their hour is up.
+            if pk.starts_with("OUTBOX#") {
+                let expires_at: i64 = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap();
+                assert!(expires_at <= SystemClock.now() + OUTBOX_TTL_SECONDS, "an outbox item that expires within the hour: {pk}");
+                continue;
+            }
             found.push(pk);
         }
         found
+    }
+
+    async fn outbox_entry(&self, event_id: &str) -> Option<OutboxEntry> {
+        let (endpoint, table) = endpoint_and_table();
+        let key = AttributeValue::S(sms_mfa::adapters::dynamodb::outbox_key(event_id));
+        let got = support::dynamodb_client(&endpoint, None)
+            .get_item()
+            .table_name(table)
+            .key("pk", key)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        let item = got.item?;
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap();
+        Some(OutboxEntry { event_id: text("event_id"), detail_type: text("detail_type"), detail: text("detail") })
     }
 }
 
@@ -182,6 +210,66 @@ fn refresh(user: &UserId, family: &str, now: UnixTime) -> RefreshRecord {
 /// An outbox event for a store call (the contracts about the outbox check their own).
 fn ev() -> &'static LifecycleEvent {
     Box::leak(Box::new(LifecycleEvent::new(&UserId("contract".into()), LifecycleChange::SignedOutEverywhere, 0)))
+}
+
+/// A fresh event about `user` (its own id, so each contract checks its own).
+fn event_of(user: &UserId, change: LifecycleChange) -> LifecycleEvent {
+    LifecycleEvent::new(user, change, SystemClock.now())
+}
+
+/// Every change writes its outbox item in the same write, and a refused change writes none.
+async fn outbox_items_are_written_with_their_change_and_only_then<S: Store>(store: Arc<S>, now: UnixTime) {
+    let written = |event: &LifecycleEvent| {
+        let (store, event) = (store.clone(), event.clone());
+        async move { store.outbox_entry(&event.event_id).await == Some(OutboxEntry::from(&event)) }
+    };
+    let absent = |event: &LifecycleEvent| {
+        let (store, id) = (store.clone(), event.event_id.clone());
+        async move { store.outbox_entry(&id).await.is_none() }
+    };
+    let user = new_user(&fresh_email(), now);
+    store.create_user(&user).await.unwrap();
+    let signed_up = event_of(&user.id, LifecycleChange::SignedUp { email: user.email.clone() });
+    assert!(store.set_verified_phone(&user, &user.phone, &signed_up).await.unwrap());
+    assert!(written(&signed_up).await, "UserSignedUp with the phone");
+    let stale = event_of(&user.id, LifecycleChange::phone_changed(&user.phone));
+    assert!(!store.set_verified_phone(&new_user(&fresh_email(), now), &user.phone, &stale).await.unwrap());
+    assert!(absent(&stale).await, "no account, no event");
+
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    let out = event_of(&user.id, LifecycleChange::SignedOutEverywhere);
+    assert!(store.update_credentials(&CredentialChange { event: &out, ..logout(&user, now) }).await.unwrap());
+    assert!(written(&out).await, "with the credential change");
+    let lost = event_of(&user.id, LifecycleChange::PasswordChanged);
+    assert!(!store.update_credentials(&CredentialChange { event: &lost, ..logout(&user, now) }).await.unwrap());
+    assert!(absent(&lost).await, "a stale change writes no event");
+
+    let signed_in = event_of(&user.id, LifecycleChange::SignedIn { client_id: None });
+    let first = refresh(&user.id, "family-with-event", now);
+    store.start_family(&first, Some(&signed_in)).await.unwrap();
+    assert!(written(&signed_in).await, "with the session's first token");
+    let reuse = event_of(&user.id, LifecycleChange::RefreshTokenReuseDetected);
+    store.revoke_family(&first.family_id, now + 3600, Some(&reuse)).await.unwrap();
+    assert!(written(&reuse).await && store.is_family_revoked(&first.family_id).await.unwrap());
+
+    assert!(store.start_enrolment(&user.id, "v1.outbox", now + 600).await.unwrap());
+    let refused = event_of(&user.id, LifecycleChange::FactorAdded { factor: "totp" });
+    assert!(!store.confirm_enrolment(&user.id, "v1.other", 10, &recovery_hashes(10, 0), now, &refused).await.unwrap());
+    assert!(absent(&refused).await, "an enrolment that did not confirm");
+    let added = event_of(&user.id, LifecycleChange::FactorAdded { factor: "totp" });
+    assert!(store.confirm_enrolment(&user.id, "v1.outbox", 10, &recovery_hashes(10, 0), now, &added).await.unwrap());
+    assert!(written(&added).await);
+    let removed = event_of(&user.id, LifecycleChange::FactorRemoved { factor: "totp" });
+    store.remove_totp(&user.id, &removed).await.unwrap();
+    assert!(written(&removed).await);
+
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    let deleted = event_of(&user.id, LifecycleChange::UserDeleted);
+    assert!(store.delete_account(&user, &deleted).await.unwrap());
+    assert!(written(&deleted).await, "with the account's removal");
+    let again = event_of(&user.id, LifecycleChange::UserDeleted);
+    assert!(!store.delete_account(&user, &again).await.unwrap());
+    assert!(absent(&again).await, "already gone: no second UserDeleted");
 }
 
 async fn start_family<S: Store>(store: &S, user: &UserId, now: UnixTime) -> (String, RefreshRecord) {
@@ -1172,6 +1260,7 @@ contract_suite!(
     update_credentials_refuses_a_stale_password_and_keeps_one_session,
     a_refused_credential_change_writes_nothing,
     delete_account_leaves_nothing_naming_the_user,
+    outbox_items_are_written_with_their_change_and_only_then,
     challenges_round_trip_and_a_put_sent_again_overwrites_nothing,
     pending_refs_are_kept_until_they_expire,
     count_attempt_never_goes_above_the_limit_under_races,
