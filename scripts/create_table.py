@@ -4,7 +4,7 @@
     scripts/create_table.py TABLE_NAME [--endpoint http://127.0.0.1:8000] [--template template.yaml]
 
 Reads the AWS::DynamoDB::Table resource's AttributeDefinitions, KeySchema, GlobalSecondaryIndexes
-(if any), BillingMode and TimeToLiveSpecification; creates the table with boto3 unless it exists,
+(if any), BillingMode, StreamSpecification and TimeToLiveSpecification; creates the table with boto3 unless it exists,
 waits until it is ACTIVE, then enables TTL. Safe to run again. With --endpoint (a local DynamoDB
 such as moto's server) it uses region us-east-1 and dummy credentials unless some are set.
 """
@@ -52,7 +52,7 @@ def table_definition(template_path):
     return props
 
 
-def create_args(table_name, props):
+def create_args(table_name, props, stream=True):
     args = {
         "TableName": table_name,
         "AttributeDefinitions": props["AttributeDefinitions"],
@@ -66,6 +66,10 @@ def create_args(table_name, props):
                                                     "ProvisionedThroughput")}
             for gsi in gsis
         ]
+    spec = props.get("StreamSpecification")
+    if spec and stream:
+        # The lifecycle events' outbox is read from here (scripts/stream_pump.py locally).
+        args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec["StreamViewType"]}
     if args["BillingMode"] == "PROVISIONED":
         throughput = props.get("ProvisionedThroughput") or {}
         args["ProvisionedThroughput"] = {
@@ -105,6 +109,8 @@ def main():
     parser.add_argument("table_name")
     parser.add_argument("--endpoint", help="DynamoDB endpoint URL, e.g. http://127.0.0.1:8000")
     parser.add_argument("--template", default=str(REPO_ROOT / "template.yaml"))
+    parser.add_argument("--no-stream", action="store_true",
+                        help="leave out the stream (a table whose events nobody delivers)")
     args = parser.parse_args()
 
     props = table_definition(args.template)
@@ -119,7 +125,7 @@ def main():
     client = boto3.session.Session(**session_args).client("dynamodb", endpoint_url=args.endpoint)
 
     try:
-        client.create_table(**create_args(args.table_name, props))
+        client.create_table(**create_args(args.table_name, props, stream=not args.no_stream))
         action = "created"
     except ClientError as e:
         if e.response["Error"]["Code"] != "ResourceInUseException":

@@ -29,6 +29,7 @@ CONFIG_VARS=(
   CHALLENGE_MAX_AGE_SECONDS REMEMBERED_DEVICE_DAYS
   SMS_ALLOWED_COUNTRIES METRICS_NAMESPACE
   SMS_SAFE_PREFIXES PUMPING_PREFIX_DIGITS PUMPING_WINDOW_SECONDS PUMPING_MIN_SENDS PUMPING_MIN_CONVERSION_PERCENT
+  EVENT_BUS_NAME AWS_ENDPOINT_URL_EVENTBRIDGE
 )
 
 # The twilio-fake's fixed fake credentials (tests/twilio-fake).
@@ -369,6 +370,9 @@ describe_stack_env() {
 
 # Function binaries served by `cargo lambda watch` (one per functions/<name>).
 FUNCTION_BINS=(register login verify session phone protected jwks account web admin)
+# Functions invoked with a non-HTTP event (cargo lambda watch's invoke endpoint,
+# /2015-03-31/functions/<bin>/invocations): built with the others, never warmed over HTTP.
+EVENT_BINS=(events)
 
 # watch_cmd PORT ENV_FILE [EXTRA ARGS...] : sets WATCH_CMD, the `cargo lambda watch` command line
 # serving every binary at http://127.0.0.1:PORT/lambda-url/<bin>/<rest>. --concurrency lets

@@ -19,6 +19,9 @@
 #   router per stack   tests/local-router: template.yaml's routes on their deployed paths in front
 #                      of each watch; E2E_URL, E2E_TIGHT_URL, ... are the routers
 #   interop            PyJWT and npm `jose` (tests/interop) verify the default stack's tokens
+#   stream-pump        the default table's stream to its events function (scripts/stream_pump.py,
+#                      as Lambda's event source would), the events onto a bus in moto, a rule
+#                      to an SQS queue (tests/e2e/tests/lifecycle_events.rs)
 # and, for the whole suite, schemathesis against the default stack and the browser tests
 # (tests/browser, headless Chromium from Debian's packages, installed when missing).
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
@@ -80,13 +83,13 @@ run_fg cargo build --workspace --all-targets
 # `testing` feature and the nine binaries. Anything else here means a dependency change split the
 # two resolutions again: benches/README.md, "CI build: one round", says how to find the feature.
 function_args=()
-for bin in "${FUNCTION_BINS[@]}"; do function_args+=(--bin "$bin"); done
+for bin in "${FUNCTION_BINS[@]}" "${EVENT_BINS[@]}"; do function_args+=(--bin "$bin"); done
 function_args+=(--bin sms-mfa-admin)  # the first administrator's tool, run by tests/e2e/tests/admin.rs
 log "cargo build ${function_args[*]}"
 run_fg cargo build "${function_args[@]}" 2>"$LOG_DIR/build-functions.log" \
   || { cat "$LOG_DIR/build-functions.log" >&2; die "cargo build of the functions failed"; }
 unexpected="$(grep -E '^ *Compiling ' "$LOG_DIR/build-functions.log" \
-              | grep -vE "^ *Compiling (sms-mfa|sms-mfa-admin|$(IFS='|'; echo "${FUNCTION_BINS[*]}")) v" || true)"
+              | grep -vE "^ *Compiling (sms-mfa|sms-mfa-admin|$(IFS='|'; echo "${FUNCTION_BINS[*]} ${EVENT_BINS[*]}" | tr ' ' '|')) v" || true)"
 log "  compiled $(grep -cE '^ *Compiling ' "$LOG_DIR/build-functions.log" || true) crates (log: ${LOG_DIR#"$REPO_ROOT"/}/build-functions.log)"
 if [[ -n "$unexpected" ]]; then
   log "warning: building the functions compiled dependencies again (benches/README.md, \"CI build: one round\"):"
@@ -99,6 +102,11 @@ for table in sms-mfa-e2e sms-mfa-e2e-tight sms-mfa-store; do
   create_table "$table"
 done
 start_twilio_fake
+# The lifecycle events' bus (as the template deploys it), the events function's dead-letter
+# queue, and a rule with an SQS target, as a team would add (README).
+EVENT_BUS=sms-mfa-e2e-events
+eval "$(python3 "$REPO_ROOT/scripts/create_event_bus.py" "$EVENT_BUS" --endpoint "$MOTO_URL")"
+log "event bus $EVENT_BUS: rule source=sms-mfa -> $EVENTS_QUEUE_URL, dead letters -> $EVENTS_DLQ_URL"
 
 KMS_PUBLIC_KEY_FILE="$LOCAL_DIR/kms-e2e.pub.pem"
 create_kms_key alias/sms-mfa-e2e "$KMS_PUBLIC_KEY_FILE"
@@ -124,6 +132,8 @@ STACK_ENV[SENDS_GLOBAL_HOUR]=100000
 # pumping guard (at its defaults here) would pause that range. tests/e2e/tests/pumping.rs pumps
 # French ranges instead, and checks that +44 stays open.
 STACK_ENV[SMS_SAFE_PREFIXES]=+44
+STACK_ENV[EVENT_BUS_NAME]="$EVENT_BUS"
+STACK_ENV[AWS_ENDPOINT_URL_EVENTBRIDGE]="$MOTO_URL"
 write_stack_env "$LOCAL_DIR/e2e-default.env"
 log "stack default:"; describe_stack_env >&2
 # The countries stack: the same settings and table, with an allowlist.
@@ -159,7 +169,8 @@ SCALE_MOTO_PORT="$(free_port)"
 start_bg moto-scale "$LOG_DIR/moto-scale.log" \
   python3 "$REPO_ROOT/scripts/dynamodb_local.py" --host 127.0.0.1 --port "$SCALE_MOTO_PORT"
 wait_for_port "$SCALE_MOTO_PORT" 60 "$BG_PID" || die "moto (scale) did not start"
-python3 "$REPO_ROOT/scripts/create_table.py" sms-mfa-e2e-scale --endpoint "http://127.0.0.1:$SCALE_MOTO_PORT"
+# No stream: nothing delivers this stack's events, and a stream only slows moto's transactions.
+python3 "$REPO_ROOT/scripts/create_table.py" sms-mfa-e2e-scale --endpoint "http://127.0.0.1:$SCALE_MOTO_PORT" --no-stream
 PROXY_PORT="$(free_port)"
 start_bg dynamodb-proxy "$LOG_DIR/dynamodb-proxy.log" \
   python3 "$REPO_ROOT/scripts/dynamodb_proxy.py" --upstream "http://127.0.0.1:$SCALE_MOTO_PORT" --port "$PROXY_PORT"
@@ -220,6 +231,17 @@ log "warming every function (tight)"; warm_functions "$TIGHT_LAMBDA_URL" 900
 log "warming every function (scale)"; warm_functions "$SCALE_LAMBDA_URL" 900
 log "warming every function (countries)"; warm_functions "$COUNTRIES_LAMBDA_URL" 900
 
+# The default stack's table stream to its events function, as Lambda's event source mapping
+# would (scripts/stream_pump.py); tests stop delivery with the pause file and start it again.
+EVENTS_PAUSE_FILE="$LOCAL_DIR/events-pump.paused"
+rm -f "$EVENTS_PAUSE_FILE"
+start_bg stream-pump "$LOG_DIR/stream-pump.log" \
+  python3 "$REPO_ROOT/scripts/stream_pump.py" --endpoint "$MOTO_URL" --table sms-mfa-e2e \
+    --invoke-url "http://127.0.0.1:$DEFAULT_WATCH_PORT/2015-03-31/functions/events/invocations" \
+    --dead-letter-queue-url "$EVENTS_DLQ_URL" --pause-file "$EVENTS_PAUSE_FILE"
+wait_for_line "$LOG_DIR/stream-pump.log" 'stream_pump: reading' 60 "$BG_PID" >/dev/null \
+  || { tail -n 20 "$LOG_DIR/stream-pump.log" >&2; die "the stream pump did not start"; }
+
 # tests/browser: headless Chromium through the default stack's router, codes from the fake.
 # Screenshots of every step go to .local/screenshots/.
 run_browser_tests() {
@@ -270,6 +292,9 @@ export E2E_TIGHT_LOG="$LOG_DIR/watch-tight.log"  # the tight stack's (tests/e2e/
 export E2E_TABLE_NAME=sms-mfa-e2e E2E_TIGHT_TABLE_NAME=sms-mfa-e2e-tight
 # sms-mfa-admin as built above, and the default stack's env file it runs with (as the README shows).
 export E2E_ADMIN_BIN="$REPO_ROOT/target/debug/sms-mfa-admin" E2E_DEFAULT_ENV_FILE="$LOCAL_DIR/e2e-default.env"
+# The lifecycle events of the default stack (tests/e2e/tests/lifecycle_events.rs).
+export E2E_EVENTS_ENDPOINT="$MOTO_URL" E2E_EVENT_BUS_NAME="$EVENT_BUS" E2E_EVENTS_QUEUE_URL="$EVENTS_QUEUE_URL"
+export E2E_EVENTS_DLQ_URL="$EVENTS_DLQ_URL" E2E_EVENTS_PAUSE_FILE="$EVENTS_PAUSE_FILE"
 export E2E_JWT_ISSUER="$ISSUER"
 export E2E_JWT_AUDIENCE=sms-mfa
 # The default stack's public key as moto's GetPublicKey gave it to the setup, not the service.

@@ -422,6 +422,11 @@ pub fn table_name(env: &Env) -> Result<String, ConfigError> {
     env.required("TABLE_NAME")
 }
 
+/// `EVENT_BUS_NAME`: the EventBridge bus the events function puts lifecycle events on.
+pub fn event_bus_name(env: &Env) -> Result<String, ConfigError> {
+    env.required("EVENT_BUS_NAME")
+}
+
 /// `METRICS_NAMESPACE`: the CloudWatch namespace of the EMF metrics (default `sms-mfa`; the
 /// template gives each stack its own). CloudWatch allows 1-255 of `A-Za-z0-9 . - _ / # :`,
 /// and `AWS/` is reserved for AWS's own.

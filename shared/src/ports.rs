@@ -2,8 +2,8 @@
 //! unit tests use the in-memory ones in `testing` (the `testing` feature).
 
 use crate::domain::{
-    AccessClaims, Challenge, ChallengeId, Channel, DestinationPrefix, Device, DeviceId, Email, Grant, OtpCode, Password, Phone,
-    PumpingRule, Roles, UnixTime, User, UserCursor, UserId,
+    AccessClaims, Challenge, ChallengeId, Channel, DestinationPrefix, Device, DeviceId, Email, Grant, LifecycleEvent, OtpCode, OutboxEntry,
+    Password, Phone, PumpingRule, Roles, UnixTime, User, UserCursor, UserId,
 };
 use crate::error::{DeliveryError, StoreError};
 use async_trait::async_trait;
@@ -40,8 +40,9 @@ pub trait UserStore: Send + Sync {
     /// Sets the phone and marks it verified; false when the account is gone (replaced) or its
     /// credentials changed since `user` was read (`credentials_version`).
     /// Moves the account's `devices_version` on in the same write: a newly verified number
-    /// forgets every remembered device.
-    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool>;
+    /// forgets every remembered device. `event` (`UserSignedUp`, `PhoneChanged`) is written to
+    /// the outbox in the same write: no change without its event, no event without its change.
+    async fn set_verified_phone(&self, user: &User, phone: &Phone, event: &LifecycleEvent) -> StoreResult<bool>;
     /// Applies a credential change in ONE transaction (see `CredentialChange`), moving the
     /// account's `credentials_version` on by one; false when its challenge was already used (or
     /// expired), or the account's password or credentials version is no longer the one `user`
@@ -53,7 +54,8 @@ pub trait UserStore: Send + Sync {
     async fn update_credentials(&self, change: &CredentialChange<'_>) -> StoreResult<bool>;
     /// Removes the account and every item that names it by id, email or phone, apart from
     /// rate-limit counters (they expire with their window); false when it was already gone.
-    async fn delete_account(&self, user: &User) -> StoreResult<bool>;
+    /// `event` (`UserDeleted`) goes to the outbox in the write that removes the account item.
+    async fn delete_account(&self, user: &User, event: &LifecycleEvent) -> StoreResult<bool>;
     /// Every account whose phone is exactly `phone` (verified or not: an unfinished sign-up may
     /// name a number another account holds).
     async fn find_by_phone(&self, phone: &Phone) -> StoreResult<Vec<User>>;
@@ -62,10 +64,12 @@ pub trait UserStore: Send + Sync {
     /// reads that page's users, never the whole table.
     async fn list_users(&self, after: Option<&UserCursor>, limit: usize) -> StoreResult<(Vec<User>, Option<UserCursor>)>;
     /// Replaces the account's roles; the account as stored after, None when it does not exist.
-    async fn set_roles(&self, id: &UserId, roles: &Roles) -> StoreResult<Option<User>>;
+    /// `event` (`RolesChanged`) goes to the outbox in the same write.
+    async fn set_roles(&self, id: &UserId, roles: &Roles, event: &LifecycleEvent) -> StoreResult<Option<User>>;
     /// Lets a disabled account sign in again (sessions ended by the disable stay ended); the
     /// account as stored after, None when it does not exist.
-    async fn enable(&self, id: &UserId) -> StoreResult<Option<User>>;
+    /// `event` (`UserEnabled`) goes to the outbox in the same write.
+    async fn enable(&self, id: &UserId, event: &LifecycleEvent) -> StoreResult<Option<User>>;
     /// Notes a completed sign-in (a new session) at `at`; nothing when the account is gone.
     async fn record_sign_in(&self, id: &UserId, at: UnixTime) -> StoreResult<()>;
 }
@@ -91,6 +95,8 @@ pub struct CredentialChange<'a> {
     pub keep_session: Option<&'a str>,
     /// An administrator's disable: the account is marked disabled in the same write.
     pub disable: bool,
+    /// The lifecycle event the change reports, written to the outbox in the same transaction.
+    pub event: &'a LifecycleEvent,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -213,7 +219,8 @@ pub enum RotateOutcome {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()>;
+    /// With `event` (`UserSignedIn`), the first token and the outbox item are one transaction.
+    async fn start_family(&self, first: &RefreshRecord, event: Option<&LifecycleEvent>) -> StoreResult<()>;
     /// Spends `old_hash` and stores `next` in one transaction, only if the old token is
     /// unspent, unexpired and its family not revoked.
     async fn rotate(&self, old_hash: &str, next: &RefreshRecord, sealed_successor: &str, now: UnixTime) -> StoreResult<RotateOutcome>;
@@ -221,7 +228,8 @@ pub trait SessionStore: Send + Sync {
     /// The record if it is unspent and unexpired.
     async fn find_active(&self, token_hash: &str, now: UnixTime) -> StoreResult<Option<RefreshRecord>>;
     async fn is_family_revoked(&self, family_id: &str) -> StoreResult<bool>;
-    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// With `event` (`RefreshTokenReuseDetected`), the marker and the outbox item are one transaction.
+    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime, event: Option<&LifecycleEvent>) -> StoreResult<()>;
     /// Every refresh-token family the user has (revoked ones included).
     async fn families_of(&self, user: &UserId) -> StoreResult<Vec<String>>;
 }
@@ -340,7 +348,8 @@ pub trait FactorStore: Send + Sync {
     async fn start_enrolment(&self, user: &UserId, sealed_secret: &str, expires_at: UnixTime) -> StoreResult<bool>;
     /// Activates the pending secret `sealed_secret` (still pending, unexpired), consumes `step`
     /// (above the last accepted one) and stores the recovery-code hashes, and moves the
-    /// account's `devices_version` on, in one write; false when any condition failed.
+    /// account's `devices_version` on, and writes `event` (`FactorAdded`) to the outbox, in one
+    /// write; false when any condition failed.
     async fn confirm_enrolment(
         &self,
         user: &UserId,
@@ -348,6 +357,7 @@ pub trait FactorStore: Send + Sync {
         step: i64,
         recovery_hashes: &[String],
         now: UnixTime,
+        event: &LifecycleEvent,
     ) -> StoreResult<bool>;
     /// Consumes a time step of the active authenticator: true only for the first request to
     /// present a step newer than every accepted one.
@@ -359,7 +369,8 @@ pub trait FactorStore: Send + Sync {
     /// Removes the authenticator and its recovery codes; the last accepted step stays, so a
     /// code seen before cannot be replayed later. Like `confirm_enrolment`, it moves the
     /// account's `devices_version` on in the same write (every remembered device is forgotten).
-    async fn remove_totp(&self, user: &UserId) -> StoreResult<()>;
+    /// `event` (`FactorRemoved`) goes to the outbox in the same write.
+    async fn remove_totp(&self, user: &UserId, event: &LifecycleEvent) -> StoreResult<()>;
     /// Turns a pending `totp` challenge into a `phone` one (after a code was sent to the phone).
     async fn switch_to_phone(&self, challenge: &ChallengeId) -> StoreResult<()>;
 }
@@ -402,3 +413,15 @@ pub trait DeviceStore: Send + Sync {
     /// Removes the account's device `id` from `slot`; false when the slot holds no such device.
     async fn forget_device(&self, user: &UserId, slot: u8, id: &DeviceId) -> StoreResult<bool>;
 }
+
+/// Puts lifecycle events on the team's bus (EventBridge `PutEvents`).
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// At most `PUBLISH_BATCH` entries. One result per entry, in order: None when the bus took
+    /// it, else the bus's error code for it (EventBridge fails entries one by one). Err: the
+    /// whole call failed, no entry is known to be taken.
+    async fn publish(&self, entries: &[OutboxEntry]) -> Result<Vec<Option<String>>, String>;
+}
+
+/// The most entries one `PutEvents` call takes.
+pub const PUBLISH_BATCH: usize = 10;

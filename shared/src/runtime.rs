@@ -4,12 +4,15 @@
 /// The token keys as the thin functions hold them (protected, jwks): named here, so no function
 /// names an adapter.
 pub use crate::adapters::jwt::{TokenKeys, VerifiedTokens};
+/// The events function's handler (stream batch in, `batchItemFailures` out), named here too.
+pub use crate::adapters::outbox_stream::handle as deliver_stream_batch;
 use crate::{
     adapters::{
         aws::Aws,
         builtin_otp::{BuiltinOtp, LogSender},
         dynamodb::DynamoStore,
         event_log::EventLog,
+        eventbridge::EventBridgePublisher,
         jwt::PemSigner,
         kms::{KmsPublicKeys, KmsSigner},
         password::Argon2Hasher,
@@ -201,6 +204,14 @@ pub fn role_assignment_from_env() -> Result<RoleAssignment, ConfigError> {
     let env = Env::from_process();
     let (_, store) = aws_and_store(&env)?;
     Ok(RoleAssignment::new(Arc::new(store), Arc::new(EventLog)))
+}
+
+/// For the events function: the bus `EVENT_BUS_NAME` names (no table access: it reads the
+/// stream's records Lambda hands it).
+pub async fn events_publisher_from_env() -> Result<EventBridgePublisher, ConfigError> {
+    let env = Env::from_process();
+    let aws = Aws::from_env(&env)?;
+    Ok(EventBridgePublisher::new(aws.eventbridge(), event_bus_name(&env)?))
 }
 
 /// For `GET /protected`: `keys_from_env`, with a cache of the tokens this instance has verified.

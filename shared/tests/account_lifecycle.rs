@@ -393,3 +393,70 @@ async fn a_reset_clears_the_failed_password_window() {
     w.reset(&challenge, &w.last_code(), NEW_PASSWORD).await.unwrap();
     w.login(NEW_PASSWORD).await.expect("the window was cleared with the reset");
 }
+
+/// The lifecycle events in the outbox, by `detail-type`, in order.
+fn outbox_types(w: &World) -> Vec<&'static str> {
+    w.store.outbox().iter().map(|e| e.detail_type()).collect()
+}
+
+#[tokio::test]
+async fn every_change_writes_exactly_its_lifecycle_event_and_a_failed_one_none() {
+    let w = world();
+    let first = w.signed_up().await;
+    let user_id = w.auth.holder(&first.access_token).await.unwrap().user.id;
+    assert_eq!(outbox_types(&w), ["UserSignedUp"], "a completed sign-up is not also a sign-in");
+    assert_eq!(w.store.outbox()[0].detail()["email"], EMAIL);
+
+    assert!(w.login("wrong passphrase").await.is_err());
+    let second = w.session(PASSWORD).await;
+    assert_eq!(outbox_types(&w), ["UserSignedUp", "UserSignedIn"]);
+
+    // A reset that fails (a wrong code, then a replay) writes nothing; the one that lands, its event.
+    let challenge = w.forgot(EMAIL).await.unwrap();
+    let right = w.last_code();
+    assert!(w.reset(&challenge, "000000", NEW_PASSWORD).await.is_err() || right == "000000");
+    w.clock.advance(1);
+    w.reset(&challenge, &right, NEW_PASSWORD).await.unwrap();
+    assert!(w.reset(&challenge, &right, "yet another passphrase").await.is_err());
+    assert_eq!(outbox_types(&w)[2..], ["PasswordReset"]);
+
+    w.clock.advance(1);
+    let mine = w.session(NEW_PASSWORD).await;
+    let holder = w.auth.holder(&mine.access_token).await.unwrap();
+    let change = |current: &str, new: &str| ChangePasswordCommand { current_password: typed(current), new_password: password(new) };
+    assert!(w.auth.change_password(&holder, change("wrong passphrase", PASSWORD), &w.caller).await.is_err());
+    w.auth.change_password(&holder, change(NEW_PASSWORD, PASSWORD), &w.caller).await.unwrap();
+    assert_eq!(outbox_types(&w)[3..], ["UserSignedIn", "PasswordChanged"]);
+
+    // A spent refresh token presented after the grace: reuse, reported once with the revocation.
+    let renewed = w.refresh(&mine).await.unwrap();
+    w.clock.advance(120);
+    assert!(w.refresh(&mine).await.is_err());
+    assert_eq!(outbox_types(&w)[5..], ["RefreshTokenReuseDetected"]);
+
+    w.clock.advance(1);
+    let last = w.session(PASSWORD).await;
+    w.auth.sessions().logout_everywhere(last.refresh_token.expose_secret()).await.unwrap();
+    assert_eq!(outbox_types(&w)[6..], ["UserSignedIn", "SignedOutEverywhere"]);
+
+    w.clock.advance(1);
+    let final_session = w.session(PASSWORD).await;
+    let holder = w.auth.holder(&final_session.access_token).await.unwrap();
+    assert!(w.auth.delete_account(&holder, &typed("wrong passphrase"), &w.caller).await.is_err());
+    w.auth.delete_account(&holder, &typed(PASSWORD), &w.caller).await.unwrap();
+    assert_eq!(outbox_types(&w)[8..], ["UserSignedIn", "UserDeleted"]);
+
+    let outbox = w.store.outbox();
+    let mut ids: Vec<&str> = outbox.iter().map(|e| e.event_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), outbox.len(), "every event has its own id");
+    for event in &outbox {
+        assert_eq!(event.user_id, user_id);
+        let detail = event.detail().to_string();
+        for secret in [PHONE, "7911123456", PASSWORD, NEW_PASSWORD, &right, "argon2", "rt_"] {
+            assert!(!detail.contains(secret), "{} names {secret}: {detail}", event.detail_type());
+        }
+    }
+    drop((second, renewed));
+}

@@ -309,3 +309,31 @@ fn bad_roles_and_cursors_are_invalid_requests() {
     assert!(matches!(Roles::parse(&many), Err(AuthError::InvalidRequest(_))));
     assert!(matches!(UserCursor::decode("bm90IGEgY3Vyc29y"), Err(AuthError::InvalidRequest(_))));
 }
+
+/// Issue 29's admin events: each admin action writes its lifecycle event with the change, naming
+/// the administrator as `actor`; the CLI's role change names none.
+#[tokio::test]
+async fn admin_actions_write_their_lifecycle_events_with_the_actor() {
+    let w = world();
+    let (_, admin) = w.ada_admin().await;
+    w.sign_up(BOB).await;
+    let bob_id = w.id_of(BOB.0).await;
+    let written = |w: &World| w.store.outbox().into_iter().filter(|e| e.user_id.0 == bob_id).collect::<Vec<_>>();
+    let before = written(&w).len();
+
+    w.admin.set_roles(&admin, &bob_id, Roles::parse(&["support"]).unwrap(), &w.caller).await.unwrap();
+    w.admin.disable(&admin, &bob_id, &w.caller).await.unwrap();
+    w.admin.enable(&admin, &bob_id, &w.caller).await.unwrap();
+    w.admin.sign_out(&admin, &bob_id, &w.caller).await.unwrap();
+    w.roles.grant(&email(BOB.0), Role::parse("billing").unwrap()).await.unwrap();
+    w.admin.delete(&admin, &bob_id, &w.caller).await.unwrap();
+
+    let events = written(&w).split_off(before);
+    let kinds: Vec<&str> = events.iter().map(|e| e.detail_type()).collect();
+    assert_eq!(kinds, ["RolesChanged", "UserDisabled", "UserEnabled", "SignedOutEverywhere", "RolesChanged", "UserDeleted"]);
+    let actors: Vec<Option<String>> = events.iter().map(|e| e.detail()["actor"].as_str().map(str::to_owned)).collect();
+    let ada = Some(admin.user.id.0.clone());
+    assert_eq!(actors, [ada.clone(), ada.clone(), ada.clone(), ada.clone(), None, ada]);
+    assert_eq!(events[0].detail()["roles"], serde_json::json!(["support"]));
+    assert_eq!(events[4].detail()["roles"], serde_json::json!(["billing", "support"]));
+}

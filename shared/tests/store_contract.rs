@@ -27,12 +27,18 @@ trait Store: UserStore + ChallengeStore + RateLimiter + PrefixCounters + Session
     /// The stored items, rate-limit counters apart, that name any of `needles` (a user id, an
     /// email, a phone).
     async fn leftovers(&self, needles: &[String]) -> Vec<String>;
+    /// The outbox item of `event_id` as stored, if any.
+    async fn outbox_entry(&self, event_id: &str) -> Option<OutboxEntry>;
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn leftovers(&self, needles: &[String]) -> Vec<String> {
         needles.iter().filter(|needle| self.mentions(needle)).map(|needle| format!("an item naming {needle}")).collect()
+    }
+
+    async fn outbox_entry(&self, event_id: &str) -> Option<OutboxEntry> {
+        self.outbox().iter().find(|e| e.event_id == event_id).map(OutboxEntry::from)
     }
 }
 
@@ -56,9 +62,31 @@ impl Store for DynamoStore {
                 assert!(expires_at <= SystemClock.now() + Limits::HOUR.as_secs() as i64, "a counter that expires within its window: {pk}");
                 continue;
             }
+            // Lifecycle events (UserDeleted among them) name the user until their hour is up.
+            if pk.starts_with("OUTBOX#") {
+                let expires_at: i64 = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap();
+                assert!(expires_at <= SystemClock.now() + OUTBOX_TTL_SECONDS, "an outbox item that expires within the hour: {pk}");
+                continue;
+            }
             found.push(pk);
         }
         found
+    }
+
+    async fn outbox_entry(&self, event_id: &str) -> Option<OutboxEntry> {
+        let (endpoint, table) = endpoint_and_table();
+        let key = AttributeValue::S(sms_mfa::adapters::dynamodb::outbox_key(event_id));
+        let got = support::dynamodb_client(&endpoint, None)
+            .get_item()
+            .table_name(table)
+            .key("pk", key)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        let item = got.item?;
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap();
+        Some(OutboxEntry { event_id: text("event_id"), detail_type: text("detail_type"), detail: text("detail") })
     }
 }
 
@@ -141,7 +169,7 @@ fn new_user(email: &Email, created_at: UnixTime) -> User {
 async fn verified_user<S: Store>(store: &S, now: UnixTime) -> User {
     let user = new_user(&fresh_email(), now);
     assert_eq!(store.create_user(&user).await.unwrap(), CreateUser::Created);
-    assert!(store.set_verified_phone(&user, &user.phone).await.unwrap());
+    assert!(store.set_verified_phone(&user, &user.phone, ev()).await.unwrap());
     UserStore::get(store, &user.id).await.unwrap().unwrap()
 }
 
@@ -182,10 +210,75 @@ fn refresh(user: &UserId, family: &str, now: UnixTime) -> RefreshRecord {
     }
 }
 
+/// An outbox event for a store call (the contracts about the outbox check their own).
+fn ev() -> &'static LifecycleEvent {
+    Box::leak(Box::new(LifecycleEvent::new(&UserId("contract".into()), LifecycleChange::SignedOutEverywhere, 0)))
+}
+
+/// A fresh event about `user` (its own id, so each contract checks its own).
+fn event_of(user: &UserId, change: LifecycleChange) -> LifecycleEvent {
+    LifecycleEvent::new(user, change, SystemClock.now())
+}
+
+/// Every change writes its outbox item in the same write, and a refused change writes none.
+async fn outbox_items_are_written_with_their_change_and_only_then<S: Store>(store: Arc<S>, now: UnixTime) {
+    let written = |event: &LifecycleEvent| {
+        let (store, event) = (store.clone(), event.clone());
+        async move { store.outbox_entry(&event.event_id).await == Some(OutboxEntry::from(&event)) }
+    };
+    let absent = |event: &LifecycleEvent| {
+        let (store, id) = (store.clone(), event.event_id.clone());
+        async move { store.outbox_entry(&id).await.is_none() }
+    };
+    let user = new_user(&fresh_email(), now);
+    store.create_user(&user).await.unwrap();
+    let signed_up = event_of(&user.id, LifecycleChange::SignedUp { email: user.email.clone() });
+    assert!(store.set_verified_phone(&user, &user.phone, &signed_up).await.unwrap());
+    assert!(written(&signed_up).await, "UserSignedUp with the phone");
+    let stale = event_of(&user.id, LifecycleChange::phone_changed(&user.phone));
+    assert!(!store.set_verified_phone(&new_user(&fresh_email(), now), &user.phone, &stale).await.unwrap());
+    assert!(absent(&stale).await, "no account, no event");
+
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    let out = event_of(&user.id, LifecycleChange::SignedOutEverywhere);
+    assert!(store.update_credentials(&CredentialChange { event: &out, ..logout(&user, now) }).await.unwrap());
+    assert!(written(&out).await, "with the credential change");
+    let lost = event_of(&user.id, LifecycleChange::PasswordChanged);
+    assert!(!store.update_credentials(&CredentialChange { event: &lost, ..logout(&user, now) }).await.unwrap());
+    assert!(absent(&lost).await, "a stale change writes no event");
+
+    let signed_in = event_of(&user.id, LifecycleChange::SignedIn { client_id: None });
+    let first = refresh(&user.id, "family-with-event", now);
+    store.start_family(&first, Some(&signed_in)).await.unwrap();
+    assert!(written(&signed_in).await, "with the session's first token");
+    let reuse = event_of(&user.id, LifecycleChange::RefreshTokenReuseDetected);
+    store.revoke_family(&first.family_id, now + 3600, Some(&reuse)).await.unwrap();
+    assert!(written(&reuse).await && store.is_family_revoked(&first.family_id).await.unwrap());
+
+    assert!(store.start_enrolment(&user.id, "v1.outbox", now + 600).await.unwrap());
+    let refused = event_of(&user.id, LifecycleChange::FactorAdded { factor: "totp" });
+    assert!(!store.confirm_enrolment(&user.id, "v1.other", 10, &recovery_hashes(10, 0), now, &refused).await.unwrap());
+    assert!(absent(&refused).await, "an enrolment that did not confirm");
+    let added = event_of(&user.id, LifecycleChange::FactorAdded { factor: "totp" });
+    assert!(store.confirm_enrolment(&user.id, "v1.outbox", 10, &recovery_hashes(10, 0), now, &added).await.unwrap());
+    assert!(written(&added).await);
+    let removed = event_of(&user.id, LifecycleChange::FactorRemoved { factor: "totp" });
+    store.remove_totp(&user.id, &removed).await.unwrap();
+    assert!(written(&removed).await);
+
+    let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
+    let deleted = event_of(&user.id, LifecycleChange::UserDeleted);
+    assert!(store.delete_account(&user, &deleted).await.unwrap());
+    assert!(written(&deleted).await, "with the account's removal");
+    let again = event_of(&user.id, LifecycleChange::UserDeleted);
+    assert!(!store.delete_account(&user, &again).await.unwrap());
+    assert!(absent(&again).await, "already gone: no second UserDeleted");
+}
+
 async fn start_family<S: Store>(store: &S, user: &UserId, now: UnixTime) -> (String, RefreshRecord) {
     let family = uuid::Uuid::new_v4().to_string();
     let first = refresh(user, &family, now);
-    store.start_family(&first).await.unwrap();
+    store.start_family(&first, None).await.unwrap();
     (family, first)
 }
 
@@ -201,6 +294,7 @@ fn logout(user: &User, now: UnixTime) -> CredentialChange<'_> {
         now,
         keep_session: None,
         disable: false,
+        event: ev(),
     }
 }
 
@@ -222,7 +316,7 @@ async fn with_authenticator<S: Store>(store: &S, step: i64, hashes: &[String], n
     // An account: confirming moves its devices version on.
     let user = verified_user(store, now).await.id;
     assert!(store.start_enrolment(&user, "v1.sealed-a", now + 600).await.unwrap());
-    assert!(store.confirm_enrolment(&user, "v1.sealed-a", step, hashes, now).await.unwrap());
+    assert!(store.confirm_enrolment(&user, "v1.sealed-a", step, hashes, now, ev()).await.unwrap());
     user
 }
 
@@ -300,11 +394,11 @@ async fn an_unfinished_signup_holds_its_email_then_one_registration_takes_it_ove
 
     // A verified account keeps its email for good; a replaced one can no longer be verified.
     let new_phone = fresh_phone();
-    assert!(store.set_verified_phone(&winner, &new_phone).await.unwrap());
+    assert!(store.set_verified_phone(&winner, &new_phone, ev()).await.unwrap());
     let verified = UserStore::get(store.as_ref(), &winner.id).await.unwrap().unwrap();
     assert_eq!((verified.phone_verified, &verified.phone), (true, &new_phone));
     assert_eq!(store.create_user(&new_user(&email, now + 3600)).await.unwrap(), CreateUser::EmailTaken);
-    assert!(!store.set_verified_phone(&stale, &new_phone).await.unwrap(), "a replaced account cannot be verified");
+    assert!(!store.set_verified_phone(&stale, &new_phone, ev()).await.unwrap(), "a replaced account cannot be verified");
 }
 
 async fn delete_unverified_undoes_a_signup_and_spares_verified_accounts<S: Store>(store: Arc<S>, now: UnixTime) {
@@ -317,7 +411,7 @@ async fn delete_unverified_undoes_a_signup_and_spares_verified_accounts<S: Store
 
     let kept = new_user(&email, now);
     assert_eq!(store.create_user(&kept).await.unwrap(), CreateUser::Created, "the email is free at once");
-    assert!(store.set_verified_phone(&kept, &kept.phone).await.unwrap());
+    assert!(store.set_verified_phone(&kept, &kept.phone, ev()).await.unwrap());
     store.delete_unverified(&kept).await.unwrap();
     assert_eq!(store.find_by_email(&email).await.unwrap().map(|u| u.id), Some(kept.id.clone()));
 
@@ -341,12 +435,12 @@ async fn set_verified_phone_needs_the_credentials_version_it_read<S: Store>(stor
     assert_eq!(fresh.credentials_version, read.credentials_version + 1);
 
     let (first, second) = (fresh_phone(), fresh_phone());
-    assert!(!store.set_verified_phone(&read, &first).await.unwrap(), "a stale read changes nothing");
+    assert!(!store.set_verified_phone(&read, &first, ev()).await.unwrap(), "a stale read changes nothing");
     assert_eq!(UserStore::get(store.as_ref(), &user.id).await.unwrap().as_ref(), Some(&fresh));
-    assert!(store.set_verified_phone(&fresh, &second).await.unwrap());
+    assert!(store.set_verified_phone(&fresh, &second, ev()).await.unwrap());
     let stored = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     assert_eq!((stored.phone_verified, &stored.phone, stored.credentials_version), (true, &second, fresh.credentials_version));
-    assert!(!store.set_verified_phone(&new_user(&fresh_email(), now), &first).await.unwrap(), "no such account");
+    assert!(!store.set_verified_phone(&new_user(&fresh_email(), now), &first, ev()).await.unwrap(), "no such account");
 }
 
 /// A reset: ten parallel requests with the same code; one sets the password, and with it ends
@@ -487,7 +581,7 @@ async fn delete_account_leaves_nothing_naming_the_user<S: Store>(store: Arc<S>, 
     store.remember_pending_ref(&user.phone, "VE-old", now + 600).await.unwrap();
     store.remember_pending_ref(&new_phone, "VE-new", now + 600).await.unwrap();
     assert!(store.start_enrolment(&user.id, "v1.sealed", now + 600).await.unwrap());
-    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now).await.unwrap());
+    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now, ev()).await.unwrap());
     store.hit(&format!("login_fail#{}", user.email.as_str()), 10, Limits::SHORT_WINDOW, now).await.unwrap();
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     assert!(store.put_device(&device_for(&user, 0, now), None).await.unwrap());
@@ -497,11 +591,11 @@ async fn delete_account_leaves_nothing_naming_the_user<S: Store>(store: Arc<S>, 
 
     let outcomes = race(&store, 5, |store, _| {
         let user = user.clone();
-        async move { store.delete_account(&user).await }
+        async move { store.delete_account(&user, ev()).await }
     })
     .await;
     assert_eq!(count(&outcomes, |deleted| *deleted), 1, "one deletion, the others find it gone: {outcomes:?}");
-    assert!(!store.delete_account(&user).await.unwrap(), "already gone");
+    assert!(!store.delete_account(&user, ev()).await.unwrap(), "already gone");
 
     assert_eq!(store.leftovers(&needles).await, Vec::<String>::new(), "items still name the deleted user");
     assert!(store.find_by_email(&user.email).await.unwrap().is_none());
@@ -761,7 +855,7 @@ async fn rotate_has_one_winner_and_the_others_get_its_successor<S: Store>(store:
     let again = store.rotate(&first.token_hash, &refresh(&user, &family, now), "late", now + 5).await.unwrap();
     assert_eq!(again, spent, "a late retry gets the same answer");
 
-    store.revoke_family(&family, now + 3600).await.unwrap();
+    store.revoke_family(&family, now + 3600, None).await.unwrap();
     let successor = &nexts[winner];
     assert_eq!(store.rotate(&successor.token_hash, &refresh(&user, &family, now), "s", now).await.unwrap(), RotateOutcome::Invalid);
     assert_eq!(store.rotate(&first.token_hash, &refresh(&user, &family, now), "s", now).await.unwrap(), RotateOutcome::Invalid);
@@ -776,7 +870,7 @@ async fn rotate_refuses_unknown_expired_and_revoked_tokens<S: Store>(store: Arc<
     assert_eq!(store.find(&next.token_hash).await.unwrap(), None, "nothing stored");
 
     let expiring = RefreshRecord { expires_at: now, ..refresh(&user, &family, now) };
-    store.start_family(&expiring).await.unwrap();
+    store.start_family(&expiring, None).await.unwrap();
     assert_eq!(store.find_active(&expiring.token_hash, now - 1).await.unwrap().as_ref(), Some(&expiring));
     assert_eq!(store.find_active(&expiring.token_hash, now).await.unwrap(), None, "expired (checked on read)");
     assert_eq!(store.find(&expiring.token_hash).await.unwrap().as_ref(), Some(&expiring));
@@ -784,7 +878,7 @@ async fn rotate_refuses_unknown_expired_and_revoked_tokens<S: Store>(store: Arc<
     assert_eq!(store.find(&next.token_hash).await.unwrap(), None, "nothing stored");
 
     let (revoked, first) = start_family(store.as_ref(), &user, now).await;
-    store.revoke_family(&revoked, now + 3600).await.unwrap();
+    store.revoke_family(&revoked, now + 3600, None).await.unwrap();
     let next = refresh(&user, &revoked, now);
     assert_eq!(store.rotate(&first.token_hash, &next, "s", now).await.unwrap(), RotateOutcome::Invalid);
     assert_eq!(store.find(&next.token_hash).await.unwrap(), None, "nothing stored");
@@ -798,22 +892,22 @@ async fn start_family_sent_again_overwrites_nothing<S: Store>(store: Arc<S>, now
     let (family, first) = start_family(store.as_ref(), &user, now).await;
     let next = refresh(&user, &family, now);
     assert_eq!(store.rotate(&first.token_hash, &next, "sealed", now).await.unwrap(), RotateOutcome::Rotated);
-    store.start_family(&first).await.unwrap();
+    store.start_family(&first, None).await.unwrap();
     assert_eq!(store.find_active(&first.token_hash, now).await.unwrap(), None, "still spent");
     assert!(matches!(
         store.rotate(&first.token_hash, &refresh(&user, &family, now), "s", now).await.unwrap(),
         RotateOutcome::AlreadySpent { .. }
     ));
     let other = RefreshRecord { token_hash: first.token_hash.clone(), ..refresh(&UserId::new(), "another", now) };
-    assert!(matches!(store.start_family(&other).await, Err(StoreError::Unavailable(_))), "a hash collision");
+    assert!(matches!(store.start_family(&other, None).await, Err(StoreError::Unavailable(_))), "a hash collision");
     assert_eq!(store.find(&first.token_hash).await.unwrap().as_ref(), Some(&first));
 }
 
 async fn revoked_families_stay_revoked<S: Store>(store: Arc<S>, now: UnixTime) {
     let (family, other) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
     assert!(!store.is_family_revoked(&family).await.unwrap());
-    store.revoke_family(&family, now + 3600).await.unwrap();
-    store.revoke_family(&family, now + 60).await.unwrap();
+    store.revoke_family(&family, now + 3600, None).await.unwrap();
+    store.revoke_family(&family, now + 60, None).await.unwrap();
     assert!(store.is_family_revoked(&family).await.unwrap());
     assert!(!store.is_family_revoked(&other).await.unwrap());
 }
@@ -825,7 +919,7 @@ async fn families_of_lists_every_family_of_the_user_once<S: Store>(store: Arc<S>
     assert_eq!(store.rotate(&first.token_hash, &second, "s1", now).await.unwrap(), RotateOutcome::Rotated);
     assert_eq!(store.rotate(&second.token_hash, &refresh(&user, &rotated, now), "s2", now).await.unwrap(), RotateOutcome::Rotated);
     let (revoked, _) = start_family(store.as_ref(), &user, now).await;
-    store.revoke_family(&revoked, now + 3600).await.unwrap();
+    store.revoke_family(&revoked, now + 3600, None).await.unwrap();
     let (theirs, _) = start_family(store.as_ref(), &someone_else, now).await;
 
     assert_eq!(store.families_of(&user).await.unwrap(), sorted(vec![rotated, revoked]), "revoked ones included");
@@ -842,22 +936,22 @@ async fn enrolment_is_pending_until_confirmed_and_only_once<S: Store>(store: Arc
     assert!(store.start_enrolment(&user, "v1.first", now + 600).await.unwrap());
     assert!(store.start_enrolment(&user, "v1.second", now + 600).await.unwrap(), "a new enrolment replaces a pending one");
     let codes = recovery_hashes(10, 0);
-    assert!(!store.confirm_enrolment(&user, "v1.first", 10, &codes, now).await.unwrap(), "the replaced secret does not confirm");
+    assert!(!store.confirm_enrolment(&user, "v1.first", 10, &codes, now, ev()).await.unwrap(), "the replaced secret does not confirm");
     let record = store.factors(&user).await.unwrap();
     assert_eq!((record.active_secret, record.pending), (None, Some(("v1.second".into(), now + 600))));
 
-    assert!(store.confirm_enrolment(&user, "v1.second", 10, &codes, now).await.unwrap());
+    assert!(store.confirm_enrolment(&user, "v1.second", 10, &codes, now, ev()).await.unwrap());
     let record = store.factors(&user).await.unwrap();
     assert_eq!((record.active_secret.as_deref(), &record.pending, record.last_step), (Some("v1.second"), &None, Some(10)));
     assert_eq!(sorted(record.recovery_hashes), codes);
     assert!(!store.start_enrolment(&user, "v1.third", now + 600).await.unwrap(), "an active authenticator is not replaced");
     assert_eq!(store.factors(&user).await.unwrap().pending, None);
-    assert!(!store.confirm_enrolment(&user, "v1.second", 11, &codes, now).await.unwrap());
+    assert!(!store.confirm_enrolment(&user, "v1.second", 11, &codes, now, ev()).await.unwrap());
 
     let lapsed = UserId::new();
     assert!(store.start_enrolment(&lapsed, "v1.x", now).await.unwrap());
-    assert!(!store.confirm_enrolment(&lapsed, "v1.x", 10, &codes, now).await.unwrap(), "an expired enrolment does not confirm");
-    assert!(!store.confirm_enrolment(&UserId::new(), "v1.x", 10, &codes, now).await.unwrap(), "nothing pending");
+    assert!(!store.confirm_enrolment(&lapsed, "v1.x", 10, &codes, now, ev()).await.unwrap(), "an expired enrolment does not confirm");
+    assert!(!store.confirm_enrolment(&UserId::new(), "v1.x", 10, &codes, now, ev()).await.unwrap(), "nothing pending");
 }
 
 async fn confirm_enrolment_takes_one_newer_step_once_under_races<S: Store>(store: Arc<S>, now: UnixTime) {
@@ -865,17 +959,17 @@ async fn confirm_enrolment_takes_one_newer_step_once_under_races<S: Store>(store
     assert!(store.start_enrolment(&user, "v1.a", now + 600).await.unwrap());
     let outcomes = race(&store, 10, |store, i| {
         let user = user.clone();
-        async move { store.confirm_enrolment(&user, "v1.a", 100, &recovery_hashes(10, 100 * i), now).await }
+        async move { store.confirm_enrolment(&user, "v1.a", 100, &recovery_hashes(10, 100 * i), now, ev()).await }
     })
     .await;
     assert_eq!(count(&outcomes, |confirmed| *confirmed), 1, "{outcomes:?}");
 
     // After a removal the last step stays: a new authenticator needs a newer one.
-    store.remove_totp(&user).await.unwrap();
+    store.remove_totp(&user, ev()).await.unwrap();
     assert!(store.start_enrolment(&user, "v1.b", now + 600).await.unwrap(), "removed: a new enrolment may start");
-    assert!(!store.confirm_enrolment(&user, "v1.b", 100, &recovery_hashes(10, 0), now).await.unwrap(), "a step seen before");
-    assert!(!store.confirm_enrolment(&user, "v1.b", 99, &recovery_hashes(10, 0), now).await.unwrap(), "an older step");
-    assert!(store.confirm_enrolment(&user, "v1.b", 101, &recovery_hashes(10, 0), now).await.unwrap());
+    assert!(!store.confirm_enrolment(&user, "v1.b", 100, &recovery_hashes(10, 0), now, ev()).await.unwrap(), "a step seen before");
+    assert!(!store.confirm_enrolment(&user, "v1.b", 99, &recovery_hashes(10, 0), now, ev()).await.unwrap(), "an older step");
+    assert!(store.confirm_enrolment(&user, "v1.b", 101, &recovery_hashes(10, 0), now, ev()).await.unwrap());
     assert_eq!(store.factors(&user).await.unwrap().active_secret.as_deref(), Some("v1.b"));
 }
 
@@ -903,7 +997,7 @@ async fn accept_step_takes_each_step_once_and_only_newer_ones_under_races<S: Sto
     assert!(!store.accept_step(&UserId::new(), 5).await.unwrap(), "no authenticator, no step");
 
     // Removal keeps the last step: a code seen before stays spent.
-    store.remove_totp(&user).await.unwrap();
+    store.remove_totp(&user, ev()).await.unwrap();
     let record = store.factors(&user).await.unwrap();
     assert_eq!((record.active_secret, record.recovery_hashes.len(), record.last_step), (None, 0, Some(111)));
     assert!(!store.accept_step(&user, 112).await.unwrap(), "removed: no step is accepted");
@@ -935,7 +1029,7 @@ async fn a_recovery_code_is_consumed_exactly_once_under_races<S: Store>(store: A
 
     // Without an active authenticator no recovery code works.
     let removed = with_authenticator(store.as_ref(), 7, &codes, now).await;
-    store.remove_totp(&removed).await.unwrap();
+    store.remove_totp(&removed, ev()).await.unwrap();
     assert!(!store.consume_recovery_code(&removed, &codes[0]).await.unwrap());
 }
 
@@ -1026,7 +1120,7 @@ async fn rotate_device_refuses_expired_devices_and_changed_accounts<S: Store>(st
     // A phone verified anew moves devices_version on.
     let device = device_for(&user, 2, now);
     assert!(store.put_device(&device, None).await.unwrap());
-    assert!(store.set_verified_phone(&user, &fresh_phone()).await.unwrap());
+    assert!(store.set_verified_phone(&user, &fresh_phone(), ev()).await.unwrap());
     assert!(!rotate(store.clone(), device.clone(), now).await, "after a phone change");
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     assert_eq!(user.devices_version, device.devices_version + 1);
@@ -1042,12 +1136,12 @@ async fn rotate_device_refuses_expired_devices_and_changed_accounts<S: Store>(st
     let device = device_for(&user, 4, now);
     assert!(store.put_device(&device, None).await.unwrap());
     assert!(store.start_enrolment(&user.id, "v1.sealed", now + 600).await.unwrap());
-    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now).await.unwrap());
+    assert!(store.confirm_enrolment(&user.id, "v1.sealed", 10, &recovery_hashes(10, 0), now, ev()).await.unwrap());
     assert!(!rotate(store.clone(), device, now).await, "after an authenticator was added");
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     let device = device_for(&user, 5, now);
     assert!(store.put_device(&device, None).await.unwrap());
-    store.remove_totp(&user.id).await.unwrap();
+    store.remove_totp(&user.id, ev()).await.unwrap();
     assert!(!rotate(store.clone(), device, now).await, "after the authenticator was removed");
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     let device = device_for(&user, 6, now);
@@ -1142,13 +1236,13 @@ async fn uncount_send_gives_back_one_and_never_goes_below_zero<S: Store>(store: 
 async fn roles_are_replaced_and_read_back<S: Store>(store: Arc<S>, now: UnixTime) {
     let user = verified_user(store.as_ref(), now).await;
     let roles = Roles::parse(&["support", "admin"]).unwrap();
-    let updated = store.set_roles(&user.id, &roles).await.unwrap().expect("the account exists");
+    let updated = store.set_roles(&user.id, &roles, ev()).await.unwrap().expect("the account exists");
     assert_eq!(updated.roles, roles);
     assert_eq!(UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap().roles.names(), ["admin", "support"]);
-    let cleared = store.set_roles(&user.id, &Roles::default()).await.unwrap().unwrap();
+    let cleared = store.set_roles(&user.id, &Roles::default(), ev()).await.unwrap().unwrap();
     assert!(cleared.roles.is_empty());
     assert_eq!(cleared, User { roles: Roles::default(), ..UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap() });
-    assert_eq!(store.set_roles(&UserId::new(), &roles).await.unwrap(), None, "no account is made");
+    assert_eq!(store.set_roles(&UserId::new(), &roles, ev()).await.unwrap(), None, "no account is made");
 }
 
 async fn a_disable_ends_sessions_and_enable_restores_only_sign_in<S: Store>(store: Arc<S>, now: UnixTime) {
@@ -1161,11 +1255,11 @@ async fn a_disable_ends_sessions_and_enable_restores_only_sign_in<S: Store>(stor
     assert!(disabled.disabled);
     assert_eq!((disabled.tokens_valid_after, disabled.credentials_version), (now + 5, user.credentials_version + 1));
     assert!(store.is_family_revoked(&first.family_id).await.unwrap());
-    let enabled = store.enable(&user.id).await.unwrap().unwrap();
+    let enabled = store.enable(&user.id, ev()).await.unwrap().unwrap();
     assert!(!enabled.disabled);
     assert_eq!(enabled, User { disabled: false, ..disabled }, "only the flag changes");
     assert!(store.is_family_revoked(&first.family_id).await.unwrap(), "no session comes back");
-    assert_eq!(store.enable(&UserId::new()).await.unwrap(), None);
+    assert_eq!(store.enable(&UserId::new(), ev()).await.unwrap(), None);
 }
 
 async fn record_sign_in_notes_the_time_and_makes_no_account<S: Store>(store: Arc<S>, now: UnixTime) {
@@ -1269,6 +1363,7 @@ contract_suite!(
     update_credentials_refuses_a_stale_password_and_keeps_one_session,
     a_refused_credential_change_writes_nothing,
     delete_account_leaves_nothing_naming_the_user,
+    outbox_items_are_written_with_their_change_and_only_then,
     challenges_round_trip_and_a_put_sent_again_overwrites_nothing,
     pending_refs_are_kept_until_they_expire,
     count_attempt_never_goes_above_the_limit_under_races,

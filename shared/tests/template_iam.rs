@@ -24,15 +24,17 @@ use std::{
     time::Duration,
 };
 
-const ALL_FAMILIES: &[&str] = &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#"];
+const ALL_FAMILIES: &[&str] =
+    &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#", "OUTBOX#"];
 
 /// Function (binary) -> the key families (pk prefixes) it may touch: README "Who may touch what".
 const FAMILIES: &[(&str, &[&str])] = &[
     ("register", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#"]),
     // A login with a remembered device spends its token and starts a session.
-    ("login", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#"]),
-    ("verify", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#"]),
-    ("session", &["USER#", "REFRESH#", "REVOKED#"]),
+    // OUTBOX#: the lifecycle event written with each change (a sign-in, a sign-up, a phone change).
+    ("login", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#", "OUTBOX#"]),
+    ("verify", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#", "OUTBOX#"]),
+    ("session", &["USER#", "REFRESH#", "REVOKED#", "OUTBOX#"]),
     ("phone", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "REVOKED#"]),
     // A deletion removes every item naming the account; resets and changes revoke sessions.
     ("account", ALL_FAMILIES),
@@ -41,6 +43,8 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ("web", &[]),
     // Administration: every family naming an account but RATE# (no limit is spent or cleared).
     ("admin", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#"]),
+    // Reads the stream Lambda hands it; puts events on the bus only.
+    ("events", &[]),
 ];
 
 /// The functions that may query the `by_user` index (global logout; reset, change, deletion).

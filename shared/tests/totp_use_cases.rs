@@ -466,3 +466,27 @@ async fn my_account_lists_the_authenticator_and_the_recovery_codes_left() {
     let json = serde_json::to_string(&info).unwrap();
     assert!(!json.contains("secret"), "{json}");
 }
+
+#[tokio::test]
+async fn adding_and_removing_the_authenticator_write_their_lifecycle_events_and_failures_none() {
+    let w = world();
+    let user = account(&w, "lc@example.com", "+447400000120").await;
+    let types = |w: &World| w.store.outbox().iter().map(|e| e.detail_type()).collect::<Vec<_>>();
+    let before = types(&w).len();
+    let enrolment = w.auth.enrol_totp(&user, &pw(PASSWORD), &w.caller).await.unwrap();
+    let secret = TotpSecret::from_base32(&enrolment.secret).unwrap();
+    assert!(w.auth.confirm_totp(&user, &app_code(&w, &secret, 20), &w.caller).await.is_err(), "ten minutes ahead");
+    assert_eq!(types(&w).len(), before, "a wrong first code adds no factor and writes no event");
+    w.auth.confirm_totp(&user, &app_code(&w, &secret, 0), &w.caller).await.unwrap();
+    assert_eq!(types(&w)[before..], ["FactorAdded"]);
+    w.clock.advance(30);
+    let code = FactorProof::parse("code", &now_code(&w, &secret)).unwrap();
+    assert!(w.auth.remove_totp(&user, &pw("not it at all"), &code, &w.caller).await.is_err());
+    assert_eq!(types(&w)[before..], ["FactorAdded"], "a refused removal writes nothing");
+    w.auth.remove_totp(&user, &pw(PASSWORD), &code, &w.caller).await.unwrap();
+    assert_eq!(types(&w)[before..], ["FactorAdded", "FactorRemoved"]);
+    for event in &w.store.outbox()[before..] {
+        assert_eq!((event.user_id.clone(), event.detail()["factor"].as_str()), (user.user.id.clone(), Some("totp")));
+        assert!(!event.detail().to_string().contains(&enrolment.secret), "no secret in an event");
+    }
+}

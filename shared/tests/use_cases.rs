@@ -232,6 +232,12 @@ async fn phone_change_keeps_the_old_phone_until_the_new_one_is_verified() {
     assert_eq!(user.phone, Phone::parse("+447400000009").unwrap().masked());
     // The login challenge sent to the old number is now stale.
     assert!(matches!(verify(&w, &login, "+447400000008").await, Err(AuthError::ChallengeInvalid)));
+    // The lifecycle events: the sign-up, then the new number, masked (the refused request and
+    // the stale login wrote none).
+    let outbox = w.store.outbox();
+    assert_eq!(outbox.iter().map(|e| e.detail_type()).collect::<Vec<_>>(), ["UserSignedUp", "PhoneChanged"]);
+    assert_eq!(outbox[1].detail()["phone"], Phone::parse("+447400000009").unwrap().masked().as_str());
+    assert!(!outbox[1].detail().to_string().contains("7400000009"), "only masked");
 }
 
 #[tokio::test]

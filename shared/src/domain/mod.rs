@@ -6,6 +6,7 @@ mod claims;
 mod device;
 mod email;
 mod event;
+mod lifecycle;
 mod limit;
 mod limits;
 mod password;
@@ -24,6 +25,7 @@ pub use device::{
 };
 pub use email::Email;
 pub use event::{AdminAction, EventKind, SecurityEvent, Subject};
+pub use lifecycle::{LifecycleChange, LifecycleEvent, OutboxEntry, EVENT_SOURCE, OUTBOX_TTL_SECONDS};
 pub use limit::Limit;
 pub use limits::Limits;
 pub use password::{Password, PasswordPolicy};

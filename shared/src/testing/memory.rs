@@ -20,6 +20,8 @@ pub struct MemoryStore {
     factors: Mutex<HashMap<UserId, FactorRecord>>,
     /// (account, slot) → device
     devices: Mutex<HashMap<(UserId, u8), Device>>,
+    /// Lifecycle events written with their change, in order (the outbox items).
+    outbox: Mutex<Vec<LifecycleEvent>>,
 }
 
 impl MemoryStore {
@@ -42,6 +44,19 @@ impl MemoryStore {
         let in_pending = self.pending_refs.lock().unwrap().keys().any(|p| p.as_e164() == needle);
         let in_devices = self.devices.lock().unwrap().values().any(|d| d.user_id.0 == needle);
         in_users || in_emails || in_challenges || in_refresh || in_pending || in_devices
+    }
+
+    /// The outbox: every lifecycle event written so far, in order.
+    pub fn outbox(&self) -> Vec<LifecycleEvent> {
+        self.outbox.lock().unwrap().clone()
+    }
+
+    /// Writes an outbox item; the same event again writes nothing (a put keyed by its id).
+    fn write_event(&self, event: &LifecycleEvent) {
+        let mut outbox = self.outbox.lock().unwrap();
+        if !outbox.iter().any(|e| e.event_id == event.event_id) {
+            outbox.push(event.clone());
+        }
     }
 
     /// The account's devices as stored (live or not), for tests.
@@ -95,12 +110,13 @@ impl UserStore for MemoryStore {
         Ok(self.users.lock().unwrap().get(id).cloned())
     }
 
-    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool> {
+    async fn set_verified_phone(&self, user: &User, phone: &Phone, event: &LifecycleEvent) -> StoreResult<bool> {
         Ok(match self.users.lock().unwrap().get_mut(&user.id) {
             Some(stored) if stored.credentials_version == user.credentials_version => {
                 stored.phone = phone.clone();
                 stored.phone_verified = true;
                 stored.devices_version += 1;
+                self.write_event(event);
                 true
             }
             _ => false,
@@ -137,10 +153,11 @@ impl UserStore for MemoryStore {
         for family in change.revoke_families {
             revoked.insert(family.clone(), change.revoked_until);
         }
+        self.write_event(change.event);
         Ok(true)
     }
 
-    async fn delete_account(&self, user: &User) -> StoreResult<bool> {
+    async fn delete_account(&self, user: &User, event: &LifecycleEvent) -> StoreResult<bool> {
         let mut users = self.users.lock().unwrap();
         let mut emails = self.emails.lock().unwrap();
         let mut challenges = self.challenges.lock().unwrap();
@@ -162,6 +179,7 @@ impl UserStore for MemoryStore {
         refresh.retain(|_, (r, _, _)| r.user_id != stored.id);
         self.factors.lock().unwrap().remove(&stored.id);
         self.devices.lock().unwrap().retain(|(u, _), _| *u != stored.id);
+        self.write_event(event);
         Ok(true)
     }
 
@@ -184,18 +202,26 @@ impl UserStore for MemoryStore {
         Ok((page, next))
     }
 
-    async fn set_roles(&self, id: &UserId, roles: &Roles) -> StoreResult<Option<User>> {
-        Ok(self.users.lock().unwrap().get_mut(id).map(|u| {
+    async fn set_roles(&self, id: &UserId, roles: &Roles, event: &LifecycleEvent) -> StoreResult<Option<User>> {
+        let updated = self.users.lock().unwrap().get_mut(id).map(|u| {
             u.roles = roles.clone();
             u.clone()
-        }))
+        });
+        if updated.is_some() {
+            self.write_event(event);
+        }
+        Ok(updated)
     }
 
-    async fn enable(&self, id: &UserId) -> StoreResult<Option<User>> {
-        Ok(self.users.lock().unwrap().get_mut(id).map(|u| {
+    async fn enable(&self, id: &UserId, event: &LifecycleEvent) -> StoreResult<Option<User>> {
+        let updated = self.users.lock().unwrap().get_mut(id).map(|u| {
             u.disabled = false;
             u.clone()
-        }))
+        });
+        if updated.is_some() {
+            self.write_event(event);
+        }
+        Ok(updated)
     }
 
     async fn record_sign_in(&self, id: &UserId, at: UnixTime) -> StoreResult<()> {
@@ -392,11 +418,12 @@ impl PrefixCounters for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
+    async fn start_family(&self, first: &RefreshRecord, event: Option<&LifecycleEvent>) -> StoreResult<()> {
         let mut refresh = self.refresh.lock().unwrap();
         match refresh.get(&first.token_hash) {
             None => {
                 refresh.insert(first.token_hash.clone(), (first.clone(), None, None));
+                event.into_iter().for_each(|e| self.write_event(e));
                 Ok(())
             }
             // The same put sent again writes nothing: a spent token stays spent.
@@ -436,8 +463,9 @@ impl SessionStore for MemoryStore {
         Ok(self.revoked.lock().unwrap().contains_key(family_id))
     }
 
-    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()> {
+    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime, event: Option<&LifecycleEvent>) -> StoreResult<()> {
         self.revoked.lock().unwrap().insert(family_id.to_owned(), expires_at);
+        event.into_iter().for_each(|e| self.write_event(e));
         Ok(())
     }
 
@@ -473,6 +501,7 @@ impl FactorStore for MemoryStore {
         step: i64,
         hashes: &[String],
         now: UnixTime,
+        event: &LifecycleEvent,
     ) -> StoreResult<bool> {
         let mut users = self.users.lock().unwrap();
         let mut factors = self.factors.lock().unwrap();
@@ -485,6 +514,7 @@ impl FactorStore for MemoryStore {
         record.last_step = Some(step);
         record.recovery_hashes = hashes.to_vec();
         Self::bump_devices_version(&mut users, user);
+        self.write_event(event);
         Ok(true)
     }
 
@@ -514,13 +544,14 @@ impl FactorStore for MemoryStore {
         Ok(true)
     }
 
-    async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
+    async fn remove_totp(&self, user: &UserId, event: &LifecycleEvent) -> StoreResult<()> {
         let mut users = self.users.lock().unwrap();
         if let Some(record) = self.factors.lock().unwrap().get_mut(user) {
             record.active_secret = None;
             record.pending = None;
             record.recovery_hashes.clear();
             Self::bump_devices_version(&mut users, user);
+            self.write_event(event);
         }
         Ok(())
     }

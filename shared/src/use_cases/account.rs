@@ -67,7 +67,8 @@ impl AuthService {
     /// email or phone but the rate-limit counters, which expire with their window.
     pub async fn delete_account(&self, holder: &Holder, password: &Password, caller: &Caller) -> Result<(), AuthError> {
         let user = self.check_password(&holder.user.email, password).await?;
-        if !self.ports.users.delete_account(&user).await? {
+        let event = LifecycleEvent::new(&user.id, LifecycleChange::UserDeleted, self.now());
+        if !self.ports.users.delete_account(&user, &event).await? {
             return Err(AuthError::InvalidToken); // deleted meanwhile by another request
         }
         self.record(EventKind::AccountDeleted, Subject::of(&user, caller));

@@ -11,7 +11,7 @@ use super::{sessions::SessionService, Caller};
 use crate::{
     domain::*,
     error::AuthError,
-    ports::{Clock, CredentialChange, EventSink, FactorStore, UserStore},
+    ports::{Clock, CredentialChange, EventSink, FactorStore, SystemClock, UserStore},
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -151,7 +151,8 @@ impl AdminService {
         if target.id == admin.user.id && !roles.is_admin() {
             return Err(AuthError::InvalidRequest("you cannot remove your own admin role; ask another administrator".into()));
         }
-        let updated = self.users.set_roles(&target.id, &roles).await?.ok_or(AuthError::NotFound)?;
+        let event = roles_changed(&target.id, &roles, self.clock.now()).by(&admin.user.id);
+        let updated = self.users.set_roles(&target.id, &roles, &event).await?.ok_or(AuthError::NotFound)?;
         self.record(AdminAction::RolesChanged, &updated, admin, caller);
         self.view(&updated).await
     }
@@ -162,21 +163,23 @@ impl AdminService {
         if target_id(id)? == admin.user.id {
             return Err(AuthError::InvalidRequest("you cannot disable your own account".into()));
         }
-        let user = self.end_sessions(id, true).await?;
+        let user = self.end_sessions(id, true, admin).await?;
         self.record(AdminAction::Disabled, &user, admin, caller);
         self.view(&user).await
     }
 
     /// `POST /admin/users/{id}/enable`: sign-in works again; no session comes back.
     pub async fn enable(&self, admin: &Administrator, id: &str, caller: &Caller) -> Result<AdminUserView, AuthError> {
-        let user = self.users.enable(&target_id(id)?).await?.ok_or(AuthError::NotFound)?;
+        let id = target_id(id)?;
+        let event = LifecycleEvent::new(&id, LifecycleChange::UserEnabled, self.clock.now()).by(&admin.user.id);
+        let user = self.users.enable(&id, &event).await?.ok_or(AuthError::NotFound)?;
         self.record(AdminAction::Enabled, &user, admin, caller);
         self.view(&user).await
     }
 
     /// `POST /admin/users/{id}/sign-out`: every session and refresh family ends (a global logout).
     pub async fn sign_out(&self, admin: &Administrator, id: &str, caller: &Caller) -> Result<(), AuthError> {
-        let user = self.end_sessions(id, false).await?;
+        let user = self.end_sessions(id, false, admin).await?;
         self.record(AdminAction::SignedOut, &user, admin, caller);
         Ok(())
     }
@@ -185,7 +188,8 @@ impl AdminService {
     /// (remembered devices with them); the account signs in with its phone again.
     pub async fn remove_totp(&self, admin: &Administrator, id: &str, caller: &Caller) -> Result<(), AuthError> {
         let user = self.target(id).await?;
-        self.factors.remove_totp(&user.id).await?;
+        let event = LifecycleEvent::new(&user.id, LifecycleChange::FactorRemoved { factor: "totp" }, self.clock.now()).by(&admin.user.id);
+        self.factors.remove_totp(&user.id, &event).await?;
         self.record(AdminAction::AuthenticatorRemoved, &user, admin, caller);
         Ok(())
     }
@@ -196,7 +200,8 @@ impl AdminService {
             return Err(AuthError::InvalidRequest("you cannot delete your own account here; use DELETE /me".into()));
         }
         let user = self.target(id).await?;
-        if !self.users.delete_account(&user).await? {
+        let event = LifecycleEvent::new(&user.id, LifecycleChange::UserDeleted, self.clock.now()).by(&admin.user.id);
+        if !self.users.delete_account(&user, &event).await? {
             return Err(AuthError::NotFound);
         }
         self.record(AdminAction::Deleted, &user, admin, caller);
@@ -205,13 +210,15 @@ impl AdminService {
 
     /// One credential-change write (as a global logout) that also disables when asked:
     /// `tokens_valid_after` and `credentials_version` move and every refresh family is revoked.
-    async fn end_sessions(&self, id: &str, disable: bool) -> Result<User, AuthError> {
+    async fn end_sessions(&self, id: &str, disable: bool, admin: &Administrator) -> Result<User, AuthError> {
         let id = target_id(id)?;
         // Conditional on the credentials read: a password change landing in between means read again.
         for _ in 0..3 {
             let user = self.users.get(&id).await?.ok_or(AuthError::NotFound)?;
             let now = self.clock.now();
             let families = self.sessions.families_to_revoke(&user.id, None).await?;
+            let what = if disable { LifecycleChange::UserDisabled } else { LifecycleChange::SignedOutEverywhere };
+            let event = LifecycleEvent::new(&user.id, what, now).by(&admin.user.id);
             let change = CredentialChange {
                 user: &user,
                 new_password_hash: None,
@@ -222,6 +229,7 @@ impl AdminService {
                 now,
                 keep_session: None,
                 disable,
+                event: &event,
             };
             if self.users.update_credentials(&change).await? {
                 return Ok(User {
@@ -265,9 +273,15 @@ impl RoleAssignment {
     }
 
     async fn store(&self, user: &User, roles: Roles) -> Result<Roles, AuthError> {
-        let updated = self.users.set_roles(&user.id, &roles).await?.ok_or(AuthError::NotFound)?;
+        let event = roles_changed(&user.id, &roles, SystemClock.now());
+        let updated = self.users.set_roles(&user.id, &roles, &event).await?.ok_or(AuthError::NotFound)?;
         let subject = Subject { actor: Some(CLI_ACTOR.into()), ..Subject::user(&updated.id) };
         self.events.record(SecurityEvent::new(EventKind::Admin(AdminAction::RolesChanged), subject));
         Ok(updated.roles)
     }
+}
+
+/// The `RolesChanged` lifecycle event: the account's roles after the change.
+fn roles_changed(user: &UserId, roles: &Roles, now: UnixTime) -> LifecycleEvent {
+    LifecycleEvent::new(user, LifecycleChange::RolesChanged { roles: roles.iter().map(|r| r.as_str().to_owned()).collect() }, now)
 }

@@ -290,10 +290,17 @@ impl AuthService {
         let previous_phone = user.phone_verified.then(|| user.phone.clone());
         let user = match challenge.purpose {
             // The stored phone changes only here, after the new number proved itself.
-            Purpose::PhoneChange => self.save_verified_phone(user, &challenge.phone).await?,
+            Purpose::PhoneChange => {
+                let event = LifecycleEvent::new(&user.id, LifecycleChange::phone_changed(&challenge.phone), now);
+                self.save_verified_phone(user, &challenge.phone, &event).await?
+            }
             // A code sent to a number the account no longer has proves nothing.
             _ if user.phone != challenge.phone => return Err(AuthError::ChallengeInvalid),
-            _ if !user.phone_verified => self.save_verified_phone(user, &challenge.phone).await?,
+            // The first code the account's phone approves completes its sign-up.
+            _ if !user.phone_verified => {
+                let event = LifecycleEvent::new(&user.id, LifecycleChange::SignedUp { email: user.email.clone() }, now);
+                self.save_verified_phone(user, &challenge.phone, &event).await?
+            }
             _ => user,
         };
         tracing::info!(challenge = %challenge.id.0, purpose = ?challenge.purpose, "challenge approved");
@@ -309,7 +316,9 @@ impl AuthService {
             Purpose::PasswordReset => Err(AuthError::ChallengeInvalid),
             Purpose::Signup | Purpose::Login => {
                 let amr = factor_amr.iter().map(|v| v.to_string()).collect();
-                let tokens = self.sessions.start(&user, amr).await?;
+                // A completed sign-up reports `UserSignedUp` (written with the phone), not a sign-in too.
+                let signed_in = (challenge.purpose == Purpose::Login).then_some(LifecycleChange::SignedIn { client_id: None });
+                let tokens = self.sessions.start(&user, amr, signed_in).await?;
                 self.record(EventKind::LoginCompleted { purpose: challenge.purpose }, Subject::of(&user, caller));
                 match remember {
                     Some(remember) => {
@@ -397,8 +406,8 @@ impl AuthService {
         }
     }
 
-    async fn save_verified_phone(&self, user: User, phone: &Phone) -> Result<User, AuthError> {
-        if !self.ports.users.set_verified_phone(&user, phone).await? {
+    async fn save_verified_phone(&self, user: User, phone: &Phone, event: &LifecycleEvent) -> Result<User, AuthError> {
+        if !self.ports.users.set_verified_phone(&user, phone, event).await? {
             return Err(AuthError::ChallengeInvalid); // the account was replaced meanwhile
         }
         // The store moved devices_version on with the phone (a device made now is bound to it).

@@ -117,7 +117,7 @@ impl AuthService {
             return Ok(None);
         }
         let amr = ["pwd", "mfa", REMEMBERED_DEVICE_AMR].map(String::from).to_vec();
-        let tokens = self.sessions.start(user, amr).await?;
+        let tokens = self.sessions.start(user, amr, Some(LifecycleChange::SignedIn { client_id: None })).await?;
         tracing::info!(user = %user.id.0, device = %device.id.0, "signed in with a remembered device");
         self.record(EventKind::DeviceUsed, Subject::of(user, caller));
         let grant = DeviceGrant { id: device.id, token: Some(next.text()), expires_in: (device.expires_at - now).max(0) };

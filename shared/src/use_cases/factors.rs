@@ -80,7 +80,10 @@ impl AuthService {
         let secret = TotpSecret::from_bytes(self.ports.sealer.open(&user.id, &sealed)?)?;
         let (codes, hashes) = new_recovery_codes(&user.id)?;
         let confirmed = match secret.matching_step(code, now) {
-            Some(step) => self.ports.factors.confirm_enrolment(&user.id, &sealed, step, &hashes, now).await?,
+            Some(step) => {
+                let event = LifecycleEvent::new(&user.id, LifecycleChange::FactorAdded { factor: "totp" }, now);
+                self.ports.factors.confirm_enrolment(&user.id, &sealed, step, &hashes, now, &event).await?
+            }
             None => false,
         };
         self.settle_check(&user, confirmed, reserved_at, caller).await?;
@@ -96,7 +99,8 @@ impl AuthService {
     pub async fn remove_totp(&self, holder: &Holder, password: &Password, proof: &FactorProof, caller: &Caller) -> Result<(), AuthError> {
         let user = self.check_password(&holder.user.email, password).await?;
         self.require_second_factor(&user, proof, None, caller).await?;
-        self.ports.factors.remove_totp(&user.id).await?;
+        let event = LifecycleEvent::new(&user.id, LifecycleChange::FactorRemoved { factor: "totp" }, self.now());
+        self.ports.factors.remove_totp(&user.id, &event).await?;
         self.record(EventKind::FactorRemoved, Subject::of(&user, caller));
         self.notify(&user.phone, Notice::FactorRemoved).await;
         Ok(())

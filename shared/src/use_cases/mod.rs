@@ -20,6 +20,7 @@
 mod account;
 mod admin;
 mod challenge;
+pub mod deliver;
 mod devices;
 mod factors;
 mod login;

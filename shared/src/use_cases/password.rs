@@ -214,6 +214,7 @@ impl AuthService {
             now,
             keep_session: None,
             disable: false,
+            event: &LifecycleEvent::new(&user.id, LifecycleChange::PasswordReset, now),
         };
         // At most once per challenge: the consume is a condition of the same transaction.
         if !self.ports.users.update_credentials(&change).await? {
@@ -245,6 +246,7 @@ impl AuthService {
             // The caller's own session goes on; every other one ends.
             keep_session: Some(sid).filter(|s| !s.is_empty()),
             disable: false,
+            event: &LifecycleEvent::new(&user.id, LifecycleChange::PasswordChanged, now),
         };
         if !self.ports.users.update_credentials(&change).await? {
             // Another change of the password won the race: this one's current password is stale.

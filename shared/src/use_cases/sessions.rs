@@ -4,7 +4,7 @@
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    domain::{AccessClaims, EventKind, Grant, Role, SecurityEvent, Subject, UnixTime, User, UserView},
+    domain::{AccessClaims, EventKind, Grant, LifecycleChange, LifecycleEvent, Role, SecurityEvent, Subject, UnixTime, User, UserView},
     error::AuthError,
     ports::{AccessTokens, Clock, CredentialChange, EventSink, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
@@ -147,12 +147,14 @@ impl SessionService {
         })
     }
 
-    /// A new session (a new refresh token family) after a completed sign-in.
-    pub async fn start(&self, user: &User, amr: Vec<String>) -> Result<TokenPair, AuthError> {
+    /// A new session (a new refresh token family) after a completed sign-in; `reported` (a
+    /// `UserSignedIn`) is written to the outbox with the first refresh token.
+    pub async fn start(&self, user: &User, amr: Vec<String>, reported: Option<LifecycleChange>) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let token = self.new_token();
         let family = uuid::Uuid::new_v4().to_string();
-        self.store.start_family(&self.record(&token, family.clone(), user, amr.clone(), now)).await?;
+        let event = reported.map(|change| LifecycleEvent::new(&user.id, change, now));
+        self.store.start_family(&self.record(&token, family.clone(), user, amr.clone(), now), event.as_ref()).await?;
         self.users.record_sign_in(&user.id, now).await?;
         self.pair(user, &family, &amr, &token, now).await
     }
@@ -185,7 +187,8 @@ impl SessionService {
                 // Reuse of a spent token: assume it was stolen and end every token of the family.
                 tracing::warn!(family = %record.family_id, "refresh token reuse: family revoked");
                 self.events.record(SecurityEvent::new(EventKind::RefreshReuse, Subject::user(&record.user_id)));
-                self.revoke(&record.family_id, now).await?;
+                let event = LifecycleEvent::new(&record.user_id, LifecycleChange::RefreshTokenReuseDetected, now);
+                self.store.revoke_family(&record.family_id, self.revoked_until(now), Some(&event)).await?;
                 Err(AuthError::InvalidToken)
             }
             RotateOutcome::Invalid => Err(AuthError::InvalidToken),
@@ -230,6 +233,7 @@ impl SessionService {
                 now,
                 keep_session: None,
                 disable: false,
+                event: &LifecycleEvent::new(&user.id, LifecycleChange::SignedOutEverywhere, now),
             };
             if self.users.update_credentials(&change).await? {
                 self.events.record(SecurityEvent::new(EventKind::GlobalLogout, Subject::user(&user.id)));
@@ -263,7 +267,7 @@ impl SessionService {
     async fn revoke(&self, family_id: &str, now: UnixTime) -> Result<(), AuthError> {
         // Kept as long as any token of the family could still be alive.
         let until = now + self.refresh_ttl.as_secs() as i64;
-        Ok(self.store.revoke_family(family_id, until).await?)
+        Ok(self.store.revoke_family(family_id, until, None).await?)
     }
 }
 

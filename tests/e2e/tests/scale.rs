@@ -84,6 +84,8 @@ enum Family {
     Ip,
     Challenge,
     GlobalShard,
+    /// Lifecycle events' outbox items: a fresh key per event (issue 29).
+    Outbox,
 }
 
 fn family(pk: &str) -> Option<Family> {
@@ -103,6 +105,7 @@ fn family(pk: &str) -> Option<Family> {
         ("RATE#login#ip#", Family::Ip),
         ("RATE#send#ip#", Family::Ip),
         ("CHALLENGE#", Family::Challenge),
+        ("OUTBOX#", Family::Outbox),
     ];
     if let Some(rest) = pk.strip_prefix("RATE#send#global#") {
         // RATE#send#global#<shard>#<window start>
@@ -182,7 +185,12 @@ async fn no_key_outside_the_bounded_families_takes_more_than_its_share() {
     assert_eq!(total(&remember_verify), total(&login_verify) + 2, "verify (remember_device): {remember_verify:?}");
     assert_eq!(remember_verify.get("BatchGetItem"), Some(&1), "the slots in one read: {remember_verify:?}");
     assert_eq!(total(&device_login), 9, "login (remembered device): {device_login:?}");
-    assert_eq!(device_login.get("TransactWriteItems"), Some(&1), "one write spends the token: {device_login:?}");
+    // Two transactions since the lifecycle events (issue 29): the rotation that spends the token,
+    // and the session's refresh token with its `UserSignedIn` outbox item (was a PutItem).
+    assert_eq!(device_login.get("TransactWriteItems"), Some(&2), "the token spent, the session with its event: {device_login:?}");
+    assert_eq!(device_login.get("PutItem"), None, "the session's token is written with its event: {device_login:?}");
+    // The same holds for a login's verify: the session start is a transaction, no more calls.
+    assert_eq!(login_verify.get("PutItem"), None, "verify (login): the session with its event: {login_verify:?}");
 
     // 200 flows, IN_FLIGHT at a time.
     proxy.reset().await;
@@ -225,6 +233,11 @@ async fn no_key_outside_the_bounded_families_takes_more_than_its_share() {
         let (_, _, max) = by_family[&f];
         assert!(max.write + max.check <= 8 && max.read <= 8, "{f:?}: a key took {max:?} in {FLOWS} flows");
     }
+    // One outbox item per event (UserSignedUp, UserSignedIn: 2 per flow), each written once
+    // and never read: the outbox adds no key that every request writes.
+    let (outbox_keys, outbox_sum, outbox_max) = by_family[&Family::Outbox];
+    assert_eq!(outbox_keys, 2 * FLOWS, "an outbox item per sign-up and per sign-in");
+    assert_eq!((outbox_max.write, outbox_sum.read), (1, 0), "each outbox item written once, never read");
 
     // Every code sent (a sign-up and a login per flow) counted once against the global cap,
     // spread over the shards: none takes more than its share (binomial: mean 6.25 here, a

@@ -62,6 +62,10 @@ impl Aws {
         aws_sdk_dynamodb::Client::new(&self.config)
     }
 
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.config)
+    }
+
     pub fn kms(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::new(&self.config)
     }

@@ -4,7 +4,7 @@
 
 use super::{challenge_key, factor_key, n, s, user_key, DynamoStore};
 use crate::{
-    domain::{ChallengeId, UnixTime, UserId},
+    domain::{ChallengeId, LifecycleEvent, UnixTime, UserId},
     ports::{FactorRecord, FactorStore, StoreResult},
 };
 use async_trait::async_trait;
@@ -80,6 +80,7 @@ impl FactorStore for DynamoStore {
         step: i64,
         hashes: &[String],
         now: UnixTime,
+        event: &LifecycleEvent,
     ) -> StoreResult<bool> {
         let confirm = Update::builder()
             .table_name(&self.table)
@@ -97,7 +98,8 @@ impl FactorStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .build()
             .expect("update is complete");
-        self.transact(vec![TransactWriteItem::builder().update(confirm).build(), self.forget_devices_of(user)]).await
+        self.transact(vec![TransactWriteItem::builder().update(confirm).build(), self.forget_devices_of(user), self.outbox_put(event)])
+            .await
     }
 
     async fn accept_step(&self, user: &UserId, step: i64) -> StoreResult<bool> {
@@ -128,7 +130,7 @@ impl FactorStore for DynamoStore {
         Ok(self.update_if(request).await?.is_some())
     }
 
-    async fn remove_totp(&self, user: &UserId) -> StoreResult<()> {
+    async fn remove_totp(&self, user: &UserId, event: &LifecycleEvent) -> StoreResult<()> {
         let remove = Update::builder()
             .table_name(&self.table)
             .key("pk", s(factor_key(user)))
@@ -137,7 +139,8 @@ impl FactorStore for DynamoStore {
             .build()
             .expect("update is complete");
         // Cancelled only when the account has no factor item: then nothing was removed.
-        self.transact(vec![TransactWriteItem::builder().update(remove).build(), self.forget_devices_of(user)]).await?;
+        self.transact(vec![TransactWriteItem::builder().update(remove).build(), self.forget_devices_of(user), self.outbox_put(event)])
+            .await?;
         Ok(())
     }
 

@@ -30,11 +30,13 @@ mod challenges;
 mod devices;
 mod factors;
 mod limiter;
+mod outbox;
 mod prefixes;
 mod sessions;
 mod user_list;
 mod users;
 
+pub use outbox::{outbox_item, outbox_key, OUTBOX_PREFIX};
 pub use user_list::USERS_INDEX;
 
 use crate::{

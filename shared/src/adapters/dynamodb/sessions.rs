@@ -2,9 +2,9 @@
 //! A rotation spends the old token and stores the next one in one transaction, only while the
 //! family has no revocation marker.
 
-use super::{n, refresh_key, revoked_key, s, to_item, unavailable, DynamoStore};
+use super::{n, refresh_key, revoked_key, s, to_item, unavailable, DynamoStore, Item};
 use crate::{
-    domain::{UnixTime, UserId},
+    domain::{LifecycleEvent, UnixTime, UserId},
     error::StoreError,
     ports::{RefreshRecord, RotateOutcome, SessionStore, StoreResult},
 };
@@ -90,24 +90,31 @@ impl DynamoStore {
 
 #[async_trait]
 impl SessionStore for DynamoStore {
-    async fn start_family(&self, first: &RefreshRecord) -> StoreResult<()> {
-        // A plain conditional put: a one-item transaction would cost twice the write units.
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(refresh_key(&first.token_hash), &self.refresh_item(first))))
-            .condition_expression("attribute_not_exists(pk)");
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+    async fn start_family(&self, first: &RefreshRecord, event: Option<&LifecycleEvent>) -> StoreResult<()> {
+        let item = to_item(refresh_key(&first.token_hash), &self.refresh_item(first));
+        let written = match event {
+            // The token and its `UserSignedIn` in one transaction: a sign-in is reported iff it happened.
+            Some(event) => self.transact(vec![self.put(item, Some("attribute_not_exists(pk)"), &[]), self.outbox_put(event)]).await?,
+            // A plain conditional put: a one-item transaction would cost twice the write units.
+            None => {
+                let request =
+                    self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)");
+                match request.send().await {
+                    Ok(_) => true,
+                    Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => false,
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+        };
+        match written {
+            true => Ok(()),
+            false => {
                 // The item is there: ours if the SDK resent a put whose answer was lost.
                 match self.get_as::<RefreshItem>(refresh_key(&first.token_hash)).await? {
                     Some(item) if item.family_id == first.family_id && item.user_id == first.user_id.0 => Ok(()),
                     _ => Err(StoreError::Unavailable("refresh token collision".into())),
                 }
             }
-            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -155,7 +162,15 @@ impl SessionStore for DynamoStore {
         Ok(self.get_item(revoked_key(family_id)).await?.is_some())
     }
 
-    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime) -> StoreResult<()> {
+    async fn revoke_family(&self, family_id: &str, expires_at: UnixTime, event: Option<&LifecycleEvent>) -> StoreResult<()> {
+        if let Some(event) = event {
+            let marker = Item::from([("pk".to_owned(), s(revoked_key(family_id))), ("expires_at".to_owned(), n(expires_at))]);
+            // Unconditional puts: a cancellation here is a conflict with another transaction, not a lost race.
+            if !self.transact(vec![self.put(marker, None, &[]), self.outbox_put(event)]).await? {
+                return Err(StoreError::Unavailable("revocation transaction cancelled".into()));
+            }
+            return Ok(());
+        }
         self.client
             .put_item()
             .table_name(&self.table)

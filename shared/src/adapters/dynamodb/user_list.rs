@@ -14,11 +14,7 @@ use crate::{
     error::StoreError,
     ports::StoreResult,
 };
-use aws_sdk_dynamodb::{
-    error::SdkError,
-    operation::update_item::{builders::UpdateItemFluentBuilder, UpdateItemError},
-    types::{KeysAndAttributes, ReturnValue},
-};
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use std::collections::HashMap;
 
 /// The index's name (template.yaml, scripts/create_table.py).
@@ -109,14 +105,5 @@ impl DynamoStore {
         }
         // A user deleted between the index read and this one is simply not listed.
         Ok(ids.iter().filter_map(|id| found.remove(&id.0)).collect())
-    }
-
-    /// Runs a conditional update of a user item and reads it back; None when it does not exist.
-    pub(super) async fn updated_user(&self, request: UpdateItemFluentBuilder) -> StoreResult<Option<User>> {
-        match request.table_name(&self.table).return_values(ReturnValue::AllNew).send().await {
-            Ok(out) => Ok(Some(from_item::<UserItem>(out.attributes.unwrap_or_default())?.into_user()?)),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
-            Err(e) => Err(unavailable(e)),
-        }
     }
 }

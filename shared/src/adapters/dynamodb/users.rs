@@ -7,12 +7,12 @@ use super::{
     MAX_TRANSACTION_ITEMS,
 };
 use crate::{
-    domain::{Email, Phone, Roles, UnixTime, User, UserCursor, UserId},
+    domain::{Email, LifecycleEvent, Phone, Roles, UnixTime, User, UserCursor, UserId},
     error::StoreError,
     ports::{fixed_window, is_abandoned, ChallengeStore, CreateUser, CredentialChange, SessionStore, StoreResult, UserStore},
 };
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{builders::UpdateBuilder, AttributeValue, Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::{collections::HashMap, time::Duration};
 
@@ -172,7 +172,7 @@ impl UserStore for DynamoStore {
         self.get_as::<UserItem>(user_key(id)).await?.map(UserItem::into_user).transpose()
     }
 
-    async fn set_verified_phone(&self, user: &User, phone: &Phone) -> StoreResult<bool> {
+    async fn set_verified_phone(&self, user: &User, phone: &Phone, event: &LifecycleEvent) -> StoreResult<bool> {
         let id = (":id", s(&user.id.0));
         let yes = (":yes", AttributeValue::Bool(true));
         let user_update = Update::builder()
@@ -200,6 +200,7 @@ impl UserStore for DynamoStore {
         self.transact(vec![
             TransactWriteItem::builder().update(user_update).build(),
             TransactWriteItem::builder().update(guard_update).build(),
+            self.outbox_put(event),
         ])
         .await
     }
@@ -237,6 +238,7 @@ impl UserStore for DynamoStore {
         let mut items = vec![TransactWriteItem::builder()
             .update(user_update.update_expression(expression).build().expect("update is complete"))
             .build()];
+        items.push(self.outbox_put(change.event));
         if let Some(id) = change.consume {
             let consume = Update::builder()
                 .table_name(&self.table)
@@ -269,7 +271,7 @@ impl UserStore for DynamoStore {
         for attempt in 0..3u64 {
             if self.transact(items.clone()).await? {
                 for family in later {
-                    SessionStore::revoke_family(self, family, change.revoked_until).await?;
+                    SessionStore::revoke_family(self, family, change.revoked_until, None).await?;
                 }
                 return Ok(true);
             }
@@ -290,7 +292,7 @@ impl UserStore for DynamoStore {
         Ok(false)
     }
 
-    async fn delete_account(&self, user: &User) -> StoreResult<bool> {
+    async fn delete_account(&self, user: &User, event: &LifecycleEvent) -> StoreResult<bool> {
         // What names the user but the user and email items goes first: should this stop
         // halfway, the account still exists and deleting it again finishes the job.
         let owned = self.items_of(&user.id).await?;
@@ -313,6 +315,7 @@ impl UserStore for DynamoStore {
         self.transact(vec![
             self.delete(user_key(&user.id), "user_id = :id", std::slice::from_ref(&id)),
             self.delete(email_key(&user.email), "user_id = :id", std::slice::from_ref(&id)),
+            self.outbox_put(event),
         ])
         .await
     }
@@ -325,30 +328,29 @@ impl UserStore for DynamoStore {
         self.user_page(after, limit).await
     }
 
-    async fn set_roles(&self, id: &UserId, roles: &Roles) -> StoreResult<Option<User>> {
+    async fn set_roles(&self, id: &UserId, roles: &Roles, event: &LifecycleEvent) -> StoreResult<Option<User>> {
         let names: Vec<AttributeValue> = roles.iter().map(|r| s(r.as_str())).collect();
-        let request = self.client.update_item().key("pk", s(user_key(id))).condition_expression("attribute_exists(pk)");
-        let request = if names.is_empty() {
-            request.update_expression("SET listed = :listed REMOVE #roles")
+        let update = Update::builder().table_name(&self.table).key("pk", s(user_key(id))).condition_expression("attribute_exists(pk)");
+        let update = if names.is_empty() {
+            update.update_expression("SET listed = :listed REMOVE #roles")
         } else {
-            request
+            update
                 .update_expression("SET #roles = :roles, listed = :listed")
                 .expression_attribute_values(":roles", AttributeValue::L(names))
         };
-        let request = request.expression_attribute_names("#roles", "roles").expression_attribute_values(":listed", s(LISTED));
-        self.updated_user(request).await
+        let update = update.expression_attribute_names("#roles", "roles").expression_attribute_values(":listed", s(LISTED));
+        self.update_user_with_event(id, update, event).await
     }
 
-    async fn enable(&self, id: &UserId) -> StoreResult<Option<User>> {
-        let request = self
-            .client
-            .update_item()
+    async fn enable(&self, id: &UserId, event: &LifecycleEvent) -> StoreResult<Option<User>> {
+        let update = Update::builder()
+            .table_name(&self.table)
             .key("pk", s(user_key(id)))
             .condition_expression("attribute_exists(pk)")
             .update_expression("SET disabled = :no, listed = :listed")
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":listed", s(LISTED));
-        self.updated_user(request).await
+        self.update_user_with_event(id, update, event).await
     }
 
     async fn record_sign_in(&self, id: &UserId, at: UnixTime) -> StoreResult<()> {
@@ -363,5 +365,17 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":listed", s(LISTED));
         self.update_if(request).await?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// An administrator's change of a user item and its lifecycle event, in one transaction
+    /// (a transaction returns no item: the user is read back). None when the account is gone.
+    async fn update_user_with_event(&self, id: &UserId, update: UpdateBuilder, event: &LifecycleEvent) -> StoreResult<Option<User>> {
+        let update = update.build().map_err(|e| StoreError::Corrupt(format!("user update: {e}")))?;
+        if !self.transact(vec![TransactWriteItem::builder().update(update).build(), self.outbox_put(event)]).await? {
+            return Ok(None);
+        }
+        UserStore::get(self, id).await
     }
 }
