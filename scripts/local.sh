@@ -43,7 +43,12 @@ WATCH_PORT="$(free_port "${WATCH_PORT:-9001}")"
 # `cargo run --bin <name>`, so each is built the same way).
 log "cargo build of the router and every function (the first time takes minutes)"
 cargo build --quiet -p local-router --bin local-router
-for bin in "${FUNCTION_BINS[@]}"; do cargo build --quiet --bin "$bin"; done
+for bin in "${FUNCTION_BINS[@]}" "${EVENT_BINS[@]}"; do cargo build --quiet --bin "$bin"; done
+
+# Lifecycle events (README "Lifecycle events for your backend"): a bus in moto with a rule to an
+# SQS queue, and the table's stream delivered to the events function as Lambda would.
+EVENT_BUS=sms-mfa-local-events
+eval "$(python3 "$REPO_ROOT/scripts/create_event_bus.py" "$EVENT_BUS" --endpoint "$MOTO_URL")"
 
 new_stack_env "$PORT" "$TABLE"
 STACK_ENV[OTP_PROVIDER]=builtin
@@ -56,9 +61,15 @@ if [[ "${LOCAL_SIGNING:-pem}" == kms ]]; then
   # No PEM to derive the builtin code-hash key from: a random one for this run.
   STACK_ENV[OTP_HASH_KEY]="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
 fi
+STACK_ENV[EVENT_BUS_NAME]="$EVENT_BUS"
+STACK_ENV[AWS_ENDPOINT_URL_EVENTBRIDGE]="$MOTO_URL"
 stack_env_from_environment
 ENV_FILE="$LOCAL_DIR/local.env"
 write_stack_env "$ENV_FILE"
+start_bg stream-pump "$LOG_DIR/stream-pump.log" \
+  python3 "$REPO_ROOT/scripts/stream_pump.py" --endpoint "$MOTO_URL" --table "$TABLE" \
+    --invoke-url "http://127.0.0.1:$WATCH_PORT/2015-03-31/functions/events/invocations" \
+    --dead-letter-queue-url "$EVENTS_DLQ_URL"
 
 start_router local "$PORT" "$WATCH_PORT"
 BASE="$ROUTER_URL"
@@ -71,6 +82,8 @@ $(describe_stack_env)
 $(sed -n 's/^  /    /p' "$LOG_DIR/router-local.log")
 
   DynamoDB (moto): $MOTO_URL   Twilio fake: $TWILIO_FAKE_URL   cargo lambda watch: port $WATCH_PORT
+  Lifecycle events: bus $EVENT_BUS in moto, a rule to $EVENTS_QUEUE_URL (scripts/stream_pump.py
+  delivers the table's stream; its log: ${LOG_DIR#"$REPO_ROOT"/}/stream-pump.log)
 
 Try:
   curl -s $BASE/auth/register -H 'content-type: application/json' \\
