@@ -75,7 +75,7 @@ fn the_stack_makes_an_rs256_kms_key_and_needs_no_key_parameter() {
 #[test]
 fn only_issuers_may_sign_and_verifiers_only_read_the_public_key() {
     let by_function = kms_actions_by_function(&template());
-    assert_eq!(by_function.len(), 10, "{by_function:?}");
+    assert_eq!(by_function.len(), 11, "{by_function:?}");
     for (function, actions) in &by_function {
         // The pages and the events function touch no token: no key at all.
         if function == "web" || function == "events" {
