@@ -337,6 +337,11 @@ impl FactorRecord {
     pub fn has_totp(&self) -> bool {
         self.active_secret.is_some()
     }
+
+    /// The second factors `user` has, as the account and admin views name them.
+    pub fn names(&self, user: &User) -> Vec<&'static str> {
+        [(user.phone_verified, "phone"), (self.has_totp(), "totp")].into_iter().filter_map(|(has, name)| has.then_some(name)).collect()
+    }
 }
 
 /// Authenticator state, one item per account. Every change that races is one conditional write.

@@ -34,24 +34,14 @@ impl AuthService {
     /// The token's account, if the token verifies, the account exists and the token was not
     /// ended by a reset, a password change, a global logout or a deletion (401 otherwise).
     pub async fn holder(&self, bearer: &str) -> Result<Holder, AuthError> {
-        let claims = self.sessions.keys().verify(bearer).await?;
-        let user = self.ports.users.get(&UserId(claims.sub.clone())).await?.ok_or(AuthError::InvalidToken)?;
-        if !self.sessions.access_stands(&user, &claims).await? {
-            return Err(AuthError::InvalidToken);
-        }
+        let (user, claims) = self.sessions.token_holder(bearer).await?;
         Ok(Holder { user, claims })
     }
 
     pub async fn user_info(&self, holder: &Holder) -> Result<UserInfo, AuthError> {
         let user = &holder.user;
-        let mut factors = Vec::new();
-        if user.phone_verified {
-            factors.push("phone");
-        }
         let authenticator = self.ports.factors.factors(&user.id).await?;
-        if authenticator.has_totp() {
-            factors.push("totp");
-        }
+        let factors = authenticator.names(user);
         Ok(UserInfo {
             sub: user.id.0.clone(),
             email: user.email.as_str().to_owned(),

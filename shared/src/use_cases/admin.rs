@@ -82,11 +82,7 @@ impl AdminService {
     /// The administrator behind a Bearer token: 401 when the token does not stand (as on the
     /// account routes), 403 `forbidden` when it or the account lacks the `admin` role.
     pub async fn administrator(&self, bearer: &str) -> Result<Administrator, AuthError> {
-        let claims = self.sessions.keys().verify(bearer).await?;
-        let user = self.users.get(&UserId(claims.sub.clone())).await?.ok_or(AuthError::InvalidToken)?;
-        if !self.sessions.access_stands(&user, &claims).await? {
-            return Err(AuthError::InvalidToken);
-        }
+        let (user, claims) = self.sessions.token_holder(bearer).await?;
         if !claims.has_role(ADMIN_ROLE) || !user.roles.is_admin() {
             return Err(AuthError::Forbidden);
         }
@@ -94,13 +90,7 @@ impl AdminService {
     }
 
     pub async fn view(&self, user: &User) -> Result<AdminUserView, AuthError> {
-        let mut factors = Vec::new();
-        if user.phone_verified {
-            factors.push("phone");
-        }
-        if self.factors.factors(&user.id).await?.has_totp() {
-            factors.push("totp");
-        }
+        let factors = self.factors.factors(&user.id).await?.names(user);
         Ok(AdminUserView {
             id: user.id.0.clone(),
             email: user.email.as_str().to_owned(),

@@ -255,6 +255,18 @@ impl SessionService {
         now + self.refresh_ttl.as_secs() as i64
     }
 
+    /// The account of a Bearer token and its claims, if the token verifies, the account exists
+    /// and the token still stands (401 `invalid_token` otherwise): the account routes' and the
+    /// admin API's one check.
+    pub async fn token_holder(&self, bearer: &str) -> Result<(User, AccessClaims), AuthError> {
+        let claims = self.keys.verify(bearer).await?;
+        let user = self.users.get(&crate::domain::UserId(claims.sub.clone())).await?.ok_or(AuthError::InvalidToken)?;
+        if !self.access_stands(&user, &claims).await? {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok((user, claims))
+    }
+
     /// Whether an access token that verified still stands for the account routes: issued after
     /// the account's `tokens_valid_after` (or in its kept session) and in a family not revoked.
     pub async fn access_stands(&self, user: &User, claims: &AccessClaims) -> Result<bool, AuthError> {
