@@ -14,11 +14,11 @@
 use async_trait::async_trait;
 use secrecy::SecretString;
 use sms_mfa::{
-    adapters::{jwt::TokenKeys, secret_box::AesGcmSealer},
+    adapters::jwt::TokenKeys,
     config::Limits,
     domain::*,
     ports::{EventSink, PasswordHasher},
-    testing::{generate_signing_key_pem, ManualClock, MemoryStore, RecordingOtp},
+    testing::{generate_signing_key_pem, memory_ports, ManualClock, MemoryStore, RecordingOtp},
     use_cases::{sessions::SessionService, *},
     AuthError,
 };
@@ -97,19 +97,7 @@ fn service(guard_on: bool, clock: Arc<ManualClock>, store: Arc<MemoryStore>, otp
     let events: Arc<dyn EventSink> = Arc::new(NoEvents);
     let sessions =
         SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone(), events.clone());
-    let ports = Ports {
-        users: store.clone(),
-        challenges: store.clone(),
-        limiter: store.clone(),
-        prefixes: store.clone(),
-        otp,
-        hasher: Arc::new(NoHashing),
-        clock,
-        factors: store.clone(),
-        devices: store,
-        sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
-        events,
-    };
+    let ports = memory_ports(&store, otp, Arc::new(NoHashing), clock, events);
     let mut limits = Limits { registrations_per_ip_hour: 1_000_000, ..Limits::default() };
     if !guard_on {
         limits.pumping.min_conversion_percent = 0;

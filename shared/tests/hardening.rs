@@ -3,11 +3,11 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sms_mfa::{
-    adapters::{jwt::TokenKeys, secret_box::AesGcmSealer},
+    adapters::jwt::TokenKeys,
     config::Limits,
     domain::*,
     ports::ChallengeStore,
-    testing::{generate_signing_key_pem, CountingHasher, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
+    testing::{generate_signing_key_pem, memory_ports, CountingHasher, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::{
         sessions::{SessionService, TokenPair},
         *,
@@ -39,19 +39,7 @@ fn world_with(limits: Limits) -> World {
     let events = Arc::new(RecordingEvents::default());
     let sessions =
         SessionService::new(store.clone(), store.clone(), Arc::new(keys), Duration::from_secs(86400), clock.clone(), events.clone());
-    let ports = Ports {
-        users: store.clone(),
-        challenges: store.clone(),
-        limiter: store.clone(),
-        prefixes: store.clone(),
-        otp: otp.clone(),
-        hasher: hasher.clone(),
-        clock: clock.clone(),
-        factors: store.clone(),
-        devices: store.clone(),
-        sealer: Arc::new(AesGcmSealer::from_key(&[7u8; 32]).unwrap()),
-        events: events.clone(),
-    };
+    let ports = memory_ports(&store, otp.clone(), hasher.clone(), clock.clone(), events.clone());
     let auth = AuthService::new(ports, sessions, limits).with_decoy_secret(b"decoy secret");
     World { auth, store, otp, clock, hasher }
 }

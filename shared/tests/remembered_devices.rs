@@ -5,10 +5,10 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sms_mfa::{
-    adapters::{jwt::TokenKeys, secret_box::AesGcmSealer},
+    adapters::jwt::TokenKeys,
     config::Limits,
     domain::*,
-    testing::{generate_signing_key_pem, CountingHasher, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
+    testing::{generate_signing_key_pem, memory_ports, CountingHasher, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::sessions::SessionService,
     use_cases::*,
     AuthError,
@@ -46,19 +46,7 @@ fn world_with(limits: Limits) -> World {
     let events = Arc::new(RecordingEvents::default());
     let sessions =
         SessionService::new(store.clone(), store.clone(), keys.clone(), Duration::from_secs(86400), clock.clone(), events.clone());
-    let ports = Ports {
-        users: store.clone(),
-        challenges: store.clone(),
-        limiter: store.clone(),
-        prefixes: store.clone(),
-        otp: otp.clone(),
-        hasher: Arc::new(CountingHasher::default()),
-        clock: clock.clone(),
-        factors: store.clone(),
-        devices: store.clone(),
-        sealer: Arc::new(AesGcmSealer::from_key(&[9u8; 32]).unwrap()),
-        events: events.clone(),
-    };
+    let ports = memory_ports(&store, otp.clone(), Arc::new(CountingHasher::default()), clock.clone(), events.clone());
     let auth = Arc::new(AuthService::new(ports, sessions, generous(limits)));
     World { auth, store, otp, clock, keys, events, caller: Caller { source_ip: Some("203.0.113.30".into()) } }
 }

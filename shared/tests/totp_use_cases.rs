@@ -3,11 +3,11 @@
 
 use secrecy::SecretString;
 use sms_mfa::{
-    adapters::{jwt::TokenKeys, password::Argon2Hasher, secret_box::AesGcmSealer},
+    adapters::{jwt::TokenKeys, password::Argon2Hasher},
     config::Limits,
     domain::*,
     ports::FactorStore,
-    testing::{generate_signing_key_pem, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
+    testing::{generate_signing_key_pem, memory_ports, ManualClock, MemoryStore, RecordingEvents, RecordingOtp},
     use_cases::sessions::SessionService,
     use_cases::*,
     AuthError,
@@ -34,19 +34,7 @@ fn world() -> World {
     let events = Arc::new(RecordingEvents::default());
     let sessions =
         SessionService::new(store.clone(), store.clone(), keys.clone(), Duration::from_secs(86400), clock.clone(), events.clone());
-    let ports = Ports {
-        users: store.clone(),
-        challenges: store.clone(),
-        limiter: store.clone(),
-        prefixes: store.clone(),
-        otp: otp.clone(),
-        hasher: Arc::new(Argon2Hasher::default()),
-        clock: clock.clone(),
-        factors: store.clone(),
-        devices: store.clone(),
-        sealer: Arc::new(AesGcmSealer::from_key(&[42u8; 32]).unwrap()),
-        events: events.clone(),
-    };
+    let ports = memory_ports(&store, otp.clone(), Arc::new(Argon2Hasher::default()), clock.clone(), events.clone());
     let auth = Arc::new(AuthService::new(ports, sessions, Limits::default()).with_totp_issuer("Acme"));
     World { auth, store, otp, clock, keys, caller: Caller { source_ip: Some("203.0.113.9".into()) } }
 }

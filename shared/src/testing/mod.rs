@@ -6,9 +6,11 @@
 mod clock;
 mod keys;
 mod memory;
+mod ports;
 mod recording;
 
 pub use clock::ManualClock;
 pub use keys::{generate_p256_signing_key_pem, generate_signing_key_pem, public_pem_of};
 pub use memory::MemoryStore;
+pub use ports::memory_ports;
 pub use recording::{CountingHasher, RecordingEvents, RecordingOtp};
