@@ -2,7 +2,7 @@
 # Installs the project's local tooling into .venv (gitignored), idempotently:
 #   moto's server (local DynamoDB), boto3 + pyyaml (scripts/create_table.py), cfn-lint,
 #   cargo-lambda + ziglang (cargo lambda watch/build), cryptography (key fallback without openssl),
-#   PyJWT (interop tests).
+#   PyJWT (interop tests), authlib (tests/oidc).
 # A stamp file keyed on the requirement list makes a second run a no-op (well under a second).
 # Exports nothing: other scripts source scripts/lib.sh and call activate_venv.
 set -euo pipefail
@@ -25,6 +25,9 @@ REQUIREMENTS=(
   "PyJWT>=2.8,<3"
   # An authenticator app for the e2e tests: TOTP codes computed independently of the service.
   "pyotp>=2.9,<3"
+  # A relying party nobody here wrote, for tests/oidc (its Flask and requests clients use the
+  # flask and requests that moto[server] brings).
+  "authlib>=1.6,<2"
 )
 
 stamp_key() {
