@@ -26,6 +26,7 @@ LAYERS = {
     "audit": 3,
     "metrics": 3,
     "http": 3,
+    "oauth_http": 3,
     "config": 3,
     "testing": 3,
     "runtime": 4,

@@ -30,6 +30,7 @@ CONFIG_VARS=(
   SMS_ALLOWED_COUNTRIES METRICS_NAMESPACE
   SMS_SAFE_PREFIXES PUMPING_PREFIX_DIGITS PUMPING_WINDOW_SECONDS PUMPING_MIN_SENDS PUMPING_MIN_CONVERSION_PERCENT
   EVENT_BUS_NAME AWS_ENDPOINT_URL_EVENTBRIDGE
+  OAUTH_CLIENTS SSO_SESSION_TTL_SECONDS AUTHORIZATION_CODE_TTL_SECONDS
 )
 
 # The twilio-fake's fixed fake credentials (tests/twilio-fake).
@@ -369,7 +370,7 @@ describe_stack_env() {
 # cargo lambda watch
 
 # Function binaries served by `cargo lambda watch` (one per functions/<name>).
-FUNCTION_BINS=(register login verify session phone protected jwks account web admin)
+FUNCTION_BINS=(register login verify session phone protected jwks account web admin oauth)
 # Functions invoked with a non-HTTP event (cargo lambda watch's invoke endpoint,
 # /2015-03-31/functions/<bin>/invocations): built with the others, never warmed over HTTP.
 EVENT_BINS=(events)

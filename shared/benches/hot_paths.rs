@@ -200,6 +200,7 @@ fn bench_jwt(c: &mut Criterion) {
             sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11",
             amr: &amr,
             roles: &[],
+            oauth: None,
         };
         let token = block_on(keys.issue(&grant, now)).unwrap();
         assert!(block_on(keys.verify(&token)).is_ok());
@@ -267,6 +268,7 @@ fn bench_kms(c: &mut Criterion) {
         sid: "3f1e6f3c-2f0e-4a55-9d61-0d8f5b4f2c11",
         amr: &amr,
         roles: &[],
+        oauth: None,
     };
     let token = rt.block_on(keys.issue(&grant, now)).unwrap();
 

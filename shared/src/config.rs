@@ -418,6 +418,32 @@ impl TotpConfig {
     }
 }
 
+/// OpenID Connect (API.md v3): the registered clients, the hosted pages' SSO session lifetime and
+/// the authorization codes' (at most 60 s).
+pub struct OAuthConfig {
+    pub clients: crate::domain::OAuthClients,
+    pub sso_ttl: Duration,
+    pub code_ttl: Duration,
+}
+
+impl OAuthConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let code_ttl = env.seconds("AUTHORIZATION_CODE_TTL_SECONDS", 60)?;
+        if code_ttl > Duration::from_secs(60) {
+            return Err(problem("AUTHORIZATION_CODE_TTL_SECONDS", "must be at most 60"));
+        }
+        Ok(OAuthConfig { clients: oauth_clients(env)?, sso_ttl: env.seconds("SSO_SESSION_TTL_SECONDS", 3600)?, code_ttl })
+    }
+}
+
+/// `OAUTH_CLIENTS` (default: none). A problem names the client and the field.
+pub fn oauth_clients(env: &Env) -> Result<crate::domain::OAuthClients, ConfigError> {
+    match env.optional("OAUTH_CLIENTS") {
+        None => Ok(Default::default()),
+        Some(json) => crate::domain::OAuthClients::parse(&json).map_err(|p| problem("OAUTH_CLIENTS", p)),
+    }
+}
+
 pub fn table_name(env: &Env) -> Result<String, ConfigError> {
     env.required("TABLE_NAME")
 }
@@ -442,6 +468,27 @@ pub fn metrics_namespace(env: &Env) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oauth_settings_are_checked_at_start() {
+        let config = OAuthConfig::from_env(&Env::from_pairs([])).unwrap();
+        assert!(config.clients.is_empty());
+        assert_eq!((config.sso_ttl.as_secs(), config.code_ttl.as_secs()), (3600, 60));
+        for (var, value, needle) in [
+            ("AUTHORIZATION_CODE_TTL_SECONDS", "61", "at most 60"),
+            ("AUTHORIZATION_CODE_TTL_SECONDS", "0", "at least 1"),
+            ("SSO_SESSION_TTL_SECONDS", "soon", "whole number"),
+            (
+                "OAUTH_CLIENTS",
+                r#"[{"client_id":"app","name":"App","redirect_uris":["http://app.example/cb"]}]"#,
+                "client \"app\": redirect_uris",
+            ),
+        ] {
+            let err = OAuthConfig::from_env(&Env::from_pairs([(var, value)])).err().unwrap();
+            assert_eq!(err.var, var);
+            assert!(err.problem.contains(needle), "{var}={value}: {}", err.problem);
+        }
+    }
 
     const KEY: &str = "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----";
 

@@ -49,6 +49,9 @@ pub enum AuthError {
     AccountDisabled,
     #[error("this needs a role the token or the account does not have")]
     Forbidden,
+    /// The OpenID Connect token and revocation endpoints' errors, in RFC 6749 §5.2's shape.
+    #[error("{0}")]
+    OAuth(OAuthError),
     /// Anything unexpected: the detail goes to the log only.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -122,5 +125,66 @@ impl From<DeliveryError> for AuthError {
 impl From<StoreError> for DeliveryError {
     fn from(err: StoreError) -> Self {
         DeliveryError::Unavailable(err.to_string())
+    }
+}
+
+impl From<OAuthError> for AuthError {
+    fn from(err: OAuthError) -> Self {
+        AuthError::OAuth(err)
+    }
+}
+
+/// The error codes of RFC 6749 §4.1.2.1 and §5.2 and OIDC Core §3.1.2.6 this provider answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    LoginRequired,
+    AccessDenied,
+    RequestNotSupported,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use OAuthErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidClient => "invalid_client",
+            InvalidGrant => "invalid_grant",
+            UnauthorizedClient => "unauthorized_client",
+            UnsupportedGrantType => "unsupported_grant_type",
+            UnsupportedResponseType => "unsupported_response_type",
+            InvalidScope => "invalid_scope",
+            LoginRequired => "login_required",
+            AccessDenied => "access_denied",
+            RequestNotSupported => "request_not_supported",
+        }
+    }
+}
+
+/// An error as the OAuth wire carries it: a code and a human description.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        OAuthError { code, description: description.into() }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, description)
     }
 }

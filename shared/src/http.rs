@@ -159,6 +159,9 @@ pub fn clear_device_cookie(response: &mut Response<Body>) {
 /// The one mapping from error to status, code and body.
 pub fn error_response(err: &AuthError) -> Response<Body> {
     use AuthError::*;
+    if let OAuth(oauth) = err {
+        return oauth_error_response(oauth);
+    }
     let (status, code) = match err {
         InvalidRequest(_) | ChannelUnavailable(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
         InvalidEmail(_) => (StatusCode::BAD_REQUEST, "invalid_email"),
@@ -182,6 +185,7 @@ pub fn error_response(err: &AuthError) -> Response<Body> {
         AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
         Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        OAuth(_) => unreachable!("answered above"),
     };
     let mut body = serde_json::json!({ "error": code, "message": err.to_string() });
     if let InvalidCode { attempts_remaining } = err {
@@ -200,6 +204,20 @@ pub fn error_response(err: &AuthError) -> Response<Body> {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
         }
         _ => {}
+    }
+    response
+}
+
+/// RFC 6749 §5.2: `{error, error_description}`, 400, or 401 with `WWW-Authenticate: Basic` for
+/// a failed client authentication; never cached.
+fn oauth_error_response(err: &crate::domain::OAuthError) -> Response<Body> {
+    use crate::domain::OAuthErrorCode;
+    let status = if err.code == OAuthErrorCode::InvalidClient { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+    let mut response = json(status, &serde_json::json!({ "error": err.code.as_str(), "error_description": err.description }));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="sms-mfa""#));
     }
     response
 }

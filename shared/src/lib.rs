@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod oauth_http;
 pub mod ports;
 pub mod runtime;
 pub mod sharded_limit;

@@ -2,8 +2,8 @@
 //! unit tests use the in-memory ones in `testing` (the `testing` feature).
 
 use crate::domain::{
-    AccessClaims, Challenge, ChallengeId, Channel, DestinationPrefix, Device, DeviceId, Email, Grant, LifecycleEvent, OtpCode, OutboxEntry,
-    Password, Phone, PumpingRule, Roles, UnixTime, User, UserCursor, UserId,
+    AccessClaims, AuthorizationCode, Challenge, ChallengeId, Channel, DestinationPrefix, Device, DeviceId, Email, Grant, IdTokenClaims,
+    LifecycleEvent, OtpCode, OutboxEntry, Password, Phone, PumpingRule, Redemption, Roles, SsoSession, UnixTime, User, UserCursor, UserId,
 };
 use crate::error::{DeliveryError, StoreError};
 use async_trait::async_trait;
@@ -202,6 +202,15 @@ pub struct RefreshRecord {
     pub user_id: UserId,
     pub amr: Vec<String>,
     pub expires_at: UnixTime,
+    /// Issued at the token endpoint: the OpenID Connect client (it alone may refresh or revoke
+    /// it there) and the OAuth scopes granted. None for the hosted pages' and JSON routes' tokens.
+    pub client: Option<ClientBinding>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientBinding {
+    pub client_id: String,
+    pub scope: String,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -232,6 +241,21 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_family(&self, family_id: &str, expires_at: UnixTime, event: Option<&LifecycleEvent>) -> StoreResult<()>;
     /// Every refresh-token family the user has (revoked ones included).
     async fn families_of(&self, user: &UserId) -> StoreResult<Vec<String>>;
+}
+
+/// OpenID Connect state: authorization codes and the hosted pages' single sign-on sessions,
+/// both keyed by the hash of the value handed out.
+#[async_trait]
+pub trait OAuthStore: Send + Sync {
+    async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Marks the code used, reserving `family_id` for the tokens it issues: one conditional
+    /// write, so of racing redemptions exactly one sees `First`. A used code answers `Replayed`
+    /// with the family its first use reserved.
+    async fn redeem_code(&self, code_hash: &str, family_id: &str, now: UnixTime) -> StoreResult<Redemption>;
+    async fn put_sso(&self, session: &SsoSession) -> StoreResult<()>;
+    /// The session if it exists and has not expired.
+    async fn find_sso(&self, cookie_hash: &str, now: UnixTime) -> StoreResult<Option<SsoSession>>;
+    async fn end_sso(&self, cookie_hash: &str) -> StoreResult<()>;
 }
 
 /// A code the service made itself (builtin provider), with its keyed hash for storage.
@@ -281,6 +305,10 @@ pub trait AccessTokens: Send + Sync {
     /// The claims of a token that verifies (signature, algorithm, `typ`, `iss`, `aud`, `exp`).
     async fn verify(&self, token: &str) -> Result<AccessClaims, crate::error::AuthError>;
     fn access_ttl(&self) -> Duration;
+    /// An OpenID Connect ID token with the same key (`typ` JWT, never taken for an access token).
+    async fn issue_id_token(&self, claims: &IdTokenClaims) -> Result<String, crate::error::AuthError>;
+    /// `iss` of every token.
+    fn issuer(&self) -> &str;
 }
 
 /// Signs access tokens: with a key held in memory (a PEM) or with one that never leaves AWS KMS.

@@ -22,7 +22,7 @@ use crate::{
     config::*,
     ports::{OtpProvider, SmsSender, SystemClock},
     use_cases::sessions::SessionService,
-    use_cases::{AdminService, AuthService, Ports, RoleAssignment},
+    use_cases::{AdminService, AuthService, OAuthService, Ports, RoleAssignment, SsoSessions},
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -186,6 +186,25 @@ pub async fn sessions_from_env() -> Result<SessionService, ConfigError> {
     Ok(session_service(&store, Arc::new(keys), &config))
 }
 
+/// For the oauth function: the OpenID Connect provider's endpoints. It issues and refreshes
+/// tokens like the session function, and keeps codes and SSO sessions.
+pub async fn oauth_from_env() -> Result<OAuthService, ConfigError> {
+    let env = Env::from_process();
+    let oauth = OAuthConfig::from_env(&env)?;
+    let (aws, store) = aws_and_store(&env)?;
+    let (keys, config, _) = token_keys(&env, Some(&aws), TokenRole::Issues).await?;
+    let sessions = session_service(&store, Arc::new(keys), &config);
+    let store = Arc::new(store);
+    let sso = SsoSessions::new(store.clone(), store.clone(), Arc::new(SystemClock), oauth.sso_ttl);
+    Ok(OAuthService::new(oauth.clients, store.clone(), store, sso, sessions, oauth.code_ttl))
+}
+
+/// The registered clients, for the functions that answer CORS for their origins (account,
+/// jwks) or show a client's name (web).
+pub fn oauth_clients_from_env() -> Result<crate::domain::OAuthClients, ConfigError> {
+    oauth_clients(&Env::from_process())
+}
+
 /// For the admin function (`/admin/users...`): the stores it acts on and a token checker, no
 /// code provider, no password hasher, no Twilio or authenticator secret and no signing key
 /// (README "Who may touch what").
@@ -337,13 +356,18 @@ pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) 
         clock: Arc::new(SystemClock),
         factors: store.clone(),
         sealer,
-        devices: store,
+        devices: store.clone(),
         events: Arc::new(EventLog),
     };
     // Twilio Verify needs credentials and builtin codes a code-hash key, so one of them is set.
     let decoy_secret = decoy_secret.ok_or(ConfigError { var: "TWILIO_AUTH_TOKEN", problem: "is missing".into() })?;
-    let auth =
+    let mut auth =
         AuthService::new(ports, sessions, limits).with_totp_issuer(totp_issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
+    // The functions that end a sign-in (verify, login) begin the hosted pages' SSO sessions.
+    if role == TokenRole::Issues {
+        let ttl = OAuthConfig::from_env(&env)?.sso_ttl;
+        auth = auth.with_sso(SsoSessions::new(store.clone(), store.clone(), Arc::new(SystemClock), ttl));
+    }
     Ok(match notifier {
         Some(sender) => auth.with_notifier(sender),
         None => auth,

@@ -97,7 +97,7 @@ async fn a_kms_ecdsa_signature_becomes_a_jws_signature() {
     assert!(key.verify(b"other", &signature).is_err());
 
     let keys = issuer(&client, &arn).await;
-    let token = keys.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[] }, now()).await.unwrap();
+    let token = keys.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[], oauth: None }, now()).await.unwrap();
     assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, jsonwebtoken::Algorithm::ES256);
     assert!(keys.verify(&token).await.is_ok());
 }
@@ -111,7 +111,17 @@ async fn tokens_signed_in_kms_verify_where_only_the_public_key_is_read() {
 
     let keys = issuer(&client, &alias).await;
     let token = keys
-        .issue(&Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()], roles: &[] }, now())
+        .issue(
+            &Grant {
+                sub: "user-1",
+                email: "ada@example.com",
+                sid: "family-1",
+                amr: &["pwd".into(), "sms".into()],
+                roles: &[],
+                oauth: None,
+            },
+            now(),
+        )
         .await
         .unwrap();
     let header = jsonwebtoken::decode_header(&token).unwrap();
@@ -128,7 +138,7 @@ async fn tokens_signed_in_kms_verify_where_only_the_public_key_is_read() {
     assert_eq!(jwk["e"], "AQAB");
     assert!(
         matches!(
-            verifier.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[] }, now()).await,
+            verifier.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[], oauth: None }, now()).await,
             Err(AuthError::Internal(_))
         ),
         "a verifier cannot sign"
@@ -155,7 +165,8 @@ async fn rotation_keeps_the_old_kms_key_published_and_accepted_while_listed() {
     let client = client();
     let (old, new) = (signing_key(&client, KeySpec::Rsa2048).await, signing_key(&client, KeySpec::Rsa2048).await);
     let before = issuer(&client, &old).await;
-    let old_token = before.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[] }, now()).await.unwrap();
+    let old_token =
+        before.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[], oauth: None }, now()).await.unwrap();
     let old_kid = before.signing_key().unwrap().kid().to_owned();
 
     // 1 + 2: the new key signs, the old one is still listed.
@@ -163,7 +174,8 @@ async fn rotation_keeps_the_old_kms_key_published_and_accepted_while_listed() {
     let new_kid = during.signing_key().unwrap().kid().to_owned();
     assert_ne!(old_kid, new_kid);
     assert!(during.verify(&old_token).await.is_ok(), "tokens of the listed old key are still accepted");
-    let new_token = during.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[] }, now()).await.unwrap();
+    let new_token =
+        during.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[], oauth: None }, now()).await.unwrap();
     assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(), Some(new_kid.as_str()));
     let kids: Vec<String> =
         during.jwks().await.unwrap()["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
@@ -205,7 +217,8 @@ async fn only_issuers_call_kms_at_cold_start() {
     let live = sms_mfa::adapters::aws::Aws::from_config(sdk_config(&endpoint()));
     let (issuing, _, pem) = runtime::token_keys(&env, Some(&live), TokenRole::Issues).await.unwrap();
     assert!(pem.is_none(), "no private key in memory");
-    let token = issuing.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[] }, now()).await.unwrap();
+    let token =
+        issuing.issue(&Grant { sub: "u", email: "a@b.co", sid: "family-1", amr: &[], roles: &[], oauth: None }, now()).await.unwrap();
     let (verifying, _, _) = runtime::token_keys(&env, Some(&live), TokenRole::Verifies).await.unwrap();
     assert!(verifying.signing_key().is_none());
     assert!(verifying.verify(&token).await.is_ok());

@@ -207,6 +207,7 @@ fn refresh(user: &UserId, family: &str, now: UnixTime) -> RefreshRecord {
         user_id: user.clone(),
         amr: vec!["pwd".into(), "sms".into()],
         expires_at: now + 3600,
+        client: None,
     }
 }
 

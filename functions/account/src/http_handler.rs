@@ -7,14 +7,15 @@ use lambda_http::{
 use secrecy::SecretString;
 use serde::Deserialize;
 use sms_mfa::{
-    domain::{ChallengeId, Channel, Email, FactorProof, OtpCode, Password, PasswordPolicy, TotpCode},
+    domain::{ChallengeId, Channel, Email, FactorProof, OAuthClients, OtpCode, Password, PasswordPolicy, TotpCode},
     http::{bearer_token, caller, json, json_body, no_content, respond, route_path},
+    oauth_http::allow_registered_origin,
     use_cases::{AuthService, ChangePasswordCommand, ForgotCommand, ResetCommand},
     AuthError,
 };
 
-pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, Error> {
-    respond(&req, async {
+pub async fn handle(auth: &AuthService, clients: &OAuthClients, req: Request) -> Result<Response<Body>, Error> {
+    let mut response = respond(&req, async {
         match (req.method().clone(), route_path(&req)) {
             (Method::POST, "/auth/password/forgot") => forgot(auth, &req).await,
             (Method::POST, "/auth/password/reset") => reset(auth, &req).await,
@@ -30,7 +31,12 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
             _ => Err(AuthError::NotFound),
         }
     })
-    .await
+    .await?;
+    // `GET /me` is also the userinfo endpoint: registered apps' browser origins may read it.
+    if route_path(&req) == "/me" && req.method() == Method::GET {
+        allow_registered_origin(&req, clients, &mut response);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -70,7 +76,7 @@ async fn reset(auth: &AuthService, req: &Request) -> Result<Response<Body>, Auth
 
 async fn me(auth: &AuthService, req: &Request) -> Result<Response<Body>, AuthError> {
     let holder = auth.holder(bearer_token(req)?).await?;
-    Ok(json(StatusCode::OK, &auth.user_info(&holder).await?))
+    Ok(json(StatusCode::OK, &auth.me(&holder).await?))
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,8 @@ use sms_mfa::runtime;
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let state = runtime::ready(runtime::auth_from_env(runtime::TokenRole::Verifies)).await;
-    let state = &state;
-    run(service_fn(move |req| http_handler::handle(state, req))).await
+    // The registered apps, whose browser origins may read GET /me (the userinfo endpoint).
+    let clients = runtime::ready(async { runtime::oauth_clients_from_env() }).await;
+    let (state, clients) = (&state, &clients);
+    run(service_fn(move |req| http_handler::handle(state, clients, req))).await
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use sms_mfa::{
     domain::{ChallengeId, Channel, OtpCode, RecoveryCode},
     http::{caller, expect_route, json, json_body, respond, route_path, signed_in},
+    oauth_http::set_sso_cookie,
     use_cases::{AuthService, ChallengeProof, RememberDevice, ResendCommand, Verified, VerifyCommand},
     AuthError,
 };
@@ -21,6 +22,9 @@ struct VerifyBody {
     /// The hosted pages: the device token goes into their `HttpOnly` cookie, not the body.
     #[serde(default)]
     device_cookie: bool,
+    /// The hosted pages: a sign-in also begins the browser's SSO session (its cookie).
+    #[serde(default)]
+    sso_cookie: bool,
 }
 
 /// `code`, or `recovery_code` (login with an authenticator app): exactly one of them.
@@ -58,11 +62,21 @@ pub async fn handle(auth: &AuthService, req: Request) -> Result<Response<Body>, 
                 let command = VerifyCommand { proof: proof(&body)?, challenge_id: ChallengeId::parse(&body.challenge_id)? };
                 let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_owned);
                 let remember = body.remember_device.then_some(RememberDevice { user_agent });
-                match auth.verify_remembering(command, remember, &caller(&req)).await? {
-                    Verified::Tokens(tokens) => Ok(json(StatusCode::OK, &tokens)),
-                    Verified::Remembered(tokens) => Ok(signed_in(tokens, body.device_cookie)),
-                    Verified::PhoneChanged(user) => Ok(json(StatusCode::OK, &serde_json::json!({ "user": user }))),
+                let (mut response, sso) = match auth.verify_remembering(command, remember, &caller(&req)).await? {
+                    Verified::Tokens(tokens) => {
+                        let sso = if body.sso_cookie { auth.begin_sso(&tokens).await } else { None };
+                        (json(StatusCode::OK, &tokens), sso)
+                    }
+                    Verified::Remembered(tokens) => {
+                        let sso = if body.sso_cookie { auth.begin_sso(&tokens.tokens).await } else { None };
+                        (signed_in(tokens, body.device_cookie), sso)
+                    }
+                    Verified::PhoneChanged(user) => (json(StatusCode::OK, &serde_json::json!({ "user": user })), None),
+                };
+                if let Some(sso) = sso {
+                    set_sso_cookie(&mut response, &sso);
                 }
+                Ok(response)
             }
         }
     })

@@ -8,6 +8,12 @@
 // it with `device_cookie: true`; the service then sets it in an HttpOnly, Secure,
 // SameSite=Strict `__Host-` cookie of this origin (not in the body), and reads it back at the
 // next sign-in. Only those two requests carry cookies (`credentials: "same-origin"`).
+//
+// Single sign-on (an app signing in with OpenID Connect): the same two requests ask for the
+// session cookie (`sso_cookie: true`), also HttpOnly. When the page was opened by
+// /oauth2/authorize (its query names the app's `client_id`), a completed sign-in navigates back
+// there with a GET (the pages' CSP `form-action 'self'` would block a form post that redirects
+// to the app), and the service redirects to the app with its code.
 
 const session = { access: null, refresh: null, user: null, device: null };
 // The challenge the code view completes: { challenge, purpose, ... }.
@@ -56,6 +62,20 @@ async function refreshSession() {
   }
   keepTokens(r.body);
   return true;
+}
+
+// The authorization request this page was opened for, if any (the query /oauth2/authorize
+// passed on).
+const authorization = new URLSearchParams(location.search).has("client_id") ? location.search : null;
+
+// After a sign-in: back to the app that asked, or to the account page.
+function signedIn() {
+  if (authorization) {
+    notice("Signed in. Returning to the app…");
+    location.assign(`/oauth2/authorize${authorization}`);
+    return;
+  }
+  go("account");
 }
 
 function keepTokens(body) {
@@ -225,7 +245,7 @@ onSubmit("signup-form", "signup-error", async (form, data) => {
 onSubmit("signin-form", "signin-error", async (form, data) => {
   // A remembered device's cookie, if this browser has one, goes along: with the right password
   // it answers tokens at once.
-  const body = { email: data.email, password: data.password, device_cookie: true };
+  const body = { email: data.email, password: data.password, device_cookie: true, sso_cookie: true };
   if (data.factor) body.factor = data.factor;
   const r = await api("POST", "/auth/login", body, { cookies: true });
   if (r.status !== 200) return setError("signin-error", messageOf(r));
@@ -233,7 +253,7 @@ onSubmit("signin-form", "signin-error", async (form, data) => {
   if (r.body.access_token) {
     keepTokens(r.body);
     notice("Signed in on this remembered device: no code needed.");
-    return go("account");
+    return signedIn();
   }
   startCode(r.body.challenge, "login");
 });
@@ -245,17 +265,19 @@ onSubmit("code-form", "code-error", async (form, data) => {
   else body.code = data.code.trim();
   const remember = purpose !== "phone_change" && data.remember_device === "on";
   if (remember) Object.assign(body, { remember_device: true, device_cookie: true });
-  const r = await api("POST", "/auth/verify", body, { cookies: remember });
+  const signsIn = purpose !== "phone_change";
+  if (signsIn) body.sso_cookie = true;
+  const r = await api("POST", "/auth/verify", body, { cookies: signsIn });
   if (r.status === 200) {
     pending = null;
     if (purpose === "phone_change") {
       if (r.body.user) session.user = { ...session.user, ...r.body.user };
       notice("Your phone number is changed.");
-    } else {
-      keepTokens(r.body);
-      notice("");
+      return go("account");
     }
-    return go("account");
+    keepTokens(r.body);
+    notice("");
+    return signedIn();
   }
   setError("code-error", messageOf(r));
   if (r.body.error === "invalid_code" && Number.isInteger(r.body.attempts_remaining)) {
@@ -586,6 +608,12 @@ onSubmit("admin-roles-form", "admin-roles-error", async (_form, data) => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+// An app's `login_hint` prefills the email.
+if (authorization) {
+  const hint = new URLSearchParams(authorization).get("login_hint");
+  if (hint) $("signin-email").value = hint;
+}
 
 window.addEventListener("hashchange", () => show(location.hash.slice(1) || "signin"));
 show(location.hash.slice(1) || "signin", { focus: false });

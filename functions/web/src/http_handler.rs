@@ -1,26 +1,23 @@
 use crate::assets::{self, Asset};
 use lambda_http::{
-    http::{header, HeaderName, HeaderValue, Method, StatusCode},
+    http::{header, HeaderValue, Method, StatusCode},
     Body, Error, Request, Response,
 };
 use sms_mfa::{
+    domain::OAuthClients,
     http::{respond, route_path},
+    oauth_http::{escape_html, query_params, with_hosted_page_headers},
     AuthError,
 };
 
-/// API.md "Hosted pages", verbatim: scripts, styles and requests from this origin only, images
-/// also as data: URLs (the authenticator's QR code), no framing, no <base>, forms post here.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+#[cfg(test)]
+use sms_mfa::oauth_http::CONTENT_SECURITY_POLICY;
 
-/// Every answer of this function carries these, the 404s too.
-const SECURITY_HEADERS: [(&str, &str); 4] = [
-    ("content-security-policy", CONTENT_SECURITY_POLICY),
-    ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
-    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
-];
+/// Where the index names the app an authorization request comes from (API.md v3: "the page
+/// names the client"), filled in here from the registered clients, never from the request.
+const CLIENT_SLOT: &str = r#"<p id="oauth-client" class="client" hidden></p>"#;
 
-pub async fn handle(req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(clients: &OAuthClients, req: Request) -> Result<Response<Body>, Error> {
     let mut response = respond(&req, async {
         let path = route_path(&req);
         if req.method() == Method::POST && path == "/" && is_form_submission(&req) {
@@ -29,18 +26,30 @@ pub async fn handle(req: Request) -> Result<Response<Body>, Error> {
         if req.method() != Method::GET {
             return Err(AuthError::NotFound);
         }
-        let asset = match path.strip_prefix("/assets/") {
-            Some(name) => assets::file(name),
-            None if path == "/" => Some(&assets::INDEX),
-            None => None,
-        };
-        asset.map(page).ok_or(AuthError::NotFound)
+        if path == "/" {
+            return Ok(index(clients, &req));
+        }
+        let asset = path.strip_prefix("/assets/").and_then(assets::file);
+        asset.map(|asset| page(asset, asset.text.to_owned())).ok_or(AuthError::NotFound)
     })
     .await?;
-    for (name, value) in SECURITY_HEADERS {
-        response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
-    }
+    with_hosted_page_headers(&mut response);
     Ok(response)
+}
+
+/// The pages; during an authorization (`client_id` of a registered app in the query), with
+/// "Sign in to continue to <its name>".
+fn index(clients: &OAuthClients, req: &Request) -> Response<Body> {
+    let client = query_params(req).get("client_id").ok().flatten().and_then(|id| clients.find(id));
+    let text = match client {
+        Some(client) => assets::INDEX.text.replacen(
+            CLIENT_SLOT,
+            &format!(r#"<p id="oauth-client" class="client">Sign in to continue to <strong>{}</strong></p>"#, escape_html(&client.name)),
+            1,
+        ),
+        None => assets::INDEX.text.to_owned(),
+    };
+    page(&assets::INDEX, text)
 }
 
 /// What a browser sends when a hosted form is submitted: the forms set no `enctype`, so
@@ -67,8 +76,8 @@ fn back_to_the_page() -> Response<Body> {
     response
 }
 
-fn page(asset: &Asset) -> Response<Body> {
-    let mut response = Response::new(Body::Text(asset.text.to_owned()));
+fn page(asset: &Asset, text: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
@@ -82,9 +91,26 @@ mod tests {
     use super::*;
     use lambda_http::http;
 
+    fn clients() -> OAuthClients {
+        OAuthClients::parse(r#"[{"client_id":"spa","name":"Ada's <App>","redirect_uris":["https://app.example.com/cb"]}]"#).unwrap()
+    }
+
     async fn get(method: &str, path: &str) -> Response<Body> {
         let req = http::Request::builder().method(method).uri(path).body(Body::Empty).unwrap();
-        handle(req).await.unwrap()
+        handle(&clients(), req).await.unwrap()
+    }
+
+    /// API.md v3: the sign-in page names the app, from the registration (escaped), never from
+    /// the request; without a known client the slot stays empty and hidden.
+    #[tokio::test]
+    async fn the_page_names_a_registered_client() {
+        let named = get("GET", "/?client_id=spa&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb").await;
+        assert!(text(&named).contains("Sign in to continue to <strong>Ada&#39;s &lt;App&gt;</strong>"), "{}", text(&named));
+        assert_security_headers(&named);
+        for path in ["/", "/?client_id=unknown", "/?client_id=spa&client_id=spa", "/?client_name=Evil"] {
+            let plain = get("GET", path).await;
+            assert!(text(&plain).contains(CLIENT_SLOT) && !text(&plain).contains("Sign in to continue"), "{path}");
+        }
     }
 
     fn text(response: &Response<Body>) -> &str {
@@ -147,7 +173,7 @@ mod tests {
                 .header("content-type", content_type)
                 .body(Body::Text(body.to_owned()))
                 .unwrap();
-            let response = handle(req).await.unwrap();
+            let response = handle(&clients(), req).await.unwrap();
             assert_eq!(response.status(), 303, "{path} {content_type}");
             assert_eq!(response.headers()["location"], "/");
             assert_eq!(response.headers()["cache-control"], "no-store");
@@ -168,7 +194,7 @@ mod tests {
                 .header("content-type", content_type)
                 .body(Body::Text("password=x".into()))
                 .unwrap();
-            let response = handle(req).await.unwrap();
+            let response = handle(&clients(), req).await.unwrap();
             assert_eq!(response.status(), 404, "{method} {path} {content_type}");
             assert_security_headers(&response);
         }

@@ -11,5 +11,8 @@ use sms_mfa::runtime;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    run(service_fn(http_handler::handle)).await
+    // The registered apps: the sign-in page names the one an authorization comes from.
+    let clients = runtime::ready(async { runtime::oauth_clients_from_env() }).await;
+    let clients = &clients;
+    run(service_fn(move |req| http_handler::handle(clients, req))).await
 }

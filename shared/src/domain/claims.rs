@@ -25,6 +25,17 @@ pub struct AccessClaims {
     /// authorizer matches `AuthorizationScopes` against. Absent without roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The OpenID Connect client the token was issued to (RFC 9068), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl AccessClaims {
+    /// Whether a client's token was granted the OAuth scope (`email`, `phone`, ...). Tokens of
+    /// the hosted pages and the JSON routes (no `client_id`) are not limited by scopes.
+    pub fn allows(&self, oauth_scope: &str) -> bool {
+        self.client_id.is_none() || self.scope.as_deref().is_some_and(|s| s.split(' ').any(|s| s == oauth_scope))
+    }
 }
 
 impl AccessClaims {
@@ -44,4 +55,38 @@ pub struct Grant<'a> {
     pub amr: &'a [String],
     /// The user's roles, read at this issuance.
     pub roles: &'a [super::Role],
+    /// Issued to an OpenID Connect client: its id and the OAuth scopes granted.
+    pub oauth: Option<OAuthGrant<'a>>,
+}
+
+/// The client part of a grant made at the token endpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct OAuthGrant<'a> {
+    pub client_id: &'a str,
+    /// Space-separated OAuth scopes (`openid email ...`); the `role:` scopes join them.
+    pub scope: &'a str,
+}
+
+/// An OpenID Connect ID token (OIDC Core §2): for the client, about the sign-in.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub azp: String,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub auth_time: UnixTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub amr: Vec<String>,
+    pub sid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number_verified: Option<bool>,
 }

@@ -22,6 +22,9 @@ pub struct MemoryStore {
     devices: Mutex<HashMap<(UserId, u8), Device>>,
     /// Lifecycle events written with their change, in order (the outbox items).
     outbox: Mutex<Vec<LifecycleEvent>>,
+    /// code hash → (code, the family its first redemption reserved)
+    codes: Mutex<HashMap<String, (AuthorizationCode, Option<String>)>>,
+    sso: Mutex<HashMap<String, SsoSession>>,
 }
 
 impl MemoryStore {
@@ -43,7 +46,9 @@ impl MemoryStore {
         let in_refresh = self.refresh.lock().unwrap().values().any(|(r, _, _)| r.user_id.0 == needle);
         let in_pending = self.pending_refs.lock().unwrap().keys().any(|p| p.as_e164() == needle);
         let in_devices = self.devices.lock().unwrap().values().any(|d| d.user_id.0 == needle);
-        in_users || in_emails || in_challenges || in_refresh || in_pending || in_devices
+        let in_oauth = self.codes.lock().unwrap().values().any(|(c, _)| c.user_id.0 == needle)
+            || self.sso.lock().unwrap().values().any(|s| s.user_id.0 == needle);
+        in_users || in_emails || in_challenges || in_refresh || in_pending || in_devices || in_oauth
     }
 
     /// The outbox: every lifecycle event written so far, in order.
@@ -179,6 +184,8 @@ impl UserStore for MemoryStore {
         refresh.retain(|_, (r, _, _)| r.user_id != stored.id);
         self.factors.lock().unwrap().remove(&stored.id);
         self.devices.lock().unwrap().retain(|(u, _), _| *u != stored.id);
+        self.codes.lock().unwrap().retain(|_, (c, _)| c.user_id != stored.id);
+        self.sso.lock().unwrap().retain(|_, s| s.user_id != stored.id);
         self.write_event(event);
         Ok(true)
     }
@@ -613,5 +620,40 @@ impl DeviceStore for MemoryStore {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+#[async_trait]
+impl OAuthStore for MemoryStore {
+    async fn put_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        self.codes.lock().unwrap().insert(code.code_hash.clone(), (code.clone(), None));
+        Ok(())
+    }
+
+    async fn redeem_code(&self, code_hash: &str, family_id: &str, now: UnixTime) -> StoreResult<Redemption> {
+        let mut codes = self.codes.lock().unwrap();
+        Ok(match codes.get_mut(code_hash) {
+            None => Redemption::Unknown,
+            Some((code, Some(family))) => Redemption::Replayed { family_id: Some(family.clone()), user_id: code.user_id.clone() },
+            Some((code, _)) if code.expires_at <= now => Redemption::Unknown,
+            Some((code, redeemed)) => {
+                *redeemed = Some(family_id.to_owned());
+                Redemption::First(code.clone())
+            }
+        })
+    }
+
+    async fn put_sso(&self, session: &SsoSession) -> StoreResult<()> {
+        self.sso.lock().unwrap().insert(session.cookie_hash.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn find_sso(&self, cookie_hash: &str, now: UnixTime) -> StoreResult<Option<SsoSession>> {
+        Ok(self.sso.lock().unwrap().get(cookie_hash).filter(|s| s.expires_at > now).cloned())
+    }
+
+    async fn end_sso(&self, cookie_hash: &str) -> StoreResult<()> {
+        self.sso.lock().unwrap().remove(cookie_hash);
+        Ok(())
     }
 }

@@ -30,7 +30,46 @@ pub struct UserInfo {
     pub recovery_codes_remaining: Option<u32>,
 }
 
+/// OIDC Core §5.3 UserInfo for an app's token: `sub`, and only what its scopes allow.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ClientUserInfo {
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number_verified: Option<bool>,
+}
+
+/// `GET /me`: the account view for the holder's own tokens, the scoped claims for an app's.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Me {
+    Account(UserInfo),
+    Client(ClientUserInfo),
+}
+
 impl AuthService {
+    /// `GET /me`, the userinfo endpoint: a token issued to an OpenID Connect client sees only
+    /// what its scopes allow.
+    pub async fn me(&self, holder: &Holder) -> Result<Me, AuthError> {
+        if holder.claims.client_id.is_none() {
+            return Ok(Me::Account(self.user_info(holder).await?));
+        }
+        let (user, claims) = (&holder.user, &holder.claims);
+        let (email, phone) = (claims.allows("email"), claims.allows("phone"));
+        Ok(Me::Client(ClientUserInfo {
+            sub: user.id.0.clone(),
+            email: email.then(|| user.email.as_str().to_owned()),
+            email_verified: email.then_some(false),
+            phone_number: phone.then(|| user.phone.as_e164().to_owned()),
+            phone_number_verified: phone.then_some(user.phone_verified),
+        }))
+    }
+
     /// The token's account, if the token verifies, the account exists and the token was not
     /// ended by a reset, a password change, a global logout or a deletion (401 otherwise).
     pub async fn holder(&self, bearer: &str) -> Result<Holder, AuthError> {

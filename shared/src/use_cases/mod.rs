@@ -14,11 +14,15 @@
 //! | `pumping.rs` | the SMS pumping guard: sends and completions per number range |
 //! | `factors.rs` | authenticator apps (TOTP) and recovery codes: enrol, confirm, remove, check |
 //! | `devices.rs` | remembered devices: remember after a second factor, sign in with one, list, forget |
+//! | `sso.rs` | the hosted pages' single sign-on session: begun by a sign-in, found from its cookie, ended |
+//! | `authorize.rs` | OpenID Connect: the authorization endpoint and RP-initiated logout (`OAuthService`) |
+//! | `token.rs` | OpenID Connect: the token endpoint (codes, refresh) and revocation |
 //!
 //! `AuthService` holds the ports; each file adds its own `impl AuthService` block.
 
 mod account;
 mod admin;
+pub mod authorize;
 mod challenge;
 pub mod deliver;
 mod devices;
@@ -30,10 +34,13 @@ mod phone;
 mod pumping;
 pub mod sessions;
 mod signup;
+pub mod sso;
+pub mod token;
 
 pub use crate::domain::Caller;
-pub use account::{Holder, UserInfo};
+pub use account::{ClientUserInfo, Holder, Me, UserInfo};
 pub use admin::{AdminService, AdminUserView, Administrator, RoleAssignment, UserPage, UserQuery, CLI_ACTOR};
+pub use authorize::{BrowserAnswer, OAuthService};
 pub use challenge::{ChallengeProof, ResendCommand, Verified, VerifyCommand};
 pub use devices::{LoginAnswer, RememberDevice, SignedIn};
 pub use factors::{RecoveryCodes, TotpEnrolment};
@@ -42,6 +49,8 @@ pub use notify::Notice;
 pub use password::{ChangePasswordCommand, DecoyPhones, ForgotCommand, ResetCommand};
 pub use phone::PhoneChangeCommand;
 pub use signup::{RegisterCommand, Registered};
+pub use sso::{SsoCookie, SsoSessions};
+pub use token::{BasicCredentials, TokenResponse};
 
 use crate::{domain::*, error::AuthError, ports::*};
 use serde::Serialize;
@@ -126,6 +135,8 @@ pub struct AuthService {
     global_sends: crate::sharded_limit::ShardedLimit,
     /// Number ranges the pumping guard has paused, as this instance has seen them.
     paused_ranges: pumping::PausedRanges,
+    /// The hosted pages' single sign-on sessions (None: this function begins none).
+    sso: Option<SsoSessions>,
 }
 
 fn limited(outcome: LimitOutcome) -> Result<(), AuthError> {
@@ -151,7 +162,14 @@ impl AuthService {
             check_latency: password::LatencyEstimate::for_checks(),
             global_sends,
             paused_ranges: pumping::PausedRanges::default(),
+            sso: None,
         }
+    }
+
+    /// Begins single sign-on sessions for the hosted pages' sign-ins (`begin_sso`).
+    pub fn with_sso(mut self, sso: SsoSessions) -> Self {
+        self.sso = Some(sso);
+        self
     }
 
     /// The secret the decoy phones of unknown emails are derived from: the same on every

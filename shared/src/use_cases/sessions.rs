@@ -4,9 +4,11 @@
 //! two tabs refreshing at once do not log the user out.
 
 use crate::{
-    domain::{AccessClaims, EventKind, Grant, LifecycleChange, LifecycleEvent, Role, SecurityEvent, Subject, UnixTime, User, UserView},
+    domain::{
+        AccessClaims, EventKind, Grant, LifecycleChange, LifecycleEvent, OAuthGrant, Role, SecurityEvent, Subject, UnixTime, User, UserView,
+    },
     error::AuthError,
-    ports::{AccessTokens, Clock, CredentialChange, EventSink, RefreshRecord, RotateOutcome, SessionStore, UserStore},
+    ports::{AccessTokens, ClientBinding, Clock, CredentialChange, EventSink, RefreshRecord, RotateOutcome, SessionStore, UserStore},
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use ring::{
@@ -30,6 +32,19 @@ pub struct TokenPair {
     #[serde(serialize_with = "expose")]
     pub refresh_token: SecretString,
     pub user: UserView,
+    /// Set when these tokens end a sign-in (not a refresh): what a single sign-on session of
+    /// the hosted pages records.
+    #[serde(skip)]
+    pub authenticated: Option<Authenticated>,
+}
+
+/// A completed sign-in: who, how and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated {
+    pub user_id: crate::domain::UserId,
+    pub amr: Vec<String>,
+    pub auth_time: UnixTime,
+    pub credentials_version: u64,
 }
 
 fn expose<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
@@ -124,6 +139,7 @@ impl SessionService {
             user_id: user.id.clone(),
             amr,
             expires_at: now + self.refresh_ttl.as_secs() as i64,
+            client: None,
         }
     }
 
@@ -134,16 +150,19 @@ impl SessionService {
         amr: &[String],
         refresh: &RefreshToken,
         now: UnixTime,
+        client: Option<&ClientBinding>,
     ) -> Result<TokenPair, AuthError> {
         // Roles as stored now: a change shows in the next token (API.md v3 "Roles").
         let roles: Vec<Role> = user.roles.iter().cloned().collect();
-        let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr, roles: &roles };
+        let oauth = client.map(|c| OAuthGrant { client_id: &c.client_id, scope: &c.scope });
+        let grant = Grant { sub: &user.id.0, email: user.email.as_str(), sid: family_id, amr, roles: &roles, oauth };
         Ok(TokenPair {
             access_token: self.keys.issue(&grant, now).await?,
             token_type: "Bearer",
             expires_in: self.keys.access_ttl().as_secs(),
             refresh_token: refresh.text(),
             user: UserView::from(user),
+            authenticated: None,
         })
     }
 
@@ -156,13 +175,64 @@ impl SessionService {
         let event = reported.map(|change| LifecycleEvent::new(&user.id, change, now));
         self.store.start_family(&self.record(&token, family.clone(), user, amr.clone(), now), event.as_ref()).await?;
         self.users.record_sign_in(&user.id, now).await?;
-        self.pair(user, &family, &amr, &token, now).await
+        let mut pair = self.pair(user, &family, &amr, &token, now, None).await?;
+        pair.authenticated =
+            Some(Authenticated { user_id: user.id.clone(), amr, auth_time: now, credentials_version: user.credentials_version });
+        Ok(pair)
     }
 
+    /// A session for an OpenID Connect client, in the family its authorization code reserved:
+    /// its refresh token refreshes only at the token endpoint, for that client. The outbox gets
+    /// `UserSignedIn` with the client's id in the same write.
+    pub async fn start_for_client(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        family_id: &str,
+        client: ClientBinding,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let token = self.new_token();
+        let mut record = self.record(&token, family_id.to_owned(), user, amr.clone(), now);
+        record.client = Some(client.clone());
+        let event = LifecycleEvent::new(&user.id, LifecycleChange::SignedIn { client_id: Some(client.client_id.clone()) }, now);
+        self.store.start_family(&record, Some(&event)).await?;
+        self.pair(user, family_id, &amr, &token, now, Some(&client)).await
+    }
+
+    /// The client a refresh token was issued to, and its granted scopes (None: no such token,
+    /// or one issued to no client).
+    pub async fn client_binding(&self, presented: &str) -> Result<Option<ClientBinding>, AuthError> {
+        let Ok(token) = RefreshToken::parse(presented) else { return Ok(None) };
+        Ok(self.store.find(&token.hash()).await?.and_then(|record| record.client))
+    }
+
+    /// Ends a family (a replayed authorization code's, RFC 6749 §4.1.2).
+    pub async fn revoke_family(&self, family_id: &str) -> Result<(), AuthError> {
+        self.revoke(family_id, self.clock.now()).await
+    }
+
+    /// `/auth/refresh`: the hosted pages' and JSON routes' tokens only.
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair, AuthError> {
+        self.refresh_for(presented, None, None).await
+    }
+
+    /// Rotates a refresh token issued to `client` (None: to no client) and answers the next
+    /// pair; `narrower_scope`, a subset of the granted scopes, goes into the access token only.
+    /// Another client's token is refused like an unknown one.
+    pub async fn refresh_for(&self, presented: &str, client: Option<&str>, narrower_scope: Option<&str>) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let old = RefreshToken::parse(presented)?;
         let record = self.store.find(&old.hash()).await?.ok_or(AuthError::InvalidToken)?;
+        if record.client.as_ref().map(|c| c.client_id.as_str()) != client {
+            return Err(AuthError::InvalidToken);
+        }
+        let binding = record.client.clone().map(|mut binding| {
+            if let Some(scope) = narrower_scope {
+                binding.scope = scope.to_owned();
+            }
+            binding
+        });
         let user = self.users.get(&record.user_id).await?.ok_or(AuthError::InvalidToken)?;
         // Every token made before a reset, a change or a global logout is dead (all but the kept
         // session), even one whose family the user index had not shown yet.
@@ -172,15 +242,16 @@ impl SessionService {
             return Err(AuthError::InvalidToken);
         }
         let next = self.new_token();
-        let next_record = self.record(&next, record.family_id.clone(), &user, record.amr.clone(), now);
+        let mut next_record = self.record(&next, record.family_id.clone(), &user, record.amr.clone(), now);
+        next_record.client = record.client.clone();
         match self.store.rotate(&old.hash(), &next_record, &old.seal(&next), now).await? {
-            RotateOutcome::Rotated => self.pair(&user, &record.family_id, &record.amr, &next, now).await,
+            RotateOutcome::Rotated => self.pair(&user, &record.family_id, &record.amr, &next, now, binding.as_ref()).await,
             RotateOutcome::AlreadySpent { spent_at, sealed_successor, record } => {
                 let within_grace = now - spent_at <= REUSE_GRACE.as_secs() as i64;
                 if within_grace {
                     if let Some(successor) = sealed_successor.as_deref().and_then(|s| old.unseal(s)) {
                         if self.store.find_active(&successor.hash(), now).await?.is_some() {
-                            return self.pair(&user, &record.family_id, &record.amr, &successor, now).await;
+                            return self.pair(&user, &record.family_id, &record.amr, &successor, now, binding.as_ref()).await;
                         }
                     }
                 }
@@ -197,11 +268,19 @@ impl SessionService {
 
     /// Revokes the family of the presented token; unknown or already revoked tokens are fine.
     pub async fn logout(&self, presented: &str) -> Result<(), AuthError> {
+        self.revoke_presented(presented, None).await
+    }
+
+    /// RFC 7009: revokes the family of a refresh token issued to `client` (None: to no client);
+    /// unknown tokens and other clients' tokens revoke nothing, and are no error.
+    pub async fn revoke_presented(&self, presented: &str, client: Option<&str>) -> Result<(), AuthError> {
         let Ok(token) = RefreshToken::parse(presented) else {
             return Ok(());
         };
         if let Some(record) = self.store.find(&token.hash()).await? {
-            self.revoke(&record.family_id, self.clock.now()).await?;
+            if record.client.as_ref().map(|c| c.client_id.as_str()) == client {
+                self.revoke(&record.family_id, self.clock.now()).await?;
+            }
         }
         Ok(())
     }

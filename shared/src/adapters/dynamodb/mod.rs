@@ -16,6 +16,8 @@
 //! | revoked family | `REVOKED#<family id>` (TTL) | `SessionStore`, sessions.rs |
 //! | authenticator | `FACTOR#<user id>`: sealed secrets, last step, recovery-code hashes | `FactorStore`, factors.rs |
 //! | remembered device | `DEVICE#<user id>#<slot 0-9>`: token hash, spent marks, label, expiry (TTL) | `DeviceStore`, devices.rs |
+//! | authorization code | `OAUTHCODE#<sha256 of code>`: its bindings, the family its first use reserved (TTL) | `OAuthStore`, oauth.rs |
+//! | SSO session | `SSO#<sha256 of cookie>`: user, auth_time, amr, credentials version (TTL) | `OAuthStore`, oauth.rs |
 //!
 //! Index `users` (user_list.rs): every user item by `phone`, for the admin listing and lookup.
 //!
@@ -30,6 +32,7 @@ mod challenges;
 mod devices;
 mod factors;
 mod limiter;
+mod oauth;
 mod outbox;
 mod prefixes;
 mod sessions;
@@ -211,6 +214,14 @@ fn refresh_key(hash: &str) -> String {
 
 fn revoked_key(family: &str) -> String {
     format!("REVOKED#{family}")
+}
+
+fn code_key(hash: &str) -> String {
+    format!("OAUTHCODE#{hash}")
+}
+
+fn sso_key(hash: &str) -> String {
+    format!("SSO#{hash}")
 }
 
 fn factor_key(user: &UserId) -> String {

@@ -6,7 +6,7 @@ use super::{n, refresh_key, revoked_key, s, to_item, unavailable, DynamoStore, I
 use crate::{
     domain::{LifecycleEvent, UnixTime, UserId},
     error::StoreError,
-    ports::{RefreshRecord, RotateOutcome, SessionStore, StoreResult},
+    ports::{ClientBinding, RefreshRecord, RotateOutcome, SessionStore, StoreResult},
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
@@ -27,6 +27,10 @@ struct RefreshItem {
     #[serde(default)]
     sealed_successor: Option<String>,
     expires_at: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 impl RefreshItem {
@@ -37,6 +41,7 @@ impl RefreshItem {
             user_id: UserId(self.user_id.clone()),
             amr: self.amr.clone(),
             expires_at: self.expires_at,
+            client: self.client_id.clone().map(|client_id| ClientBinding { client_id, scope: self.scope.clone().unwrap_or_default() }),
         }
     }
 }
@@ -55,6 +60,8 @@ impl DynamoStore {
             spent_at: None,
             sealed_successor: None,
             expires_at: record.expires_at,
+            client_id: record.client.as_ref().map(|c| c.client_id.clone()),
+            scope: record.client.as_ref().map(|c| c.scope.clone()),
         }
     }
 }

@@ -71,7 +71,7 @@ mod tests {
     async fn a_cached_token_answers_as_verify_does_until_it_expires() {
         let cache = VerifiedTokens::new(keys());
         let amr = vec!["pwd".to_owned()];
-        let grant = Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &amr, roles: &[] };
+        let grant = Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &amr, roles: &[], oauth: None };
         let token = cache.keys().issue(&grant, now()).await.unwrap();
         let first = cache.verify(&token, now()).await.unwrap();
         assert_eq!(first, cache.keys().verify(&token).await.unwrap());
@@ -87,7 +87,7 @@ mod tests {
     async fn a_token_changed_in_one_byte_or_signed_by_another_key_is_checked_in_full() {
         let cache = VerifiedTokens::new(keys());
         let amr = vec!["pwd".to_owned()];
-        let grant = Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &amr, roles: &[] };
+        let grant = Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &amr, roles: &[], oauth: None };
         let token = cache.keys().issue(&grant, now()).await.unwrap();
         cache.verify(&token, now()).await.unwrap();
         let mut tampered = token.clone().into_bytes();

@@ -13,7 +13,7 @@ mod pem_signer;
 mod ring_provider;
 
 pub use self::der::ecdsa_der_to_jws;
-pub use crate::domain::{AccessClaims, Grant};
+pub use crate::domain::{AccessClaims, Grant, IdTokenClaims};
 pub use cache::VerifiedTokens;
 pub use pem_signer::PemSigner;
 
@@ -51,6 +51,22 @@ impl crate::ports::AccessTokens for TokenKeys {
     fn access_ttl(&self) -> Duration {
         TokenKeys::access_ttl(self)
     }
+
+    async fn issue_id_token(&self, claims: &IdTokenClaims) -> Result<String, AuthError> {
+        TokenKeys::issue_id_token(self, claims).await
+    }
+
+    fn issuer(&self) -> &str {
+        TokenKeys::issuer(self)
+    }
+}
+
+/// RFC 9068 `scope`: a client's OAuth scopes, then `role:<name>` per role (API Gateway's JWT
+/// authorizer matches `AuthorizationScopes` against it). Absent when both are empty.
+fn token_scope(grant: &Grant<'_>) -> Option<String> {
+    let roles = crate::domain::Roles::from_roles(grant.roles.to_vec()).ok().and_then(|r| r.scope());
+    let parts: Vec<&str> = grant.oauth.map(|o| o.scope).into_iter().chain(roles.as_deref()).filter(|s| !s.is_empty()).collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// The three algorithms this service signs and accepts; the key's type decides which.
@@ -281,7 +297,6 @@ impl TokenKeys {
     }
 
     pub async fn issue(&self, grant: &Grant<'_>, now: UnixTime) -> Result<String, AuthError> {
-        let signing = self.signing.as_ref().ok_or_else(|| AuthError::internal("this function checks tokens only: it has no signer"))?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.sub.to_owned(),
@@ -293,10 +308,22 @@ impl TokenKeys {
             email: grant.email.to_owned(),
             sid: grant.sid.to_owned(),
             roles: grant.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            scope: crate::domain::Roles::from_roles(grant.roles.to_vec()).ok().and_then(|r| r.scope()),
+            scope: token_scope(grant),
+            client_id: grant.oauth.map(|o| o.client_id.to_owned()),
         };
-        let header = serde_json::json!({ "alg": signing.key.alg.name(), "typ": ACCESS_TOKEN_TYP, "kid": signing.key.kid });
-        let claims = serde_json::to_vec(&claims).map_err(AuthError::internal)?;
+        self.sign(ACCESS_TOKEN_TYP, &claims).await
+    }
+
+    /// An OpenID Connect ID token: the same key, `typ` JWT, so it is never taken for an access
+    /// token (whose `typ` is `at+jwt`).
+    pub async fn issue_id_token(&self, claims: &IdTokenClaims) -> Result<String, AuthError> {
+        self.sign("JWT", claims).await
+    }
+
+    async fn sign(&self, typ: &str, claims: &impl serde::Serialize) -> Result<String, AuthError> {
+        let signing = self.signing.as_ref().ok_or_else(|| AuthError::internal("this function checks tokens only: it has no signer"))?;
+        let header = serde_json::json!({ "alg": signing.key.alg.name(), "typ": typ, "kid": signing.key.kid });
+        let claims = serde_json::to_vec(claims).map_err(AuthError::internal)?;
         let signing_input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims));
         let signature = signing.signer.sign(signing_input.as_bytes()).await?;
         Ok(format!("{signing_input}.{}", B64.encode(signature)))
@@ -457,7 +484,7 @@ L2r5ocKaT3fsXdvd8InXb61uSS1X+DQB
     }
 
     fn grant<'a>(sub: &'a str, email: &'a str) -> Grant<'a> {
-        Grant { sub, email, sid: "family-1", amr: &[], roles: &[] }
+        Grant { sub, email, sid: "family-1", amr: &[], roles: &[], oauth: None }
     }
 
     fn forge(header: serde_json::Value, claims: &AccessClaims, signature: &str) -> String {
@@ -474,7 +501,14 @@ L2r5ocKaT3fsXdvd8InXb61uSS1X+DQB
             let (_, keys) = keys_with(kind, None);
             let token = keys
                 .issue(
-                    &Grant { sub: "user-1", email: "ada@example.com", sid: "family-1", amr: &["pwd".into(), "sms".into()], roles: &[] },
+                    &Grant {
+                        sub: "user-1",
+                        email: "ada@example.com",
+                        sid: "family-1",
+                        amr: &["pwd".into(), "sms".into()],
+                        roles: &[],
+                        oauth: None,
+                    },
                     now(),
                 )
                 .await
