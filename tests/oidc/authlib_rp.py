@@ -5,12 +5,15 @@ authlib itself (signature from the JWKS, iss, aud, nonce). Headless Chromium pla
 Then the bad input of RFC 6749 §4.1.2.1 and §5.2 that needs a client, with authlib's
 OAuth2Session (requests) and plain requests where the status line is the point."""
 
+import base64
 import html
 import logging
 import json
 import os
+import hashlib
 import secrets
 import threading
+import time
 import unittest
 import urllib.parse
 
@@ -20,10 +23,11 @@ from authlib.integrations.flask_client import OAuth
 from authlib.integrations.requests_client import OAuth2Session
 from flask import Flask, request
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
 from werkzeug.serving import make_server
 
 from helpers import (BASE, Browser, Recorder, api_account, browse_to_redirect, discovery, drain_documents,
-                     hosted_pages_shown, hosted_sign_in, missing_env, query_of, save_shot, wait_for_url)
+                     hosted_pages_shown, hosted_sign_in, missing_env, query_of, save_shot, wait, wait_for_url)
 
 CLIENT_ID = "authlib-app"
 SCOPE = "openid email phone offline_access"
@@ -73,6 +77,12 @@ class FlaskApp:
 
     def close(self):
         self.server.shutdown()
+
+
+def jwt_payload(token):
+    """A JWT's claims, unverified (the provider's access token is for resource servers to verify)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def result_page(answer):
@@ -134,7 +144,11 @@ class AuthlibRelyingParty(unittest.TestCase):
         self.assertIn("refresh_token", token, "offline_access was granted")
         self.assertEqual(set(token["scope"].split()), set(SCOPE.split()))
         type(self).first = claims
-        # The access token is the v2 one: GET /protected takes it.
+        # The access token is the v2 one (aud JWT_AUDIENCE) plus client_id and scope (RFC 9068).
+        access = jwt_payload(token["access_token"])
+        self.assertEqual((access["aud"], access["client_id"], access["sub"]), ("sms-mfa", CLIENT_ID, claims["sub"]))
+        self.assertEqual(set(access["scope"].split()) & set(SCOPE.split()), set(SCOPE.split()), access["scope"])
+        # GET /protected takes it.
         resp = requests.get(f"{BASE}/protected", headers={"authorization": f"Bearer {token['access_token']}"}, timeout=30)
         self.assertEqual(resp.status_code, 200, resp.text)
         self.assertEqual(resp.json()["sub"], claims["sub"])
@@ -161,20 +175,41 @@ class AuthlibRelyingParty(unittest.TestCase):
         finally:
             other.quit()
 
-    def test_4_refresh_then_revoke_then_refresh_fails(self):
+    def test_4_prompt_login_and_max_age_show_the_hosted_pages_again(self):
+        self.d.get(f"{self.rp.base}/authlib/login?prompt=login")
+        hosted_sign_in(self.d, self.account, CLIENT_ID)
+        wait_for_url(self.d, f"{self.rp.base}/authlib/callback", "the callback after prompt=login")
+        again = page_json(self.d)["claims"]
+        self.assertEqual(again["sub"], self.first["sub"])
+        self.assertGreater(again["auth_time"], self.first["auth_time"], "a new sign-in")
+        time.sleep(2)
+        self.d.get(f"{self.rp.base}/authlib/login?max_age=1")
+        hosted_sign_in(self.d, self.account, CLIENT_ID)  # the session is older than max_age
+        wait_for_url(self.d, f"{self.rp.base}/authlib/callback", "the callback after max_age")
+        self.assertGreater(page_json(self.d)["claims"]["auth_time"], again["auth_time"])
+
+    def test_5_refresh_narrower_then_revoke_then_refresh_fails(self):
         token = self.rp.tokens[-1]
         client = self.session()
         fresh = client.refresh_token(self.meta["token_endpoint"], refresh_token=token["refresh_token"])
-        self.assertNotEqual(fresh["access_token"], token["access_token"])
         self.assertNotEqual(fresh["refresh_token"], token["refresh_token"], "refresh tokens rotate")
         self.assertNotIn("id_token", fresh)
+        self.assertEqual(fresh["token_type"].lower(), "bearer")
+        # A narrower scope: the userinfo endpoint (GET /me) then leaves the phone out.
+        fresh = client.refresh_token(self.meta["token_endpoint"], refresh_token=fresh["refresh_token"],
+                                     scope="openid email offline_access")
+        self.assertEqual(set(fresh["scope"].split()), {"openid", "email", "offline_access"})
+        info = requests.get(self.meta["userinfo_endpoint"], timeout=30,
+                            headers={"authorization": f"Bearer {fresh['access_token']}"}).json()
+        self.assertEqual((info["sub"], info.get("email")), (self.first["sub"], self.account["email"]))
+        self.assertLessEqual(set(info), {"sub", "email", "email_verified"}, "only what openid and email allow")
         resp = client.revoke_token(self.meta["revocation_endpoint"], token=fresh["refresh_token"], token_type_hint="refresh_token")
         self.assertEqual(resp.status_code, 200, resp.text)
         with self.assertRaises(AuthlibBaseError) as caught:
             client.refresh_token(self.meta["token_endpoint"], refresh_token=fresh["refresh_token"])
         self.assertEqual(caught.exception.error, "invalid_grant")
 
-    def test_5_logout_lands_on_the_registered_uri_then_prompt_none_needs_a_login(self):
+    def test_6_logout_lands_on_the_registered_uri_then_prompt_none_needs_a_login(self):
         id_token = self.rp.tokens[-1]["id_token"]
         logout = self.rp.client.create_logout_url(
             post_logout_redirect_uri=f"{self.rp.base}/authlib/signed-out", id_token_hint=id_token, client_id=CLIENT_ID)
@@ -183,6 +218,11 @@ class AuthlibRelyingParty(unittest.TestCase):
         self.assertNotIn("__Host-sms-mfa-sso", {c["name"] for c in self.d.get_cookies()}, "the SSO cookie is gone")
         self.assertEqual(self.login("?prompt=none").get("error"), "login_required")
 
+
+    def test_7_login_hint_prefills_the_email(self):
+        self.d.get(f"{self.rp.base}/authlib/login?" + urllib.parse.urlencode({"login_hint": self.account["email"]}))
+        wait(self.d, EC.visibility_of_element_located((By.ID, "view-signin")), "the hosted sign-in", shot="authlib-hint")
+        self.assertEqual(self.d.find_element(By.ID, "signin-email").get_attribute("value"), self.account["email"])
 
 class AuthlibBadInput(unittest.TestCase):
     """The errors a client meets; codes come from a browser signed in once (SSO)."""
@@ -198,6 +238,7 @@ class AuthlibBadInput(unittest.TestCase):
         cls.browser = Browser()
         cls.d = cls.browser.driver
         account = api_account()
+        cls.v2_tokens = account["tokens"]  # from /auth/verify: the pages' kind
         cls.d.get(cls.authorization()[0])
         hosted_sign_in(cls.d, account, CLIENT_ID)
         wait_for_url(cls.d, cls.redirect_uri, "the first code")
@@ -242,6 +283,55 @@ class AuthlibBadInput(unittest.TestCase):
             wrong.fetch_token(self.meta["token_endpoint"], authorization_response=callback,
                               redirect_uri=self.redirect_uri, code_verifier=verifier)
         self.assertEqual(caught.exception.error, "invalid_client")
+        # The right secret, as client_secret_post this time: the code was not spent by the failures.
+        resp = requests.post(self.meta["token_endpoint"], timeout=30,
+                             data={**form, "client_id": CLIENT_ID, "client_secret": self.secret})
+        self.assertEqual(resp.status_code, 200, resp.text)
+        self.assertEqual(resp.headers.get("cache-control"), "no-store")
+        self.assertTrue({"access_token", "token_type", "expires_in", "id_token", "scope", "refresh_token"} <= set(resp.json()))
+
+    def test_foreign_code_and_refresh_token_are_invalid_grant(self):
+        # A code issued to node-app (same browser session), presented by authlib-app.
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        node_callback = f"{self.app.base}/openid-client/callback"
+        query = {"response_type": "code", "client_id": "node-app", "redirect_uri": node_callback, "scope": "openid offline_access",
+                 "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
+        landed = browse_to_redirect(self.d, f"{self.meta['authorization_endpoint']}?{urllib.parse.urlencode(query)}",
+                                    node_callback, "node-app's code")
+        with self.assertRaises(AuthlibBaseError) as caught:
+            self.session_for(node_callback).fetch_token(self.meta["token_endpoint"], code=landed["code"], code_verifier=verifier)
+        self.assertEqual(caught.exception.error, "invalid_grant")
+        # authlib-app's refresh token, presented by node-app.
+        callback, client, verifier = self.code()
+        mine = self.redeem(client, callback, verifier)
+        resp = requests.post(self.meta["token_endpoint"], timeout=30, data={
+            "grant_type": "refresh_token", "refresh_token": mine["refresh_token"], "client_id": "node-app"})
+        self.assertEqual((resp.status_code, resp.json().get("error")), (400, "invalid_grant"), resp.text)
+
+    def session_for(self, redirect_uri):
+        return OAuth2Session(CLIENT_ID, self.secret, redirect_uri=redirect_uri, token_endpoint_auth_method="client_secret_basic")
+
+    def test_wider_scope_on_refresh_is_invalid_scope(self):
+        callback, client, verifier = self.code()  # scope: openid offline_access
+        tokens = self.redeem(client, callback, verifier)
+        with self.assertRaises(AuthlibBaseError) as caught:
+            client.refresh_token(self.meta["token_endpoint"], refresh_token=tokens["refresh_token"],
+                                 scope="openid email offline_access")
+        self.assertEqual(caught.exception.error, "invalid_scope")
+
+    def test_refresh_tokens_do_not_cross_between_the_pages_and_the_token_endpoint(self):
+        callback, client, verifier = self.code()
+        tokens = self.redeem(client, callback, verifier)
+        resp = requests.post(f"{BASE}/auth/refresh", json={"refresh_token": tokens["refresh_token"]}, timeout=30)
+        self.assertEqual(resp.json().get("error"), "invalid_token", resp.text)
+        with self.assertRaises(AuthlibBaseError) as caught:  # the pages' (v2) refresh token
+            client.refresh_token(self.meta["token_endpoint"], refresh_token=self.v2_tokens["refresh_token"])
+        self.assertEqual(caught.exception.error, "invalid_grant")
+        # Both still work where they belong.
+        self.assertIn("access_token", client.refresh_token(self.meta["token_endpoint"], refresh_token=tokens["refresh_token"]))
+        resp = requests.post(f"{BASE}/auth/refresh", json={"refresh_token": self.v2_tokens["refresh_token"]}, timeout=30)
+        self.assertEqual(resp.status_code, 200, resp.text)
 
     def test_replayed_code_is_invalid_grant_and_revokes_what_the_first_use_issued(self):
         callback, client, verifier = self.code()

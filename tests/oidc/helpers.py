@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import threading
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "browser"))
-from test_pages import WAIT, Browser, code_for, fresh_account, latest_verification  # noqa: E402,F401
+from test_pages import WAIT, Browser, code_for, fresh_account  # noqa: E402,F401 (Browser: for the suites)
 
 BASE = os.environ.get("E2E_URL", "").rstrip("/")  # the default stack's router: the issuer
 FAKE = os.environ.get("TWILIO_FAKE_URL", "").rstrip("/")
@@ -46,14 +45,14 @@ def discovery():
 def api_account():
     """A fresh account made over the JSON API (register, then the code from the fake): the flows
     under test start at the authorization, not at sign-up. Returns it with `sid`, the sid of its
-    last verification (the next sign-in's code is the next one)."""
+    last verification (the next sign-in's code is the next one), and `tokens`, the v2 ones."""
     account = fresh_account()
     resp = requests.post(f"{BASE}/auth/register", json=account, timeout=30)
     assert resp.status_code == 201, resp.text
     code, sid = code_for(account["phone"])
     resp = requests.post(f"{BASE}/auth/verify", json={"challenge_id": resp.json()["challenge"]["id"], "code": code}, timeout=30)
     assert resp.status_code == 200, resp.text
-    return {**account, "sid": sid}
+    return {**account, "sid": sid, "tokens": resp.json()}
 
 
 def wait(driver, condition, what, shot=None):
@@ -151,13 +150,3 @@ def browse_to_redirect(driver, url, redirect_base, what):
     driver.get(url)
     return query_of(wait_for_url(driver, redirect_base, what))
 
-
-def eventually(check, what, seconds=WAIT):
-    deadline = time.time() + seconds
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.time() > deadline:
-                raise AssertionError(f"{what} did not happen within {seconds} s")
-            time.sleep(0.3)

@@ -8,10 +8,12 @@ import sys
 import unittest
 import urllib.parse
 
+import requests
+
 from selenium.webdriver.common.by import By
 
-from helpers import (BASE, INTEROP_DIR, REPO, Browser, api_account, drain_documents, hosted_sign_in, missing_env, save_shot, wait,
-                     wait_for_url)
+from helpers import (BASE, INTEROP_DIR, REPO, Browser, api_account, drain_documents, hosted_sign_in, missing_env,
+                     save_shot, wait, wait_for_url)
 
 SPA = REPO / "examples" / "spa"
 
@@ -101,3 +103,26 @@ class ExampleSpa(unittest.TestCase):
 
         cors = [e["message"] for e in self.d.get_log("browser") if "CORS" in e["message"]]
         self.assertEqual(cors, [], "CORS errors in the console")
+
+    def test_2_cors_answers_only_registered_origins(self):
+        """The endpoints a single-page app calls answer CORS for the origins of registered redirect
+        URIs (loopback: any port), preflight included; another origin gets no CORS header."""
+        ours, theirs = self.spa, "https://attacker.example"
+        preflight = {"access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type"}
+        for path in ("/oauth2/token", "/oauth2/revoke", "/me", "/.well-known/jwks.json", "/.well-known/openid-configuration"):
+            resp = requests.options(BASE + path, headers={"origin": ours, **preflight}, timeout=30)
+            self.assertEqual(resp.status_code, 204, path)
+            self.assertEqual(resp.headers.get("access-control-allow-origin"), ours, (path, resp.headers))
+            self.assertIn("authorization", resp.headers.get("access-control-allow-headers", "").lower(), path)
+            resp = requests.options(BASE + path, headers={"origin": theirs, **preflight}, timeout=30)
+            self.assertNotIn("access-control-allow-origin", resp.headers, path)
+        for path in ("/.well-known/jwks.json", "/.well-known/openid-configuration"):
+            resp = requests.get(BASE + path, headers={"origin": ours}, timeout=30)
+            self.assertEqual(resp.headers.get("access-control-allow-origin"), ours, path)
+            self.assertIn("origin", resp.headers.get("vary", "").lower(), path)
+            resp = requests.get(BASE + path, headers={"origin": theirs}, timeout=30)
+            self.assertNotIn("access-control-allow-origin", resp.headers, path)
+        resp = requests.post(BASE + "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": "x", "client_id": "example-spa"},
+                             headers={"origin": theirs}, timeout=30)
+        self.assertEqual(resp.status_code, 400)
+        self.assertNotIn("access-control-allow-origin", resp.headers)
