@@ -20,14 +20,15 @@ struct CodeItem {
     user_id: String,
     session_id: String,
     scope: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     nonce: Option<String>,
     auth_time: UnixTime,
     amr: Vec<String>,
     /// Also the TTL attribute.
     expires_at: UnixTime,
-    /// Set by the first redemption: the refresh family its tokens belong to.
-    #[serde(default)]
+    /// Set by the first redemption: the refresh family its tokens belong to (absent until then:
+    /// the redemption's condition is that it does not exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     redeemed_family: Option<String>,
 }
 
