@@ -23,7 +23,9 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 /// What the suite needs of a store: every store port, and a look at what is stored.
 #[async_trait]
-trait Store: UserStore + ChallengeStore + RateLimiter + PrefixCounters + SessionStore + FactorStore + DeviceStore + 'static {
+trait Store:
+    UserStore + ChallengeStore + RateLimiter + PrefixCounters + SessionStore + FactorStore + DeviceStore + OAuthStore + 'static
+{
     /// The stored items, rate-limit counters apart, that name any of `needles` (a user id, an
     /// email, a phone).
     async fn leftovers(&self, needles: &[String]) -> Vec<String>;
@@ -587,6 +589,8 @@ async fn delete_account_leaves_nothing_naming_the_user<S: Store>(store: Arc<S>, 
     let user = UserStore::get(store.as_ref(), &user.id).await.unwrap().unwrap();
     assert!(store.put_device(&device_for(&user, 0, now), None).await.unwrap());
     assert!(store.put_device(&device_for(&user, 9, now), None).await.unwrap());
+    store.put_code(&code_for(&user.id, now)).await.unwrap();
+    store.put_sso(&sso_for(&user.id, now)).await.unwrap();
     let needles = [user.id.0.clone(), user.email.as_str().to_owned(), user.phone.as_e164().to_owned(), new_phone.as_e164().to_owned()];
     assert!(!store.leftovers(&needles).await.is_empty(), "the look at the store sees the account");
 
@@ -1331,6 +1335,77 @@ async fn pages_list_each_account_once_in_order_and_never_more_than_asked<S: Stor
 
 /// Each contract as `memory::<name>` (a fresh MemoryStore) and `dynamodb::<name>` (the shared
 /// test table), on a runtime with worker threads so that races are parallel.
+// ---------------------------------------------------------------------------------------------
+// OAuthStore
+
+fn code_for(user: &UserId, now: UnixTime) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: format!("{:032x}", unique()),
+        client_id: "spa".into(),
+        redirect_uri: "http://127.0.0.1:8080/callback".into(),
+        challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", Some("S256")).unwrap(),
+        user_id: user.clone(),
+        session_id: format!("sid-{}", unique()),
+        scopes: Scopes::parse("openid email offline_access").unwrap(),
+        nonce: Some("n-1".into()),
+        auth_time: now - 5,
+        amr: vec!["pwd".into(), "sms".into(), "mfa".into()],
+        expires_at: now + 60,
+    }
+}
+
+fn sso_for(user: &UserId, now: UnixTime) -> SsoSession {
+    let cookie_hash = format!("{:032x}", unique());
+    SsoSession {
+        id: session_id_of(&cookie_hash),
+        cookie_hash,
+        user_id: user.clone(),
+        auth_time: now,
+        amr: vec!["pwd".into(), "totp".into(), "mfa".into()],
+        credentials_version: 3,
+        expires_at: now + 3600,
+    }
+}
+
+/// Of racing redemptions exactly one gets the code's bindings; every other sees it used, with
+/// the family the winner reserved (to revoke); so does any later one.
+async fn a_code_is_redeemed_once_under_races<S: Store>(store: Arc<S>, now: UnixTime) {
+    let code = code_for(&UserId::new(), now);
+    store.put_code(&code).await.unwrap();
+    let outcomes = race(&store, 10, |store, i| {
+        let hash = code.code_hash.clone();
+        async move { store.redeem_code(&hash, &format!("family-{i}"), now).await }
+    })
+    .await;
+    let winners: Vec<usize> = (0..10).filter(|&i| matches!(&outcomes[i], Redemption::First(c) if *c == code)).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let family = format!("family-{}", winners[0]);
+    let replayed = Redemption::Replayed { family_id: Some(family), user_id: code.user_id.clone() };
+    assert_eq!(count(&outcomes, |o| *o == replayed), 9, "{outcomes:?}");
+    assert_eq!(store.redeem_code(&code.code_hash, "family-late", now + 30).await.unwrap(), replayed);
+}
+
+async fn an_expired_or_unknown_code_redeems_nothing<S: Store>(store: Arc<S>, now: UnixTime) {
+    let code = code_for(&UserId::new(), now);
+    store.put_code(&code).await.unwrap();
+    assert_eq!(store.redeem_code(&code.code_hash, "f1", code.expires_at).await.unwrap(), Redemption::Unknown);
+    assert_eq!(store.redeem_code(&format!("{:032x}", unique()), "f2", now).await.unwrap(), Redemption::Unknown);
+    let without_nonce = AuthorizationCode { nonce: None, ..code_for(&UserId::new(), now) };
+    store.put_code(&without_nonce).await.unwrap();
+    assert_eq!(store.redeem_code(&without_nonce.code_hash, "f3", now).await.unwrap(), Redemption::First(without_nonce));
+}
+
+async fn sso_sessions_round_trip_expire_and_end<S: Store>(store: Arc<S>, now: UnixTime) {
+    let session = sso_for(&UserId::new(), now);
+    store.put_sso(&session).await.unwrap();
+    assert_eq!(store.find_sso(&session.cookie_hash, now + 3599).await.unwrap(), Some(session.clone()));
+    assert_eq!(store.find_sso(&session.cookie_hash, now + 3600).await.unwrap(), None, "expiry is checked on read");
+    assert_eq!(store.find_sso(&format!("{:032x}", unique()), now).await.unwrap(), None);
+    store.end_sso(&session.cookie_hash).await.unwrap();
+    assert_eq!(store.find_sso(&session.cookie_hash, now).await.unwrap(), None);
+    store.end_sso(&session.cookie_hash).await.unwrap();
+}
+
 macro_rules! contract_suite {
     ($($contract:ident),+ $(,)?) => {
         mod memory {
@@ -1354,6 +1429,9 @@ macro_rules! contract_suite {
 }
 
 contract_suite!(
+    a_code_is_redeemed_once_under_races,
+    an_expired_or_unknown_code_redeems_nothing,
+    sso_sessions_round_trip_expire_and_end,
     create_user_round_trips_every_field,
     create_user_claims_an_email_once_under_races,
     create_user_sent_again_is_the_same_registration,

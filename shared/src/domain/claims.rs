@@ -81,6 +81,9 @@ pub struct IdTokenClaims {
     pub nonce: Option<String>,
     pub amr: Vec<String>,
     pub sid: String,
+    /// The account's roles at issuance, as in access tokens (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

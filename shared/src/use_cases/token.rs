@@ -133,6 +133,7 @@ impl OAuthService {
             nonce: granted.nonce.clone(),
             amr: granted.amr.clone(),
             sid: granted.session_id.clone(),
+            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             email: email.then(|| user.email.as_str().to_owned()),
             // The service never proves that a person holds the address (README).
             email_verified: email.then_some(false),
