@@ -47,10 +47,14 @@ if (location.pathname === "/callback.html") {
   };
   $("protected").onclick = async () => {
     const user = await manager.getUser();
-    const response = await fetch(`${config.authority}/protected`, {
-      headers: { authorization: `Bearer ${user.access_token}` },
-    });
-    show("output", { status: response.status, body: await response.json() });
+    try {
+      const response = await fetch(`${config.authority}/protected`, {
+        headers: { authorization: `Bearer ${user.access_token}` },
+      });
+      show("output", { status: response.status, body: await response.json() });
+    } catch (err) {
+      show("output", `The call failed: ${err.message}`); // e.g. the API's CORS left this origin out
+    }
   };
   render(await manager.getUser());
 }

@@ -151,7 +151,7 @@ class AuthlibRelyingParty(unittest.TestCase):
         # GET /protected takes it.
         resp = requests.get(f"{BASE}/protected", headers={"authorization": f"Bearer {token['access_token']}"}, timeout=30)
         self.assertEqual(resp.status_code, 200, resp.text)
-        self.assertEqual(resp.json()["sub"], claims["sub"])
+        self.assertEqual(resp.json()["user"]["id"], claims["sub"])
 
     def test_2_single_sign_on_gets_a_code_with_no_page_shown(self):
         drain_documents(self.d)

@@ -53,6 +53,7 @@ class SessionEnds(unittest.TestCase):
         """Signs the browser in through an authorization; checks SSO answers prompt=none."""
         self.d.get(self.authorize_url())
         hosted_sign_in(self.d, self.account, CLIENT_ID)
+        wait_for_url(self.d, self.callback, "the app after signing in")
         self.assertIn("code", browse_to_redirect(self.d, self.authorize_url(prompt="none"), self.callback, "a code by SSO"))
 
     def assert_session_ended(self, why):
