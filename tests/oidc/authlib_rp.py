@@ -6,11 +6,11 @@ Then the bad input of RFC 6749 §4.1.2.1 and §5.2 that needs a client, with aut
 OAuth2Session (requests) and plain requests where the status line is the point."""
 
 import base64
-import html
-import logging
-import json
-import os
 import hashlib
+import html
+import json
+import logging
+import os
 import secrets
 import threading
 import time
@@ -95,7 +95,8 @@ def page_json(driver):
 
 
 class AuthlibRelyingParty(unittest.TestCase):
-    """One person, one browser, in order: sign-in, SSO, prompt=none, refresh, revoke, logout."""
+    """One person, one browser, in order: sign-in, SSO, prompt=none, prompt=login and max_age,
+    refresh, revoke, logout; then login_hint."""
 
     @classmethod
     def setUpClass(cls):
