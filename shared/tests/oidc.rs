@@ -84,6 +84,24 @@ async fn signed_in(w: &World, email: &str, phone: &str) -> (TokenPair, String) {
     (tokens, cookie)
 }
 
+/// An administrator's disable, as the admin API writes it: one credential change with `disable`.
+async fn disable(w: &World, user: &User) {
+    let event = LifecycleEvent::new(&user.id, LifecycleChange::UserDisabled, w.clock.now());
+    let change = CredentialChange {
+        user,
+        new_password_hash: None,
+        consume: None,
+        clear_limit: None,
+        revoke_families: &[],
+        revoked_until: w.clock.now() + 3600,
+        now: w.clock.now(),
+        keep_session: None,
+        disable: true,
+        event: &event,
+    };
+    assert!(w.store.update_credentials(&change).await.unwrap());
+}
+
 fn params(pairs: &[(&str, &str)]) -> OAuthParams {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -350,20 +368,7 @@ async fn the_sso_session_ends_with_every_credential_change_a_disable_and_its_lif
     // An administrator's disable (one credential change with `disable`).
     let (tokens, cookie) = signed_in(w, "ia@example.com", "+447711900109").await;
     let user = w.store.get(&UserId(tokens.user.id.clone())).await.unwrap().unwrap();
-    let event = LifecycleEvent::new(&user.id, LifecycleChange::UserDisabled, w.clock.now());
-    let disable = CredentialChange {
-        user: &user,
-        new_password_hash: None,
-        consume: None,
-        clear_limit: None,
-        revoke_families: &[],
-        revoked_until: w.clock.now() + 3600,
-        now: w.clock.now(),
-        keep_session: None,
-        disable: true,
-        event: &event,
-    };
-    assert!(w.store.update_credentials(&disable).await.unwrap());
+    disable(w, &user).await;
     assert_eq!(ends(cookie).await.as_deref(), Some("login_required"));
 
     // The account's deletion.
@@ -385,20 +390,7 @@ async fn a_code_issued_before_a_disable_gets_no_tokens() {
     let code = code_for(&w, &cookie, &[]).await;
     let user = w.store.get(&UserId(tokens.user.id.clone())).await.unwrap().unwrap();
     w.clock.advance(1);
-    let event = LifecycleEvent::new(&user.id, LifecycleChange::UserDisabled, w.clock.now());
-    let disable = CredentialChange {
-        user: &user,
-        new_password_hash: None,
-        consume: None,
-        clear_limit: None,
-        revoke_families: &[],
-        revoked_until: w.clock.now() + 3600,
-        now: w.clock.now(),
-        keep_session: None,
-        disable: true,
-        event: &event,
-    };
-    assert!(w.store.update_credentials(&disable).await.unwrap());
+    disable(&w, &user).await;
     assert_eq!(oauth_error(w.oauth.token(&redeem_params(&code), None).await), OAuthErrorCode::InvalidGrant);
 }
 
