@@ -10,6 +10,8 @@ use sms_mfa::runtime;
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let state = runtime::ready(runtime::verified_tokens_from_env()).await;
-    let state = &state;
-    run(service_fn(move |req| http_handler::handle(state, req))).await
+    // The registered apps, whose browser origins may read the answer (CORS).
+    let clients = runtime::ready(async { runtime::oauth_clients_from_env() }).await;
+    let (state, clients) = (&state, &clients);
+    run(service_fn(move |req| http_handler::handle(state, clients, req))).await
 }
