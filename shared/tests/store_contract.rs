@@ -1333,8 +1333,6 @@ async fn pages_list_each_account_once_in_order_and_never_more_than_asked<S: Stor
     assert!(next.is_some());
 }
 
-/// Each contract as `memory::<name>` (a fresh MemoryStore) and `dynamodb::<name>` (the shared
-/// test table), on a runtime with worker threads so that races are parallel.
 // ---------------------------------------------------------------------------------------------
 // OAuthStore
 
@@ -1406,6 +1404,8 @@ async fn sso_sessions_round_trip_expire_and_end<S: Store>(store: Arc<S>, now: Un
     store.end_sso(&session.cookie_hash).await.unwrap();
 }
 
+/// Each contract as `memory::<name>` (a fresh MemoryStore) and `dynamodb::<name>` (the shared
+/// test table), on a runtime with worker threads so that races are parallel.
 macro_rules! contract_suite {
     ($($contract:ident),+ $(,)?) => {
         mod memory {
