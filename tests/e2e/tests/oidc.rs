@@ -142,7 +142,11 @@ async fn a_browser_signed_in_on_the_pages_gets_an_app_a_code_and_the_app_its_tok
     assert_eq!(id["sub"].as_str(), Some(account.user_id.as_str()));
     // The access token works where v2 tokens do.
     let access = tokens["access_token"].as_str().unwrap();
-    stack.protected(access).await.expect(200);
+    let protected = stack
+        .request(Method::GET, "protected", "/protected", &[("authorization", &format!("Bearer {access}")), ("origin", SPA_ORIGIN)], None)
+        .await;
+    protected.expect(200);
+    assert_eq!(protected.header("access-control-allow-origin").as_deref(), Some(SPA_ORIGIN), "the example SPA calls it");
     let me =
         stack.request(Method::GET, "account", "/me", &[("authorization", &format!("Bearer {access}")), ("origin", SPA_ORIGIN)], None).await;
     let me_body = me.expect(200).clone();
@@ -184,7 +188,7 @@ async fn the_pages_name_the_app_and_an_unsigned_browser_is_sent_to_them() {
 #[tokio::test]
 async fn cors_answers_registered_origins_only() {
     let stack = stack();
-    for path in ["/oauth2/token", "/oauth2/revoke", "/me", "/.well-known/jwks.json", "/.well-known/openid-configuration"] {
+    for path in ["/oauth2/token", "/oauth2/revoke", "/me", "/protected", "/.well-known/jwks.json", "/.well-known/openid-configuration"] {
         let allowed =
             stack.request(Method::OPTIONS, "oauth", path, &[("origin", SPA_ORIGIN), ("access-control-request-method", "POST")], None).await;
         assert_eq!(allowed.status, 204, "{path}: {}", allowed.describe());
