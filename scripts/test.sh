@@ -254,9 +254,23 @@ run_browser_tests() {
   log "browser tests took $((SECONDS - started)) s (exit $status)"
   return "$status"
 }
+# tests/oidc: relying parties nobody here wrote (authlib, npm openid-client, the example SPA with
+# oidc-client-ts) sign in through the default stack's OpenID Connect provider in headless
+# Chromium. OIDC_TESTS (e.g. "authlib_rp spa_test") picks modules or tests of tests/oidc/run.py.
+run_oidc_tests() {
+  local started=$SECONDS status=0
+  log "OpenID Connect relying parties (tests/oidc) against $E2E_URL"
+  export E2E_URL TWILIO_FAKE_URL SCREENSHOT_DIR="$LOCAL_DIR/screenshots" E2E_INTEROP_DIR="$INTEROP_DIR"
+  export E2E_AUTHLIB_CLIENT_SECRET E2E_OAUTH_CLIENTS_FILE
+  # shellcheck disable=SC2086  # a list of test names
+  run_fg python3 "$REPO_ROOT/tests/oidc/run.py" ${OIDC_TESTS:-} || status=$?
+  log "OpenID Connect tests took $((SECONDS - started)) s (exit $status)"
+  return "$status"
+}
 if ((BROWSER_ONLY)); then
   status=0
   run_browser_tests || status=$?
+  run_oidc_tests || status=$?
   ((status == 0)) || print_watch_logs
   exit "$status"
 fi
@@ -326,5 +340,8 @@ if (($# == 0)); then
   browser_status=0
   run_browser_tests || browser_status=$?
   ((browser_status == 0)) || { print_watch_logs; log "the browser tests failed (exit $browser_status); screenshots in .local/screenshots/"; status=$browser_status; }
+  oidc_status=0
+  run_oidc_tests || oidc_status=$?
+  ((oidc_status == 0)) || { print_watch_logs; log "the OpenID Connect tests failed (exit $oidc_status); screenshots in .local/screenshots/oidc-*"; status=$oidc_status; }
 fi
 exit "$status"
