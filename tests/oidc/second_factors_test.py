@@ -50,12 +50,12 @@ class SecondFactors(unittest.TestCase):
     def tearDown(self):
         self.browser.quit()
 
-    def start(self, **extra):
-        """Opens an authorization of node-app in the browser; returns its PKCE verifier."""
+    def start(self, client_id=CLIENT_ID, redirect_uri=None, **extra):
+        """Opens an authorization (of node-app unless told) in the browser; returns its PKCE verifier."""
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": self.callback, "scope": "openid",
-                 "state": "st", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+        query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri or self.callback,
+                 "scope": "openid", "state": "st", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
         self.d.get(f"{self.meta['authorization_endpoint']}?{urllib.parse.urlencode(query)}")
         return verifier
 
@@ -68,13 +68,14 @@ class SecondFactors(unittest.TestCase):
     def code_view(self):
         wait(self.d, EC.visibility_of_element_located((By.ID, "view-code")), "the code view", shot="factors-code")
 
-    def id_token_of_landing(self, verifier):
+    def id_token_of_landing(self, verifier, client_id=CLIENT_ID, redirect_uri=None):
         """Waits for the app's callback, redeems its code; the ID token's claims."""
-        landed = query_of(wait_for_url(self.d, self.callback, "the app's callback"))
+        redirect_uri = redirect_uri or self.callback
+        landed = query_of(wait_for_url(self.d, redirect_uri, "the app's callback"))
         self.assertIn("code", landed, landed)
         resp = requests.post(self.meta["token_endpoint"], timeout=30, data={
-            "grant_type": "authorization_code", "code": landed["code"], "redirect_uri": self.callback,
-            "code_verifier": verifier, "client_id": CLIENT_ID})
+            "grant_type": "authorization_code", "code": landed["code"], "redirect_uri": redirect_uri,
+            "code_verifier": verifier, "client_id": client_id})
         self.assertEqual(resp.status_code, 200, resp.text)
         return payload(resp.json()["id_token"])
 
@@ -122,7 +123,7 @@ class SecondFactors(unittest.TestCase):
         self.assertEqual(self.id_token_of_landing(verifier)["amr"], ["pwd", "mfa", "x-remembered-device"])
         self.assertEqual(code_for(self.account["phone"])[1], sid, "a code was sent")
 
-    def test_the_sso_cookie_is_host_only_httponly_secure_lax_and_opaque(self):
+    def test_the_sso_cookie_is_host_only_httponly_secure_lax_and_opaque_and_shared_by_apps(self):
         verifier = self.start()
         self.password_step()
         self.code_view()
@@ -139,3 +140,8 @@ class SecondFactors(unittest.TestCase):
         self.assertNotIn(cookie["value"], (claims["sid"], claims["sub"]), "the cookie is not the session id")
         self.assertNotIn(SSO_COOKIE, self.d.execute_script("return document.cookie"), "script sees the cookie")
         save_shot(self.d, "factors-sso-cookie")
+        # Another app of the same browser session: a code at once, the same `sid` (the SSO session).
+        spa_callback = f"{self.app.base}/callback.html"
+        verifier = self.start(client_id="example-spa", redirect_uri=spa_callback)
+        other = self.id_token_of_landing(verifier, client_id="example-spa", redirect_uri=spa_callback)
+        self.assertEqual((other["aud"], other["sid"], other["auth_time"]), ("example-spa", claims["sid"], claims["auth_time"]))
