@@ -243,6 +243,11 @@ class AuthlibBadInput(unittest.TestCase):
         cls.d.get(cls.authorization()[0])
         hosted_sign_in(cls.d, account, CLIENT_ID)
         wait_for_url(cls.d, cls.redirect_uri, "the first code")
+        # A code left to expire while the other cases run (test_zz_expired_code_is_invalid_grant).
+        url, cls.expiring_client, cls.expiring_verifier = cls.authorization()
+        cls.d.get(url)
+        cls.expiring = wait_for_url(cls.d, cls.redirect_uri, "the code left to expire")
+        cls.expiring_since = time.monotonic()
 
     @classmethod
     def tearDownClass(cls):
@@ -391,3 +396,10 @@ class AuthlibBadInput(unittest.TestCase):
             self.assertEqual(resp.status_code, 200, (uri, resp.text[:200]))
             self.assertTrue(resp.headers.get("content-type", "").startswith("text/html"), resp.headers)
             self.assertNotIn("location", resp.headers)
+
+    def test_zz_expired_code_is_invalid_grant(self):
+        # AUTHORIZATION_CODE_TTL_SECONDS: 60 at most (the stack's default), plus a margin.
+        time.sleep(max(0.0, 62 - (time.monotonic() - self.expiring_since)))
+        with self.assertRaises(AuthlibBaseError) as caught:
+            self.redeem(self.expiring_client, self.expiring, self.expiring_verifier)
+        self.assertEqual(caught.exception.error, "invalid_grant")
