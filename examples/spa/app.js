@@ -26,8 +26,8 @@ function render(user) {
 }
 
 if (location.pathname === "/callback.html") {
-  // Back from sms-mfa with ?code=…&state=…: the library checks state, redeems the code with its
-  // PKCE verifier and validates the ID token.
+  // Back from sms-mfa with ?code=…&state=…: the library checks state and redeems the code with
+  // its PKCE verifier; the ID token comes straight from the token endpoint, and it checks its claims.
   try {
     await manager.signinRedirectCallback();
     location.replace("/index.html");
