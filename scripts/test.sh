@@ -133,6 +133,28 @@ STACK_ENV[SENDS_GLOBAL_HOUR]=100000
 # French ranges instead, and checks that +44 stays open.
 STACK_ENV[SMS_SAFE_PREFIXES]=+44
 STACK_ENV[EVENT_BUS_NAME]="$EVENT_BUS"
+# The apps that sign in through the default stack with OpenID Connect (tests/oidc, examples/spa):
+# a confidential client (its secret random per run, only its SHA-256 configured) and two public.
+E2E_AUTHLIB_CLIENT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+E2E_OAUTH_CLIENTS_FILE="$LOCAL_DIR/e2e-oauth-clients.json"
+python3 - "$E2E_AUTHLIB_CLIENT_SECRET" >"$E2E_OAUTH_CLIENTS_FILE" <<'PY'
+import hashlib, json, sys
+secret = sys.argv[1]
+print(json.dumps([
+    {"client_id": "example-spa", "name": "Example SPA",
+     "redirect_uris": ["http://127.0.0.1/callback.html"],
+     "post_logout_redirect_uris": ["http://127.0.0.1/index.html"]},
+    {"client_id": "authlib-app", "name": "Authlib Test App",
+     "redirect_uris": ["http://127.0.0.1/authlib/callback"],
+     "post_logout_redirect_uris": ["http://127.0.0.1/authlib/signed-out"],
+     "client_secret_sha256": hashlib.sha256(secret.encode()).hexdigest()},
+    {"client_id": "node-app", "name": "Node Test App",
+     "redirect_uris": ["http://127.0.0.1/openid-client/callback"],
+     "post_logout_redirect_uris": ["http://127.0.0.1/openid-client/signed-out"]},
+]))
+PY
+STACK_ENV[OAUTH_CLIENTS]="$(cat "$E2E_OAUTH_CLIENTS_FILE")"
+export E2E_AUTHLIB_CLIENT_SECRET E2E_OAUTH_CLIENTS_FILE
 STACK_ENV[AWS_ENDPOINT_URL_EVENTBRIDGE]="$MOTO_URL"
 write_stack_env "$LOCAL_DIR/e2e-default.env"
 log "stack default:"; describe_stack_env >&2
