@@ -22,8 +22,11 @@
 #   stream-pump        the default table's stream to its events function (scripts/stream_pump.py,
 #                      as Lambda's event source would), the events onto a bus in moto, a rule
 #                      to an SQS queue (tests/e2e/tests/lifecycle_events.rs)
-# and, for the whole suite, schemathesis against the default stack and the browser tests
-# (tests/browser, headless Chromium from Debian's packages, installed when missing).
+# and, for the whole suite, schemathesis against the default stack, the browser tests
+# (tests/browser, headless Chromium from Debian's packages, installed when missing) and the
+# OpenID Connect relying parties nobody here wrote (tests/oidc: authlib, npm openid-client and
+# examples/spa's oidc-client-ts, each signing in through Chromium on the default stack, whose
+# OAUTH_CLIENTS registers them).
 # Everything it starts is stopped on exit; logs stay in .local/logs/.
 #
 #   scripts/test.sh                 # everything
