@@ -25,24 +25,32 @@ use std::{
 };
 
 const ALL_FAMILIES: &[&str] =
-    &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#", "OUTBOX#"];
+    &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#", "OUTBOX#", "OAUTHCODE#", "SSO#"];
 
 /// Function (binary) -> the key families (pk prefixes) it may touch: README "Who may touch what".
 const FAMILIES: &[(&str, &[&str])] = &[
     ("register", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#"]),
     // A login with a remembered device spends its token and starts a session.
     // OUTBOX#: the lifecycle event written with each change (a sign-in, a sign-up, a phone change).
-    ("login", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#", "OUTBOX#"]),
-    ("verify", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#", "OUTBOX#"]),
+    // SSO#: a sign-in on the hosted pages starts the single sign-on session (put only).
+    ("login", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#", "OUTBOX#", "SSO#"]),
+    ("verify", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "FACTOR#", "REFRESH#", "DEVICE#", "OUTBOX#", "SSO#"]),
     ("session", &["USER#", "REFRESH#", "REVOKED#", "OUTBOX#"]),
+    // The OpenID Connect provider: the session function's families (it issues, rotates and revokes
+    // the same refresh tokens), the authorization codes and the single sign-on sessions.
+    ("oauth", &["USER#", "REFRESH#", "REVOKED#", "OUTBOX#", "OAUTHCODE#", "SSO#"]),
     ("phone", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "RATE#", "REVOKED#"]),
     // A deletion removes every item naming the account; resets and changes revoke sessions.
     ("account", ALL_FAMILIES),
     ("protected", &[]),
     ("jwks", &[]),
     ("web", &[]),
-    // Administration: every family naming an account but RATE# (no limit is spent or cleared).
-    ("admin", &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#"]),
+    // Administration: every family but RATE# (no limit is spent or cleared); OUTBOX#: the
+    // lifecycle event written with each change (roles, disable, enable, sign-out, deletion).
+    (
+        "admin",
+        &["USER#", "EMAIL#", "CHALLENGE#", "PENDING#", "FACTOR#", "REFRESH#", "REVOKED#", "DEVICE#", "OUTBOX#", "OAUTHCODE#", "SSO#"],
+    ),
     // Reads the stream Lambda hands it; puts events on the bus only.
     ("events", &[]),
 ];
@@ -180,15 +188,32 @@ impl<'a> Function<'a> {
         read(root().join("functions").join(&self.name).join("src/main.rs"))
     }
 
-    /// Issues tokens (reads the signing key) per its main.rs.
+    /// Issues tokens (reads the signing key) per its main.rs: it asks for `TokenRole::Issues`
+    /// itself, or calls a `runtime::*_from_env` that builds its keys with it (`sessions_from_env`,
+    /// `oauth_from_env`).
     fn signs(&self) -> bool {
         let main = self.main_rs();
-        main.contains("TokenRole::Issues") || main.contains("sessions_from_env")
+        if main.contains("TokenRole::Issues") {
+            return true;
+        }
+        if main.contains("TokenRole::Verifies") {
+            return false;
+        }
+        let runtime = read(root().join("shared/src/runtime.rs"));
+        main.split("runtime::").skip(1).any(|call| {
+            let name: String = call.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            name.ends_with("_from_env")
+                && runtime
+                    .split(&format!("fn {name}("))
+                    .nth(1)
+                    .map(|rest| rest.split("\npub ").next().unwrap_or(rest).split("\nfn ").next().unwrap_or(rest))
+                    .is_some_and(|body| body.contains(", TokenRole::Issues)"))
+        })
     }
 
     /// Builds an AuthService, so makes or checks codes (and needs the code-hash key with builtin codes).
     fn handles_codes(&self) -> bool {
-        self.main_rs().contains("auth_from_env")
+        self.main_rs().contains("runtime::auth_from_env")
     }
 
     /// Seals or opens authenticator secrets per its main.rs: `auth_from_env` reads the key unless
@@ -251,7 +276,7 @@ fn only_the_functions_that_sign_may_read_the_private_signing_key() {
         assert_eq!((granted, told), (signs, signs), "{}: private key granted / in its environment", function.name);
         assert!(!refs(function.props).contains("JwtSigningKeyPkcs8Base64"), "{}: the private key parameter itself", function.name);
     }
-    assert_eq!(signers, ["login", "session", "verify"]);
+    assert_eq!(signers, ["login", "oauth", "session", "verify"]);
 
     // The others get the public half, built from its own parameter, with the PEM override.
     let public = get(globals, &["JWT_PUBLIC_KEY"]).expect("JWT_PUBLIC_KEY in Globals");
@@ -449,7 +474,8 @@ async fn a_function_that_only_checks_tokens_needs_only_the_public_key() {
     for private in private_keys() {
         let issuer = TokenKeys::from_pem(&private, None, "https://issuer", "sms-mfa", Duration::from_secs(900)).unwrap();
         let amr = vec!["pwd".to_owned()];
-        let token = issuer.issue(&Grant { sub: "u1", email: "a@example.com", sid: "s1", amr: &amr, roles: &[] }, now()).await.unwrap();
+        let token =
+            issuer.issue(&Grant { sub: "u1", email: "a@example.com", sid: "s1", amr: &amr, roles: &[], oauth: None }, now()).await.unwrap();
         let public = as_in_the_template(&private);
         let env = Env::from_pairs([("JWT_ISSUER", "https://issuer"), ("JWT_PUBLIC_KEY", public.as_str())]);
         let (keys, config, pem) = runtime::token_keys(&env, None, TokenRole::Verifies).await.unwrap();

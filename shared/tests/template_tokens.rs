@@ -75,15 +75,15 @@ fn the_stack_makes_an_rs256_kms_key_and_needs_no_key_parameter() {
 #[test]
 fn only_issuers_may_sign_and_verifiers_only_read_the_public_key() {
     let by_function = kms_actions_by_function(&template());
-    assert_eq!(by_function.len(), 11, "{by_function:?}");
+    assert_eq!(by_function.len(), 12, "{by_function:?}");
     for (function, actions) in &by_function {
         // The pages and the events function touch no token: no key at all.
         if function == "web" || function == "events" {
             assert!(actions.is_empty(), "{function}: {actions:?}");
             continue;
         }
-        // login too: a remembered device signs in at once (issue 30).
-        let issues = ["login", "verify", "session"].contains(&function.as_str());
+        // login too: a remembered device signs in at once (issue 30); oauth: the token endpoint.
+        let issues = ["login", "verify", "session", "oauth"].contains(&function.as_str());
         // GetPublicKey twice: the signing key and the older keys of a rotation (two statements).
         let expected: Vec<&str> =
             if issues { vec!["kms:GetPublicKey", "kms:GetPublicKey", "kms:Sign"] } else { vec!["kms:GetPublicKey", "kms:GetPublicKey"] };
