@@ -46,7 +46,7 @@ OUT_DIR="$LOCAL_DIR/schemathesis"
 mkdir -p "$OUT_DIR"
 SPEC="$OUT_DIR/openapi.run.yaml"
 
-# The per-run spec, plus the list of "METHOD function path" to warm up.
+# The per-run spec, plus the list of "METHOD path function" to warm up.
 WARMUP="$(python - "$REPO_ROOT/openapi.yaml" "$SPEC" "$BASE_URL" "$SINGLE_BASE" <<'PY'
 import sys, yaml
 source, target, base, single = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
@@ -56,15 +56,18 @@ spec["servers"] = [{"url": base}]
 methods = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 paths = {}
 for path, item in spec["paths"].items():
-    functions = {op["x-lambda-function"] for m, op in item.items() if m in methods}
-    if len(functions) != 1:
-        sys.exit(f"{path}: operations name different functions {sorted(functions)}; cannot route the path")
-    function = functions.pop()
-    served = path if single else f"/{function}{path}"
-    paths[served] = item
+    # One path may be served by several functions (GET /me: account; OPTIONS /me, the CORS
+    # preflight: oauth): without --single-base each function's operations get a path of their own.
+    by_function = {}
     for m in methods:
         if m in item:
-            print(m.upper(), served)
+            by_function.setdefault(item[m]["x-lambda-function"], {})[m] = item[m]
+    common = {k: v for k, v in item.items() if k not in methods}
+    for function, ops in by_function.items():
+        served = path if single else f"/{function}{path}"
+        paths.setdefault(served, dict(common)).update(ops)
+        for m in ops:
+            print(m.upper(), served, function)
 spec["paths"] = paths
 with open(target, "w") as f:
     yaml.safe_dump(spec, f, sort_keys=False, allow_unicode=True)
@@ -75,9 +78,7 @@ log "spec for this run: ${SPEC#"$REPO_ROOT"/}"
 # cargo lambda watch builds a function on its first request, which can take minutes: answer
 # one request per function before the clock of any test case starts.
 declare -A warmed=()
-while read -r method path; do
-  function="${path#/}"; function="${function%%/*}"
-  ((SINGLE_BASE)) && function="$path"
+while read -r method path function; do
   [[ -n "${warmed[$function]:-}" ]] && continue
   url="$BASE_URL$path"
   log "warming up $method $url"

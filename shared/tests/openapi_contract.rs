@@ -7,17 +7,21 @@
 //!     under its real status, and the headers that go with them (Retry-After, WWW-Authenticate)
 //!     are declared;
 //! (d) the Challenge, Registered, Tokens and User schemas list exactly the keys that
-//!     `ChallengeView`, `Registered`, `TokenPair` and `UserView` serialize to.
+//!     `ChallengeView`, `Registered`, `TokenPair` and `UserView` serialize to;
+//! (e) the OpenID Connect endpoints' errors (OAuth's wire, not `Error`) are `OAuthError` bodies
+//!     whose `error` enum is exactly `OAuthErrorCode`, `invalid_client` alone under 401 with
+//!     `WWW-Authenticate`, or HTML pages where nothing may be redirected; only the `oauth`
+//!     function answers either.
 
 use lambda_http::{http::header, Body};
 use secrecy::SecretString;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sms_mfa::{
-    domain::{ChallengeFactor, Channel, Purpose, UserView},
+    domain::{ChallengeFactor, Channel, OAuthError, OAuthErrorCode, Purpose, UserView},
     http::error_response,
     use_cases::sessions::TokenPair,
-    use_cases::{AdminUserView, ChallengeView, Registered, UserInfo},
+    use_cases::{AdminUserView, ChallengeView, ClientUserInfo, Registered, TokenResponse, UserInfo},
     AuthError,
 };
 use std::{
@@ -313,6 +317,8 @@ fn variant_name(err: &AuthError) -> &'static str {
         AccountDisabled => "AccountDisabled",
         Forbidden => "Forbidden",
         Internal(_) => "Internal",
+        // OAuth's wire, not the Error schema: not in every_error, checked by oauth_errors_are_rfc_6749s.
+        OAuth(_) => "OAuth",
     }
 }
 
@@ -469,6 +475,10 @@ fn every_error_status_and_code_is_documented_where_it_belongs() {
             }
             let here = format!("{method} {path} {status}");
             let resolved = resolve(&spec, response);
+            // OAuth's own errors and HTML error pages: oauth_errors_are_rfc_6749s.
+            if is_oauth_error(response, resolved) || is_html_page(resolved) {
+                continue;
+            }
             let codes = strings(response.get("x-error-codes").or_else(|| resolved.get("x-error-codes")), &format!("{here} x-error-codes"));
             assert!(!codes.is_empty(), "{here}: no x-error-codes");
             let body = resolved.pointer("/content/application~1json/schema").unwrap_or_else(|| panic!("{here}: no JSON body"));
@@ -529,6 +539,7 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
         expires_in: 900,
         refresh_token: SecretString::from("rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         user: user.clone(),
+        authenticated: None,
     };
     let registered = Registered { user_id: user.id.clone(), challenge: challenge.clone() };
 
@@ -573,6 +584,147 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
     assert_eq!(strings(challenge_schema.pointer("/properties/purpose/enum"), "Challenge.purpose.enum"), purposes);
     assert_eq!(strings(challenge_schema.pointer("/properties/channel/enum"), "Challenge.channel.enum"), channels);
     assert_eq!(strings(schema(&spec, "Channel").get("enum"), "Channel.enum"), channels, "request channel enum");
+}
+
+fn is_oauth_error(response: &Json, resolved: &Json) -> bool {
+    response.get("x-oauth-error-codes").or_else(|| resolved.get("x-oauth-error-codes")).is_some()
+}
+
+/// A response whose only body is an HTML page (the authorization endpoint's "no redirect" page).
+fn is_html_page(resolved: &Json) -> bool {
+    resolved.get("content").and_then(Json::as_object).is_some_and(|c| c.len() == 1 && c.contains_key("text/html"))
+}
+
+/// Every `OAuthErrorCode`. Exhaustive: a new variant fails to compile here until it is listed
+/// (and added to openapi.yaml's `OAuthError`).
+fn all_oauth_error_codes() -> Vec<OAuthErrorCode> {
+    use OAuthErrorCode::*;
+    let list = [
+        InvalidRequest,
+        InvalidClient,
+        InvalidGrant,
+        UnauthorizedClient,
+        UnsupportedGrantType,
+        UnsupportedResponseType,
+        InvalidScope,
+        LoginRequired,
+        AccessDenied,
+        RequestNotSupported,
+    ];
+    for code in &list {
+        match code {
+            InvalidRequest
+            | InvalidClient
+            | InvalidGrant
+            | UnauthorizedClient
+            | UnsupportedGrantType
+            | UnsupportedResponseType
+            | InvalidScope
+            | LoginRequired
+            | AccessDenied
+            | RequestNotSupported => {}
+        }
+    }
+    list.to_vec()
+}
+
+#[test]
+fn oauth_errors_are_rfc_6749s() {
+    let spec = spec();
+    let documented = strings(schema(&spec, "OAuthError").pointer("/properties/error/enum"), "OAuthError.properties.error.enum");
+    let codes: BTreeSet<String> = all_oauth_error_codes().iter().map(|c| c.as_str().to_owned()).collect();
+    assert_eq!(documented, codes, "OAuthError.error enum (left) vs OAuthErrorCode (right)");
+
+    // What error_response makes of each: 401 + WWW-Authenticate for invalid_client, else 400;
+    // a body of OAuthError's keys only.
+    let properties = property_names(&spec, "OAuthError");
+    let mut status_of = BTreeMap::new();
+    for code in all_oauth_error_codes() {
+        let response = error_response(&AuthError::OAuth(OAuthError::new(code, "x")));
+        let body: Json = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).expect("JSON"),
+            Body::Binary(bytes) => serde_json::from_slice(bytes).expect("JSON"),
+            _ => panic!("{}: no body", code.as_str()),
+        };
+        assert_eq!(body["error"].as_str(), Some(code.as_str()));
+        let keys: BTreeSet<String> = body.as_object().unwrap().keys().cloned().collect();
+        assert!(keys.is_subset(&properties), "{}: body keys {keys:?} not all in OAuthError.properties", code.as_str());
+        let www_authenticate = response.headers().contains_key(header::WWW_AUTHENTICATE);
+        assert_eq!(www_authenticate, response.status() == 401, "{}: WWW-Authenticate with 401 only", code.as_str());
+        status_of.insert(code.as_str().to_owned(), response.status().as_u16());
+    }
+
+    let mut oauth_error_responses = 0;
+    let mut html_pages = 0;
+    for ((method, path), op) in operations(&spec) {
+        let function = op["x-lambda-function"].as_str().unwrap_or_default();
+        for (status, response) in op["responses"].as_object().unwrap() {
+            let status: u16 = status.parse().unwrap();
+            let here = format!("{method} {path} {status}");
+            let resolved = resolve(&spec, response);
+            if is_html_page(resolved) && status >= 400 {
+                assert_eq!(function, "oauth", "{here}: only the OpenID Connect endpoints answer errors as HTML pages");
+                html_pages += 1;
+            }
+            if !is_oauth_error(response, resolved) {
+                continue;
+            }
+            assert_eq!(function, "oauth", "{here}: only the OpenID Connect endpoints answer OAuth errors");
+            let codes = strings(
+                response.get("x-oauth-error-codes").or_else(|| resolved.get("x-oauth-error-codes")),
+                &format!("{here} x-oauth-error-codes"),
+            );
+            assert!(!codes.is_empty() && codes.is_subset(&documented), "{here}: {codes:?}");
+            for code in &codes {
+                assert_eq!(status_of[code], status, "{here}: error_response answers `{code}` with {}", status_of[code]);
+            }
+            let body = resolved.pointer("/content/application~1json/schema").unwrap_or_else(|| panic!("{here}: no JSON body"));
+            assert_eq!(resolve(&spec, body), schema(&spec, "OAuthError"), "{here}: body is not the OAuthError schema");
+            // RFC 6749 §5.2: invalid_client may be 401, with WWW-Authenticate; everything else is 400.
+            if status == 401 {
+                assert_eq!(codes, BTreeSet::from(["invalid_client".to_owned()]), "{here}");
+                let header = resolved.pointer("/headers/WWW-Authenticate").map(|h| resolve(&spec, h));
+                assert_eq!(header.and_then(|h| h.get("required")), Some(&Json::Bool(true)), "{here}: WWW-Authenticate is always sent");
+            } else {
+                assert_eq!(status, 400, "{here}");
+                assert!(!codes.contains("invalid_client"), "{here}: invalid_client is a 401");
+            }
+            oauth_error_responses += 1;
+        }
+    }
+    assert!(oauth_error_responses >= 4, "the token and revocation endpoints' 400 and 401");
+    assert!(html_pages >= 1, "the authorization endpoint's page for an unknown client or redirect URI");
+}
+
+/// `OAuthTokens` and `ClientUserInfo` are what the token endpoint and `GET /me` (an app's token)
+/// serialize: every optional key a property, the others required.
+#[test]
+fn the_oidc_schemas_are_what_the_endpoints_serialize() {
+    let spec = spec();
+    let tokens = |id_token: Option<&str>, refresh_token: Option<&str>| TokenResponse {
+        access_token: "header.claims.signature".into(),
+        token_type: "Bearer",
+        expires_in: 900,
+        id_token: id_token.map(str::to_owned),
+        refresh_token: refresh_token.map(str::to_owned),
+        scope: "openid offline_access".into(),
+    };
+    // id_token for a code only, refresh_token with offline_access (and at every refresh).
+    let full = tokens(Some("header.claims.signature"), Some("rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    assert_eq!(property_names(&spec, "OAuthTokens"), keys_of(&full), "OAuthTokens.properties vs every key");
+    assert_eq!(required(&spec, "OAuthTokens"), keys_of(&tokens(None, None)), "OAuthTokens.required vs the keys always sent");
+    assert_eq!(schema(&spec, "OAuthTokens").pointer("/properties/token_type/const"), Some(&Json::from("Bearer")));
+
+    let scoped = ClientUserInfo {
+        sub: "8d0c7b4e-0000-4000-8000-000000000001".into(),
+        email: Some("ada@example.com".into()),
+        email_verified: Some(false),
+        phone_number: Some("+447400123456".into()),
+        phone_number_verified: Some(true),
+    };
+    assert_eq!(property_names(&spec, "ClientUserInfo"), keys_of(&scoped));
+    let openid_only = ClientUserInfo { email: None, email_verified: None, phone_number: None, phone_number_verified: None, ..scoped };
+    assert_eq!(required(&spec, "ClientUserInfo"), keys_of(&openid_only));
 }
 
 fn all_purposes() -> Vec<Purpose> {
