@@ -13,9 +13,11 @@ run: a challenge id from register/login, tokens from verify.
 """
 
 import argparse
+import base64
 import json
 import sys
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
@@ -32,6 +34,21 @@ DEVICE_ID = "DEVICE_ID_FROM_ME_DEVICES"
 ADMIN_TOKEN = "ACCESS_TOKEN_OF_AN_ADMIN"  # after `sms-mfa-admin grant-role <email> admin` and a refresh
 USER_ID = "8d0c7b4e-0000-4000-8000-000000000001"
 
+# OpenID Connect (docs/oidc.md): clients as registered in OAUTH_CLIENTS (these are the default
+# test stack's, scripts/test.sh), the PKCE pair of RFC 7636 appendix B.
+SPA_CLIENT = "example-spa"
+SPA_ORIGIN = "http://127.0.0.1:8080"
+SPA_REDIRECT = f"{SPA_ORIGIN}/callback.html"
+SPA_SIGNED_OUT = f"{SPA_ORIGIN}/index.html"
+BACKEND_CLIENT = "authlib-app"
+BACKEND_SECRET = "CLIENT_SECRET_OF_AUTHLIB_APP"
+CODE_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+CODE_CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+AUTHORIZATION_CODE = "CODE_FROM_THE_AUTHORIZE_REDIRECT"
+OAUTH_REFRESH_TOKEN = "REFRESH_TOKEN_FROM_THE_TOKEN_ENDPOINT"
+ID_TOKEN = "ID_TOKEN_FROM_THE_TOKEN_ENDPOINT"
+SSO_COOKIE = "SSO_COOKIE_FROM_VERIFY_WITH_SSO_COOKIE"
+
 SOURCE_IP = "203.0.113.10"
 USER_AGENT = "curl/8.5.0"
 DOMAIN = "abcdef1234.execute-api.us-east-1.amazonaws.com"
@@ -40,11 +57,15 @@ TIME = "21/Nov/2026:12:00:00 +0000"
 TIME_EPOCH = 1795262400000
 
 
-def event(name, method, path, body=None, raw_body=None, bearer=None, route_key=None, path_parameters=None):
-    """One payload 2.0 request. `body` is JSON-encoded; `raw_body` is sent as it is.
+def event(name, method, path, body=None, raw_body=None, bearer=None, route_key=None, path_parameters=None,
+          query=None, form=None, cookies=None, headers=None, basic=None):
+    """One payload 2.0 request. `body` is JSON-encoded; `raw_body` is sent as it is; `form`
+    (pairs) is sent form-urlencoded, as OAuth's token and revocation endpoints take it. `query`
+    (pairs) becomes the query string, `cookies` the request's cookies, `basic` (client id, secret)
+    HTTP Basic authentication (RFC 6749 §2.3.1), `headers` more headers.
     `routeKey` is the template route API Gateway matched (`METHOD /path` unless given)."""
     route_key = route_key or f"{method} {path}"
-    headers = {
+    all_headers = {
         "accept": "application/json",
         "host": DOMAIN,
         "user-agent": USER_AGENT,
@@ -54,15 +75,26 @@ def event(name, method, path, body=None, raw_body=None, bearer=None, route_key=N
     }
     if body is not None or raw_body is not None:
         # lambda_http only parses a JSON payload when this header says so.
-        headers["content-type"] = "application/json"
+        all_headers["content-type"] = "application/json"
+    if form is not None:
+        all_headers["content-type"] = "application/x-www-form-urlencoded"
     if bearer is not None:
-        headers["authorization"] = f"Bearer {bearer}"
+        all_headers["authorization"] = f"Bearer {bearer}"
+    if basic is not None:
+        pair = ":".join(quote(part, safe="") for part in basic)
+        all_headers["authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    all_headers.update(headers or {})
+    raw_query = urlencode(query or [], quote_via=quote)
     ev = {
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
-        "rawQueryString": "",
-        "headers": dict(sorted(headers.items())),
+        "rawQueryString": raw_query,
+    }
+    if cookies:
+        ev["cookies"] = cookies
+    ev.update({
+        "headers": dict(sorted(all_headers.items())),
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "abcdef1234",
@@ -82,18 +114,28 @@ def event(name, method, path, body=None, raw_body=None, bearer=None, route_key=N
             "timeEpoch": TIME_EPOCH,
         },
         "isBase64Encoded": False,
-    }
+    })
+    if query:
+        # API Gateway joins repeated names with commas; none repeats here.
+        ev["queryStringParameters"] = dict(query)
     if path_parameters:
         ev["pathParameters"] = path_parameters
     if body is not None:
         ev["body"] = json.dumps(body)
     elif raw_body is not None:
         ev["body"] = raw_body
+    elif form is not None:
+        ev["body"] = urlencode(form, quote_via=quote)
     return ev
 
 
 def events():
     creds = {"email": EMAIL, "password": PASSWORD}
+    authorize_query = [
+        ("client_id", SPA_CLIENT), ("redirect_uri", SPA_REDIRECT), ("response_type", "code"),
+        ("scope", "openid email offline_access"), ("state", "af0ifjsldkj"), ("nonce", "n-0S6_WzA2Mj"),
+        ("code_challenge", CODE_CHALLENGE), ("code_challenge_method", "S256"),
+    ]
     return {
         "register": event("register", "POST", "/auth/register",
                           {**creds, "phone": PHONE, "channel": "sms"}),
@@ -163,6 +205,31 @@ def events():
                              path_parameters={"id": USER_ID}),
         "admin-disable": event("admin-disable", "POST", f"/admin/users/{USER_ID}/disable", {}, bearer=ADMIN_TOKEN,
                                route_key="POST /admin/users/{id}/disable", path_parameters={"id": USER_ID}),
+        # OpenID Connect (docs/oidc.md). Without the SSO cookie the authorization request goes to
+        # the hosted sign-in; with it (from a verify with "sso_cookie": true) straight back with a code.
+        "oauth-authorize": event("oauth-authorize", "GET", "/oauth2/authorize", query=authorize_query),
+        "oauth-authorize-signed-in": event("oauth-authorize-signed-in", "GET", "/oauth2/authorize",
+                                           query=authorize_query, cookies=[f"__Host-sms-mfa-sso={SSO_COOKIE}"]),
+        "oauth-authorize-unknown-client": event("oauth-authorize-unknown-client", "GET", "/oauth2/authorize",
+                                                query=[("client_id", "not-registered")] + authorize_query[1:]),
+        "oauth-token": event("oauth-token", "POST", "/oauth2/token", form=[
+            ("grant_type", "authorization_code"), ("code", AUTHORIZATION_CODE), ("redirect_uri", SPA_REDIRECT),
+            ("code_verifier", CODE_VERIFIER), ("client_id", SPA_CLIENT)], headers={"origin": SPA_ORIGIN}),
+        "oauth-token-refresh": event("oauth-token-refresh", "POST", "/oauth2/token", form=[
+            ("grant_type", "refresh_token"), ("refresh_token", OAUTH_REFRESH_TOKEN)],
+            basic=(BACKEND_CLIENT, BACKEND_SECRET)),
+        "oauth-token-malformed": event("oauth-token-malformed", "POST", "/oauth2/token",
+                                       raw_body="grant_type=authorization_code&code=%zz&code=twice",
+                                       headers={"content-type": "application/x-www-form-urlencoded"}),
+        "oauth-revoke": event("oauth-revoke", "POST", "/oauth2/revoke", form=[
+            ("token", OAUTH_REFRESH_TOKEN), ("token_type_hint", "refresh_token"), ("client_id", SPA_CLIENT)],
+            headers={"origin": SPA_ORIGIN}),
+        "oauth-logout": event("oauth-logout", "GET", "/oauth2/logout", query=[
+            ("client_id", SPA_CLIENT), ("post_logout_redirect_uri", SPA_SIGNED_OUT), ("state", "af0ifjsldkj"),
+            ("id_token_hint", ID_TOKEN)], cookies=[f"__Host-sms-mfa-sso={SSO_COOKIE}"]),
+        "oauth-token-preflight": event("oauth-token-preflight", "OPTIONS", "/oauth2/token", headers={
+            "origin": SPA_ORIGIN, "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type"}),
     }
 
 

@@ -1,6 +1,7 @@
 //! The API Gateway events in `events/` (for `cargo lambda invoke --data-file` and
 //! `sam local invoke -e`) stay valid payload 2.0 requests that reach the intended route, with
-//! the body each case means to send, and a source IP the limits can use.
+//! the body each case means to send (JSON, or a form for the OAuth endpoints), and a source IP
+//! the limits can use.
 
 use lambda_http::{request::from_str, RequestExt};
 use sms_mfa::{
@@ -54,6 +55,15 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
         ("admin-user.json", "GET", "/admin/users/8d0c7b4e-0000-4000-8000-000000000001"),
         ("admin-roles.json", "PUT", "/admin/users/8d0c7b4e-0000-4000-8000-000000000001/roles"),
         ("admin-disable.json", "POST", "/admin/users/8d0c7b4e-0000-4000-8000-000000000001/disable"),
+        ("oauth-authorize.json", "GET", "/oauth2/authorize"),
+        ("oauth-authorize-signed-in.json", "GET", "/oauth2/authorize"),
+        ("oauth-authorize-unknown-client.json", "GET", "/oauth2/authorize"),
+        ("oauth-token.json", "POST", "/oauth2/token"),
+        ("oauth-token-refresh.json", "POST", "/oauth2/token"),
+        ("oauth-token-malformed.json", "POST", "/oauth2/token"),
+        ("oauth-revoke.json", "POST", "/oauth2/revoke"),
+        ("oauth-logout.json", "GET", "/oauth2/logout"),
+        ("oauth-token-preflight.json", "OPTIONS", "/oauth2/token"),
     ];
     let on_disk = fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")).unwrap().count();
     assert_eq!(on_disk, routes.len(), "every event file is listed here");
@@ -61,7 +71,12 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
         let req = event(name);
         assert_eq!((req.method().as_str(), route_path(&req)), (method, path), "{name}");
         assert!(caller(&req).source_ip.is_some(), "{name}: requestContext.http.sourceIp");
-        if method == "POST" || (method == "DELETE" && !req.body().is_empty()) {
+        let form = req.headers().get("content-type").is_some_and(|v| v == "application/x-www-form-urlencoded");
+        if form {
+            // The OAuth endpoints take forms (RFC 6749 §3.2): each event says what it asks for.
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(req.body().as_ref()).into_owned().collect();
+            assert!(pairs.iter().any(|(k, _)| k == "grant_type" || k == "token"), "{name}: {pairs:?}");
+        } else if method == "POST" || (method == "DELETE" && !req.body().is_empty()) {
             let parsed = json_body::<serde_json::Value>(&req);
             match name {
                 "register-malformed-json.json" => assert!(matches!(parsed, Err(AuthError::InvalidRequest(_)))),
@@ -72,4 +87,19 @@ fn every_event_is_a_payload_v2_request_for_a_contract_route() {
     assert!(event("protected.json").headers().contains_key("authorization"));
     assert!(!event("protected-no-token.json").headers().contains_key("authorization"));
     assert!(event("register.json").query_string_parameters_ref().is_none());
+
+    // The OpenID Connect cases carry what makes them what they are.
+    let authorize = event("oauth-authorize.json");
+    let query = authorize.query_string_parameters_ref().expect("a query string");
+    assert_eq!(query.first("client_id"), Some("example-spa"));
+    assert_eq!(query.first("code_challenge_method"), Some("S256"));
+    assert!(query.first("scope").is_some_and(|s| s.split(' ').any(|s| s == "openid")));
+    assert!(!authorize.headers().contains_key("cookie"));
+    let cookie = |name: &str| event(name).headers().get("cookie").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(cookie("oauth-authorize-signed-in.json").starts_with("__Host-sms-mfa-sso="));
+    assert!(cookie("oauth-logout.json").starts_with("__Host-sms-mfa-sso="));
+    let basic = event("oauth-token-refresh.json");
+    assert!(basic.headers()["authorization"].to_str().unwrap().starts_with("Basic "));
+    let preflight = event("oauth-token-preflight.json");
+    assert!(preflight.headers().contains_key("origin") && preflight.headers().contains_key("access-control-request-method"));
 }
