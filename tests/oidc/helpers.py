@@ -2,11 +2,15 @@
 browser suite's own, tests/browser/test_pages.py), signing in on the hosted pages when an
 authorization sends the browser there, and a recorder standing in for an app's redirect URI."""
 
+import base64
+import hashlib
 import http.server
 import json
 import os
+import secrets
 import sys
 import threading
+import unittest
 import urllib.parse
 from pathlib import Path
 
@@ -149,4 +153,40 @@ def browse_to_redirect(driver, url, redirect_base, what):
     (`redirect_base`); returns the landing URL's query."""
     driver.get(url)
     return query_of(wait_for_url(driver, redirect_base, what))
+
+
+def authorization_url(meta, client_id, redirect_uri, **extra):
+    """An authorization request (PKCE S256, scope openid unless told): (its URL, the verifier)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": "openid",
+             "state": secrets.token_urlsafe(8), "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    return f"{meta['authorization_endpoint']}?{urllib.parse.urlencode(query)}", verifier
+
+
+class BareClientFlow(unittest.TestCase):
+    """A bare public client (node-app) on a recorder, a fresh browser and a fresh account per
+    test: for the suites about the provider's own rules rather than a library's."""
+
+    CLIENT_ID = "node-app"
+
+    @classmethod
+    def setUpClass(cls):
+        if missing_env():
+            raise unittest.SkipTest("set E2E_URL, TWILIO_FAKE_URL, E2E_OAUTH_CLIENTS_FILE (scripts/test.sh does)")
+        cls.meta = discovery()
+        cls.app = Recorder()
+        cls.callback = f"{cls.app.base}/openid-client/callback"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.app.close()
+
+    def setUp(self):
+        self.browser = Browser()
+        self.d = self.browser.driver
+        self.account = api_account()
+
+    def tearDown(self):
+        self.browser.quit()
 

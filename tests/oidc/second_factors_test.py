@@ -5,20 +5,15 @@ single sign-on cookie as the browser keeps it. The app is a bare public client (
 recorder; the codes are redeemed with plain form posts, as the provider's rules are the point."""
 
 import base64
-import hashlib
 import json
-import secrets
 import time
-import unittest
-import urllib.parse
 
 import pyotp
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from helpers import (BASE, Browser, Recorder, api_account, code_for, discovery, missing_env, query_of, save_shot, wait,
-                     wait_for_url)
+from helpers import BASE, BareClientFlow, authorization_url, code_for, query_of, save_shot, wait, wait_for_url
 
 CLIENT_ID = "node-app"
 SSO_COOKIE = "__Host-sms-mfa-sso"
@@ -29,34 +24,11 @@ def payload(jwt):
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
-class SecondFactors(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        if missing_env():
-            raise unittest.SkipTest("set E2E_URL, TWILIO_FAKE_URL, E2E_OAUTH_CLIENTS_FILE (scripts/test.sh does)")
-        cls.meta = discovery()
-        cls.app = Recorder()
-        cls.callback = f"{cls.app.base}/openid-client/callback"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.app.close()
-
-    def setUp(self):
-        self.browser = Browser()
-        self.d = self.browser.driver
-        self.account = api_account()
-
-    def tearDown(self):
-        self.browser.quit()
-
+class SecondFactors(BareClientFlow):
     def start(self, client_id=CLIENT_ID, redirect_uri=None, **extra):
         """Opens an authorization (of node-app unless told) in the browser; returns its PKCE verifier."""
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        query = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri or self.callback,
-                 "scope": "openid", "state": "st", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
-        self.d.get(f"{self.meta['authorization_endpoint']}?{urllib.parse.urlencode(query)}")
+        url, verifier = authorization_url(self.meta, client_id, redirect_uri or self.callback, state="st", **extra)
+        self.d.get(url)
         return verifier
 
     def password_step(self):

@@ -5,49 +5,21 @@ login_required. Also: forgot password on the hosted pages, then sign-in, continu
 authorization. The app is a bare public client (node-app) on a recorder: these are the
 provider's rules, not a library's."""
 
-import base64
-import hashlib
-import secrets
-import unittest
 import urllib.parse
 
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from helpers import (BASE, Browser, Recorder, api_account, browse_to_redirect, code_for, discovery, hosted_sign_in,
-                     missing_env, save_shot, wait, wait_for_url)
+from helpers import (BASE, BareClientFlow, authorization_url, browse_to_redirect, code_for, hosted_sign_in, save_shot, wait,
+                     wait_for_url)
 
 CLIENT_ID = "node-app"
 
 
-class SessionEnds(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        if missing_env():
-            raise unittest.SkipTest("set E2E_URL, TWILIO_FAKE_URL, E2E_OAUTH_CLIENTS_FILE (scripts/test.sh does)")
-        cls.meta = discovery()
-        cls.app = Recorder()
-        cls.callback = f"{cls.app.base}/openid-client/callback"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.app.close()
-
-    def setUp(self):
-        self.browser = Browser()
-        self.d = self.browser.driver
-        self.account = api_account()
-
-    def tearDown(self):
-        self.browser.quit()
-
+class SessionEnds(BareClientFlow):
     def authorize_url(self, **extra):
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        query = {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": self.callback, "scope": "openid",
-                 "state": secrets.token_urlsafe(8), "code_challenge": challenge, "code_challenge_method": "S256", **extra}
-        return f"{self.meta['authorization_endpoint']}?{urllib.parse.urlencode(query)}"
+        return authorization_url(self.meta, CLIENT_ID, self.callback, **extra)[0]
 
     def signed_in_with_sso(self):
         """Signs the browser in through an authorization; checks SSO answers prompt=none."""
