@@ -432,8 +432,13 @@ impl OAuthConfig {
         if code_ttl > Duration::from_secs(60) {
             return Err(problem("AUTHORIZATION_CODE_TTL_SECONDS", "must be at most 60"));
         }
-        Ok(OAuthConfig { clients: oauth_clients(env)?, sso_ttl: env.seconds("SSO_SESSION_TTL_SECONDS", 3600)?, code_ttl })
+        Ok(OAuthConfig { clients: oauth_clients(env)?, sso_ttl: sso_session_ttl(env)?, code_ttl })
     }
+}
+
+/// `SSO_SESSION_TTL_SECONDS` (default 3600, Cognito's): the hosted pages' single sign-on session.
+pub fn sso_session_ttl(env: &Env) -> Result<Duration, ConfigError> {
+    env.seconds("SSO_SESSION_TTL_SECONDS", 3600)
 }
 
 /// `OAUTH_CLIENTS` (default: none). A problem names the client and the field.

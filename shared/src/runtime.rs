@@ -363,9 +363,10 @@ pub async fn auth_from_env_for(role: TokenRole, authenticators: Authenticators) 
     let decoy_secret = decoy_secret.ok_or(ConfigError { var: "TWILIO_AUTH_TOKEN", problem: "is missing".into() })?;
     let mut auth =
         AuthService::new(ports, sessions, limits).with_totp_issuer(totp_issuer).with_decoy_secret(decoy_secret.expose_secret().as_bytes());
-    // The functions that end a sign-in (verify, login) begin the hosted pages' SSO sessions.
+    // The functions that end a sign-in (verify, login) begin the hosted pages' SSO sessions
+    // (they need the lifetime only, not the clients).
     if role == TokenRole::Issues {
-        let ttl = OAuthConfig::from_env(&env)?.sso_ttl;
+        let ttl = sso_session_ttl(&env)?;
         auth = auth.with_sso(SsoSessions::new(store.clone(), store.clone(), Arc::new(SystemClock), ttl));
     }
     Ok(match notifier {

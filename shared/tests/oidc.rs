@@ -207,7 +207,7 @@ async fn a_signed_in_browser_gets_a_code_and_the_app_its_tokens() {
     assert_eq!(access["scope"], "email offline_access openid phone");
     let holder = w.auth.holder(&tokens.access_token).await.unwrap();
     let Me::Client(me) = w.auth.me(&holder).await.unwrap() else { panic!("an app's token sees the scoped claims") };
-    assert_eq!((me.email.as_deref(), me.phone_number.as_deref()), (Some("ada@example.com"), Some("+447711900101")));
+    assert_eq!((me.profile.email.as_deref(), me.profile.phone_number.as_deref()), (Some("ada@example.com"), Some("+447711900101")));
     // UserSignedIn names the client, in the same write as the session.
     let signed_in =
         w.store.outbox().into_iter().filter(|e| e.change == LifecycleChange::SignedIn { client_id: Some("spa".into()) }).count();

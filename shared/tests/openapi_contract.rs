@@ -18,7 +18,7 @@ use secrecy::SecretString;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use sms_mfa::{
-    domain::{ChallengeFactor, Channel, OAuthError, OAuthErrorCode, Purpose, UserView},
+    domain::{ChallengeFactor, Channel, OAuthError, OAuthErrorCode, Purpose, ScopedProfile, UserView},
     http::error_response,
     use_cases::sessions::TokenPair,
     use_cases::{AdminUserView, ChallengeView, ClientUserInfo, Registered, TokenResponse, UserInfo},
@@ -539,6 +539,7 @@ fn response_schemas_list_exactly_what_the_types_serialize() {
         expires_in: 900,
         refresh_token: SecretString::from("rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
         user: user.clone(),
+        scope: None,
         authenticated: None,
     };
     let registered = Registered { user_id: user.id.clone(), challenge: challenge.clone() };
@@ -717,13 +718,15 @@ fn the_oidc_schemas_are_what_the_endpoints_serialize() {
 
     let scoped = ClientUserInfo {
         sub: "8d0c7b4e-0000-4000-8000-000000000001".into(),
-        email: Some("ada@example.com".into()),
-        email_verified: Some(false),
-        phone_number: Some("+447400123456".into()),
-        phone_number_verified: Some(true),
+        profile: ScopedProfile {
+            email: Some("ada@example.com".into()),
+            email_verified: Some(false),
+            phone_number: Some("+447400123456".into()),
+            phone_number_verified: Some(true),
+        },
     };
     assert_eq!(property_names(&spec, "ClientUserInfo"), keys_of(&scoped));
-    let openid_only = ClientUserInfo { email: None, email_verified: None, phone_number: None, phone_number_verified: None, ..scoped };
+    let openid_only = ClientUserInfo { profile: ScopedProfile::default(), ..scoped };
     assert_eq!(required(&spec, "ClientUserInfo"), keys_of(&openid_only));
 }
 

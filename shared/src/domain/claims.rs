@@ -36,9 +36,7 @@ impl AccessClaims {
     pub fn allows(&self, oauth_scope: &str) -> bool {
         self.client_id.is_none() || self.scope.as_deref().is_some_and(|s| s.split(' ').any(|s| s == oauth_scope))
     }
-}
 
-impl AccessClaims {
     /// Whether the token carries the role (in `roles` and as its scope).
     pub fn has_role(&self, role: &str) -> bool {
         let scope = format!("role:{role}");
@@ -84,12 +82,33 @@ pub struct IdTokenClaims {
     /// The account's roles at issuance, as in access tokens (absent when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(flatten)]
+    pub profile: ScopedProfile,
+}
+
+/// What an app's scopes allow it to learn of the account (OIDC Core §5.4), in its ID token and
+/// from `GET /me`: `email` (never verified by this service) and the phone with its verification.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScopedProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number_verified: Option<bool>,
+}
+
+impl ScopedProfile {
+    /// `user`'s claims for the scopes `email` and `phone`, as granted.
+    pub fn of(user: &super::User, email: bool, phone: bool) -> Self {
+        ScopedProfile {
+            email: email.then(|| user.email.as_str().to_owned()),
+            // The service never proves that a person holds the address (README).
+            email_verified: email.then_some(false),
+            phone_number: phone.then(|| user.phone.as_e164().to_owned()),
+            phone_number_verified: phone.then_some(user.phone_verified),
+        }
+    }
 }

@@ -25,7 +25,7 @@ pub use authorization::{
 };
 pub use caller::Caller;
 pub use challenge::{Challenge, ChallengeFactor, ChallengeId, ChallengeStatus, Channel, OtpCode, Purpose};
-pub use claims::{AccessClaims, Grant, IdTokenClaims, OAuthGrant};
+pub use claims::{AccessClaims, Grant, IdTokenClaims, OAuthGrant, ScopedProfile};
 pub use device::{
     device_label, spent_mark, Device, DeviceGrant, DeviceId, DeviceToken, DeviceView, MAX_DEVICES, REMEMBERED_DEVICE_AMR, SPENT_TOKENS_KEPT,
 };

@@ -34,14 +34,8 @@ pub struct UserInfo {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ClientUserInfo {
     pub sub: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number_verified: Option<bool>,
+    #[serde(flatten)]
+    pub profile: ScopedProfile,
 }
 
 /// `GET /me`: the account view for the holder's own tokens, the scoped claims for an app's.
@@ -60,13 +54,9 @@ impl AuthService {
             return Ok(Me::Account(self.user_info(holder).await?));
         }
         let (user, claims) = (&holder.user, &holder.claims);
-        let (email, phone) = (claims.allows("email"), claims.allows("phone"));
         Ok(Me::Client(ClientUserInfo {
             sub: user.id.0.clone(),
-            email: email.then(|| user.email.as_str().to_owned()),
-            email_verified: email.then_some(false),
-            phone_number: phone.then(|| user.phone.as_e164().to_owned()),
-            phone_number_verified: phone.then_some(user.phone_verified),
+            profile: ScopedProfile::of(user, claims.allows("email"), claims.allows("phone")),
         }))
     }
 

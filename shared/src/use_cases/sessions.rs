@@ -5,7 +5,8 @@
 
 use crate::{
     domain::{
-        AccessClaims, EventKind, Grant, LifecycleChange, LifecycleEvent, OAuthGrant, Role, SecurityEvent, Subject, UnixTime, User, UserView,
+        AccessClaims, EventKind, Grant, LifecycleChange, LifecycleEvent, OAuthGrant, Role, Scopes, SecurityEvent, Subject, UnixTime, User,
+        UserView,
     },
     error::AuthError,
     ports::{AccessTokens, ClientBinding, Clock, CredentialChange, EventSink, RefreshRecord, RotateOutcome, SessionStore, UserStore},
@@ -32,6 +33,9 @@ pub struct TokenPair {
     #[serde(serialize_with = "expose")]
     pub refresh_token: SecretString,
     pub user: UserView,
+    /// Issued to an OpenID Connect client: the OAuth scopes of this access token.
+    #[serde(skip)]
+    pub scope: Option<String>,
     /// Set when these tokens end a sign-in (not a refresh): what a single sign-on session of
     /// the hosted pages records.
     #[serde(skip)]
@@ -162,6 +166,7 @@ impl SessionService {
             expires_in: self.keys.access_ttl().as_secs(),
             refresh_token: refresh.text(),
             user: UserView::from(user),
+            scope: client.map(|c| c.scope.clone()),
             authenticated: None,
         })
     }
@@ -200,13 +205,6 @@ impl SessionService {
         self.pair(user, family_id, &amr, &token, now, Some(&client)).await
     }
 
-    /// The client a refresh token was issued to, and its granted scopes (None: no such token,
-    /// or one issued to no client).
-    pub async fn client_binding(&self, presented: &str) -> Result<Option<ClientBinding>, AuthError> {
-        let Ok(token) = RefreshToken::parse(presented) else { return Ok(None) };
-        Ok(self.store.find(&token.hash()).await?.and_then(|record| record.client))
-    }
-
     /// Ends a family (a replayed authorization code's, RFC 6749 §4.1.2).
     pub async fn revoke_family(&self, family_id: &str) -> Result<(), AuthError> {
         self.revoke(family_id, self.clock.now()).await
@@ -218,21 +216,23 @@ impl SessionService {
     }
 
     /// Rotates a refresh token issued to `client` (None: to no client) and answers the next
-    /// pair; `narrower_scope`, a subset of the granted scopes, goes into the access token only.
-    /// Another client's token is refused like an unknown one.
-    pub async fn refresh_for(&self, presented: &str, client: Option<&str>, narrower_scope: Option<&str>) -> Result<TokenPair, AuthError> {
+    /// pair; `asked_scope` must be within the granted scopes (`invalid_scope` otherwise) and goes
+    /// into the access token only. Another client's token is refused like an unknown one.
+    pub async fn refresh_for(&self, presented: &str, client: Option<&str>, asked_scope: Option<&str>) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let old = RefreshToken::parse(presented)?;
         let record = self.store.find(&old.hash()).await?.ok_or(AuthError::InvalidToken)?;
         if record.client.as_ref().map(|c| c.client_id.as_str()) != client {
             return Err(AuthError::InvalidToken);
         }
-        let binding = record.client.clone().map(|mut binding| {
-            if let Some(scope) = narrower_scope {
-                binding.scope = scope.to_owned();
+        let binding = match (record.client.clone(), asked_scope) {
+            (Some(mut binding), Some(asked)) => {
+                let granted = Scopes::parse(&binding.scope).map_err(|_| AuthError::InvalidToken)?;
+                binding.scope = granted.narrowed_to(asked)?.text();
+                Some(binding)
             }
-            binding
-        });
+            (binding, _) => binding,
+        };
         let user = self.users.get(&record.user_id).await?.ok_or(AuthError::InvalidToken)?;
         // Every token made before a reset, a change or a global logout is dead (all but the kept
         // session), even one whose family the user index had not shown yet.

@@ -121,7 +121,6 @@ impl OAuthService {
 
     async fn id_token(&self, client: &OAuthClient, user: &User, granted: &AuthorizationCode, now: UnixTime) -> Result<String, AuthError> {
         let keys = self.sessions.keys();
-        let (email, phone) = (granted.scopes.has("email"), granted.scopes.has("phone"));
         let claims = IdTokenClaims {
             iss: keys.issuer().to_owned(),
             sub: user.id.0.clone(),
@@ -134,23 +133,14 @@ impl OAuthService {
             amr: granted.amr.clone(),
             sid: granted.session_id.clone(),
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            email: email.then(|| user.email.as_str().to_owned()),
-            // The service never proves that a person holds the address (README).
-            email_verified: email.then_some(false),
-            phone_number: phone.then(|| user.phone.as_e164().to_owned()),
-            phone_number_verified: phone.then_some(user.phone_verified),
+            profile: ScopedProfile::of(user, granted.scopes.has("email"), granted.scopes.has("phone")),
         };
         keys.issue_id_token(&claims).await
     }
 
     async fn refresh(&self, client: &OAuthClient, params: &OAuthParams) -> Result<TokenResponse, AuthError> {
         let presented = params.require("refresh_token")?;
-        let granted = self.granted_scopes(presented, client).await?;
-        let scope = match params.get("scope")? {
-            Some(asked) => granted.narrowed_to(asked)?.text(),
-            None => granted.text(),
-        };
-        let pair = self.sessions.refresh_for(presented, Some(&client.client_id), Some(&scope)).await.map_err(|err| match err {
+        let pair = self.sessions.refresh_for(presented, Some(&client.client_id), params.get("scope")?).await.map_err(|err| match err {
             AuthError::InvalidToken => {
                 OAuthError::invalid_grant("the refresh token is unknown, expired, revoked or another client's").into()
             }
@@ -162,17 +152,8 @@ impl OAuthService {
             expires_in: pair.expires_in,
             id_token: None,
             refresh_token: Some(pair.refresh_token.expose_secret().to_owned()),
-            scope,
+            scope: pair.scope.unwrap_or_default(),
         })
-    }
-
-    async fn granted_scopes(&self, presented: &str, client: &OAuthClient) -> Result<Scopes, AuthError> {
-        let invalid = || AuthError::from(OAuthError::invalid_grant("the refresh token is unknown, expired, revoked or another client's"));
-        let binding = self.sessions.client_binding(presented).await?.ok_or_else(invalid)?;
-        if binding.client_id != client.client_id {
-            return Err(invalid());
-        }
-        Scopes::parse(&binding.scope).map_err(|_| invalid())
     }
 
     /// `POST /oauth2/revoke` (RFC 7009): the client's own refresh token ends its family;
